@@ -1,0 +1,258 @@
+#include "nicsync/address.hpp"
+
+#include <arpa/inet.h>
+
+#include <cctype>
+#include <cstdio>
+#include <optional>
+
+namespace nicsync {
+
+namespace {
+
+constexpr size_t kQuoteLimit = 64;
+
+Error invalid(std::string_view text, std::string_view what) {
+  return Error{quote(text) + " is not " + std::string(what)};
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// Parses a decimal prefix length "0".."max" without leading zeros or sign.
+std::optional<int> parse_prefix(std::string_view text, int max) {
+  if (text.empty() || text.size() > 3) return std::nullopt;
+  if (text.size() > 1 && text[0] == '0') return std::nullopt;
+  int value = 0;
+  for (char c : text) {
+    if (!is_digit(c)) return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  if (value > max) return std::nullopt;
+  return value;
+}
+
+uint32_t mask_of(int prefix) {
+  return prefix == 0 ? 0U : ~uint32_t{0} << (32 - prefix);
+}
+
+}  // namespace
+
+std::string quote(std::string_view text) {
+  std::string out = "\"";
+  size_t shown = 0;
+  for (unsigned char c : text) {
+    if (shown == kQuoteLimit) {
+      out += "...";
+      break;
+    }
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+    ++shown;
+  }
+  out += '"';
+  return out;
+}
+
+// ---- IPv4 ----
+
+Result<Ipv4Address> Ipv4Address::parse(std::string_view text) {
+  uint32_t value = 0;
+  int octets = 0;
+  size_t i = 0;
+  while (true) {
+    size_t start = i;
+    unsigned octet = 0;
+    while (i < text.size() && is_digit(text[i]) && i - start < 3) {
+      octet = octet * 10 + static_cast<unsigned>(text[i] - '0');
+      ++i;
+    }
+    size_t len = i - start;
+    if (len == 0 || octet > 255 || (len > 1 && text[start] == '0')) {
+      return invalid(text, "an IPv4 address");
+    }
+    value = (value << 8) | octet;
+    ++octets;
+    if (octets == 4) break;
+    if (i >= text.size() || text[i] != '.') return invalid(text, "an IPv4 address");
+    ++i;
+  }
+  if (i != text.size()) return invalid(text, "an IPv4 address");
+  return Ipv4Address(value);
+}
+
+std::string Ipv4Address::str() const {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", (value_ >> 24) & 0xffU, (value_ >> 16) & 0xffU,
+                (value_ >> 8) & 0xffU, value_ & 0xffU);
+  return buf;
+}
+
+Result<Ipv4Cidr> Ipv4Cidr::parse(std::string_view text) {
+  size_t slash = text.find('/');
+  if (slash == std::string_view::npos) return invalid(text, "an IPv4 CIDR block");
+  auto address = Ipv4Address::parse(text.substr(0, slash));
+  auto prefix = parse_prefix(text.substr(slash + 1), 32);
+  if (!address.ok() || !prefix) return invalid(text, "an IPv4 CIDR block");
+  if ((address->to_uint() & ~mask_of(*prefix)) != 0) {
+    return Error{quote(text) + " has host bits set (the network is " +
+                 containing(*address, *prefix).str() + ")"};
+  }
+  return Ipv4Cidr(*address, *prefix);
+}
+
+Ipv4Cidr Ipv4Cidr::containing(Ipv4Address address, int prefix_length) {
+  return Ipv4Cidr(Ipv4Address::from_uint(address.to_uint() & mask_of(prefix_length)), prefix_length);
+}
+
+Result<int> Ipv4Cidr::prefix_from_netmask(std::string_view text) {
+  auto mask = Ipv4Address::parse(text);
+  if (!mask.ok()) return invalid(text, "a netmask");
+  uint32_t value = mask->to_uint();
+  int prefix = 0;
+  while (prefix < 32 && (value & (uint32_t{1} << (31 - prefix))) != 0) ++prefix;
+  if (mask_of(prefix) != value) return invalid(text, "a contiguous netmask");
+  return prefix;
+}
+
+Ipv4Address Ipv4Cidr::netmask() const { return Ipv4Address::from_uint(mask_of(prefix_)); }
+
+bool Ipv4Cidr::contains(Ipv4Address address) const {
+  return (address.to_uint() & mask_of(prefix_)) == network_.to_uint();
+}
+
+std::string Ipv4Cidr::str() const { return network_.str() + "/" + std::to_string(prefix_); }
+
+// ---- IPv6 ----
+
+Result<Ipv6Address> Ipv6Address::parse(std::string_view text) {
+  if (text.empty() || text.size() > 45) return invalid(text, "an IPv6 address");
+  for (char c : text) {
+    if (hex_value(c) < 0 && c != ':' && c != '.') return invalid(text, "an IPv6 address");
+  }
+  std::string copy(text);
+  std::array<uint8_t, 16> bytes{};
+  if (inet_pton(AF_INET6, copy.c_str(), bytes.data()) != 1) return invalid(text, "an IPv6 address");
+  return Ipv6Address(bytes);
+}
+
+std::string Ipv6Address::str() const {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, bytes_.data(), buf, sizeof buf);
+  return buf;
+}
+
+Result<Ipv6Cidr> Ipv6Cidr::parse(std::string_view text) {
+  size_t slash = text.find('/');
+  if (slash == std::string_view::npos) return invalid(text, "an IPv6 CIDR block");
+  auto address = Ipv6Address::parse(text.substr(0, slash));
+  auto prefix = parse_prefix(text.substr(slash + 1), 128);
+  if (!address.ok() || !prefix) return invalid(text, "an IPv6 CIDR block");
+  for (int bit = *prefix; bit < 128; ++bit) {
+    if ((address->bytes()[static_cast<size_t>(bit / 8)] >> (7 - bit % 8)) & 1) {
+      return Error{quote(text) + " has host bits set"};
+    }
+  }
+  return Ipv6Cidr(*address, *prefix);
+}
+
+bool Ipv6Cidr::contains(const Ipv6Address& address) const {
+  for (int bit = 0; bit < prefix_; ++bit) {
+    size_t byte = static_cast<size_t>(bit / 8);
+    int shift = 7 - bit % 8;
+    if (((address.bytes()[byte] >> shift) & 1) != ((network_.bytes()[byte] >> shift) & 1)) return false;
+  }
+  return true;
+}
+
+std::string Ipv6Cidr::str() const { return network_.str() + "/" + std::to_string(prefix_); }
+
+// ---- MAC ----
+
+Result<MacAddress> MacAddress::parse(std::string_view text) {
+  std::array<uint8_t, 6> bytes{};
+  if (text.size() != 17) return invalid(text, "a MAC address");
+  for (size_t i = 0; i < 6; ++i) {
+    int hi = hex_value(text[i * 3]);
+    int lo = hex_value(text[i * 3 + 1]);
+    if (hi < 0 || lo < 0 || (i < 5 && text[i * 3 + 2] != ':')) return invalid(text, "a MAC address");
+    bytes[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  return MacAddress(bytes);
+}
+
+std::string MacAddress::str() const {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", bytes_[0], bytes_[1], bytes_[2],
+                bytes_[3], bytes_[4], bytes_[5]);
+  return buf;
+}
+
+// ---- names and ids ----
+
+Result<InterfaceName> InterfaceName::parse(std::string_view text) {
+  if (text.empty() || text.size() > 15 || text == "." || text == "..") {
+    return invalid(text, "an interface name (1-15 characters of A-Z a-z 0-9 _ . -)");
+  }
+  for (char c : text) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') {
+      return invalid(text, "an interface name (1-15 characters of A-Z a-z 0-9 _ . -)");
+    }
+  }
+  return InterfaceName(std::string(text));
+}
+
+bool natural_less(std::string_view a, std::string_view b) {
+  size_t i = 0;
+  size_t j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (is_digit(a[i]) && is_digit(b[j])) {
+      size_t i_end = i;
+      size_t j_end = j;
+      while (i_end < a.size() && is_digit(a[i_end])) ++i_end;
+      while (j_end < b.size() && is_digit(b[j_end])) ++j_end;
+      std::string_view na = a.substr(i, i_end - i);
+      std::string_view nb = b.substr(j, j_end - j);
+      while (na.size() > 1 && na[0] == '0') na.remove_prefix(1);
+      while (nb.size() > 1 && nb[0] == '0') nb.remove_prefix(1);
+      if (na.size() != nb.size()) return na.size() < nb.size();
+      if (na != nb) return na < nb;
+      i = i_end;
+      j = j_end;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i;
+      ++j;
+    }
+  }
+  if (a.size() - i != b.size() - j) return a.size() - i < b.size() - j;
+  return a < b;
+}
+
+Result<ResourceId> ResourceId::parse(std::string_view text) {
+  if (text.empty() || text.size() > 255) return invalid(text, "a resource id (1-255 characters)");
+  for (char c : text) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != ':' && c != '-') {
+      return invalid(text, "a resource id (only A-Z a-z 0-9 . _ : -)");
+    }
+  }
+  return ResourceId(std::string(text));
+}
+
+}  // namespace nicsync
