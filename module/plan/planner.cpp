@@ -1,0 +1,77 @@
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+#include "nicsync/plan.hpp"
+
+namespace nicsync {
+
+namespace {
+
+bool has_ipv4(const Interface& nic) { return nic.ipv4.subnet.has_value() && !nic.ipv4.addresses.empty(); }
+
+/// Table T's routes, in the order they must be installed: the subnet's link route first (so the
+/// gateway is reachable in T), then the default via the gateway, then main's fallback default.
+std::vector<Ipv4Route> policy_routes(const NicPlan& nic, uint32_t table) {
+  std::vector<Ipv4Route> routes;
+  routes.push_back(Ipv4Route{nic.subnet, std::nullopt, table, std::nullopt, RouteScope::link, false});
+  if (nic.gateway) {
+    Ipv4Cidr any;  // 0.0.0.0/0
+    routes.push_back(Ipv4Route{any, nic.gateway, table, std::nullopt, RouteScope::global, true});
+    routes.push_back(Ipv4Route{any, nic.gateway, std::nullopt, table, RouteScope::global, true});
+  }
+  return routes;
+}
+
+}  // namespace
+
+Result<Plan> make_plan(const Instance& instance, const PlanOptions& options) {
+  std::vector<const Interface*> nics;
+  for (const Interface& nic : instance.interfaces) {
+    if (has_ipv4(nic)) nics.push_back(&nic);
+  }
+  for (const Interface* nic : nics) {
+    if (!nic->os_name) return Error{"interface " + nic->mac.str() + " has no OS name"};
+    if (!nic->index) return Error{"interface " + nic->os_name->str() + " has no device index"};
+  }
+  std::stable_sort(nics.begin(), nics.end(), [](const Interface* a, const Interface* b) {
+    return std::tuple(a->role != NicRole::primary, a->card, *a->index) <
+           std::tuple(b->role != NicRole::primary, b->card, *b->index);
+  });
+
+  bool policy = options.policy_routing == PolicyRouting::on ||
+                (options.policy_routing == PolicyRouting::automatic && nics.size() >= 2);
+
+  Plan plan;
+  std::set<uint32_t> tables;
+  for (const Interface* nic : nics) {
+    NicPlan out{*nic->os_name, nic->mac, nic->role, Addressing::static_, *nic->ipv4.subnet,
+                nic->ipv4.gateway, {}, std::nullopt, {}, {}};
+    if (nic->role == NicRole::primary) {
+      // The DHCP lease provides the first address; only the secondaries are configured.
+      out.addressing = Addressing::dhcp;
+      out.addresses.assign(nic->ipv4.addresses.begin() + 1, nic->ipv4.addresses.end());
+    } else {
+      out.addresses = nic->ipv4.addresses;
+      if (policy) {
+        uint32_t offset = options.card_stride * static_cast<uint32_t>(nic->card) +
+                          static_cast<uint32_t>(*nic->index);
+        uint32_t table = options.table_base + offset;
+        if (!tables.insert(table).second) {
+          return Error{"interfaces share routing table " + std::to_string(table) + " (" +
+                       nic->os_name->str() + " has card " + std::to_string(nic->card) +
+                       ", index " + std::to_string(*nic->index) + ")"};
+        }
+        out.table = table;
+        out.routes = policy_routes(out, table);
+        for (const Ipv4Address& address : out.addresses) {
+          out.rules.push_back(Ipv4Rule{address, table, options.priority_base + offset});
+        }
+      }
+    }
+    plan.nics.push_back(std::move(out));
+  }
+  return plan;
+}
+
+}  // namespace nicsync

@@ -1,0 +1,121 @@
+#include <doctest/doctest.h>
+
+#include "instances.hpp"
+#include "nicsync/plan.hpp"
+
+using namespace nicsync;
+
+namespace {
+
+std::string route_text(const Ipv4Route& r) {
+  std::string out = r.destination.is_default() ? "default" : r.destination.str();
+  if (r.gateway) out += " via " + r.gateway->str();
+  if (r.scope == RouteScope::link) out += " scope link";
+  if (r.table) out += " table " + std::to_string(*r.table);
+  if (r.metric) out += " metric " + std::to_string(*r.metric);
+  if (r.onlink) out += " onlink";
+  return out;
+}
+
+std::vector<std::string> routes_of(const NicPlan& nic) {
+  std::vector<std::string> out;
+  for (const Ipv4Route& r : nic.routes) out.push_back(route_text(r));
+  return out;
+}
+
+}  // namespace
+
+TEST_SUITE("plan::make_plan") {
+  TEST_CASE("the primary stays on DHCP with only its secondary IPs, no table and no rules") {
+    Plan plan = *make_plan(test::aws_two_eni(), PlanOptions{});
+    REQUIRE(plan.nics.size() == 2);
+    const NicPlan& eth0 = plan.nics[0];
+    CHECK(eth0.name.str() == "eth0");
+    CHECK(eth0.addressing == Addressing::dhcp);
+    REQUIRE(eth0.addresses.size() == 1);
+    CHECK(eth0.addresses[0].str() == "10.0.0.58");
+    CHECK_FALSE(eth0.table.has_value());
+    CHECK(eth0.routes.empty());
+    CHECK(eth0.rules.empty());
+  }
+
+  TEST_CASE("a secondary NIC gets table 1000+index, link route first, on-link gateway routes") {
+    Plan plan = *make_plan(test::aws_two_eni(), PlanOptions{});
+    const NicPlan& eth1 = plan.nics[1];
+    CHECK(eth1.addressing == Addressing::static_);
+    CHECK(*eth1.table == 1001);
+    CHECK(routes_of(eth1) == std::vector<std::string>{
+                                 "10.0.0.0/24 scope link table 1001",
+                                 "default via 10.0.0.1 table 1001 onlink",
+                                 "default via 10.0.0.1 metric 1001 onlink",
+                             });
+    REQUIRE(eth1.rules.size() == 1);
+    CHECK(eth1.rules[0].from.str() == "10.0.0.226");
+    CHECK(eth1.rules[0].table == 1001);
+    CHECK(eth1.rules[0].priority == 1001);
+  }
+
+  TEST_CASE("one rule per address of a secondary NIC, all at the NIC's priority") {
+    Instance instance = test::aws_two_eni();
+    instance.interfaces[1].ipv4.addresses.push_back(*Ipv4Address::parse("10.0.0.227"));
+    Plan plan = *make_plan(instance, PlanOptions{});
+    REQUIRE(plan.nics[1].rules.size() == 2);
+    CHECK(plan.nics[1].rules[1].from.str() == "10.0.0.227");
+    CHECK(plan.nics[1].rules[1].priority == 1001);
+  }
+
+  TEST_CASE("network card offsets the table by 100") {
+    Instance instance = test::aws_two_eni();
+    instance.interfaces[1].card = 1;
+    instance.interfaces[1].index = 2;
+    Plan plan = *make_plan(instance, PlanOptions{});
+    CHECK(*plan.nics[1].table == 1102);
+    CHECK(plan.nics[1].rules[0].priority == 1102);
+  }
+
+  TEST_CASE("policy routing auto is off for a single NIC and on when forced") {
+    Instance instance = test::aws_two_eni();
+    instance.interfaces.pop_back();
+    CHECK(make_plan(instance, PlanOptions{})->nics.size() == 1);
+    Instance two = test::aws_two_eni();
+    PlanOptions off;
+    off.policy_routing = PolicyRouting::off;
+    Plan plan = *make_plan(two, off);
+    CHECK_FALSE(plan.nics[1].table.has_value());
+    CHECK(plan.nics[1].routes.empty());
+    CHECK(plan.nics[1].rules.empty());
+    CHECK(plan.nics[1].addresses.size() == 1);
+  }
+
+  TEST_CASE("table base is configurable") {
+    PlanOptions options;
+    options.table_base = 200;
+    options.priority_base = 300;
+    Plan plan = *make_plan(test::aws_two_eni(), options);
+    CHECK(*plan.nics[1].table == 201);
+    CHECK(plan.nics[1].rules[0].priority == 301);
+  }
+
+  TEST_CASE("primary comes first whatever the metadata order") {
+    Instance instance = test::aws_two_eni();
+    std::swap(instance.interfaces[0], instance.interfaces[1]);
+    Plan plan = *make_plan(instance, PlanOptions{});
+    CHECK(plan.nics[0].name.str() == "eth0");
+  }
+
+  TEST_CASE("two NICs on the same table are an error") {
+    Instance instance = test::aws_two_eni();
+    instance.interfaces.push_back(test::make_nic("eth2", "02:86:10:65:fd:32", NicRole::secondary, 1,
+                                                 {"10.0.0.227"}, "10.0.0.0/24", "10.0.0.1"));
+    auto plan = make_plan(instance, PlanOptions{});
+    REQUIRE_FALSE(plan.ok());
+    CHECK(plan.error().message == "interfaces share routing table 1001 (eth2 has card 0, index 1)");
+  }
+
+  TEST_CASE("a NIC without a gateway gets only its link route") {
+    Instance instance = test::aws_two_eni();
+    instance.interfaces[1].ipv4.gateway.reset();
+    Plan plan = *make_plan(instance, PlanOptions{});
+    CHECK(routes_of(plan.nics[1]) == std::vector<std::string>{"10.0.0.0/24 scope link table 1001"});
+  }
+}
