@@ -1,0 +1,107 @@
+#include <string>
+
+#include "nicsync/render.hpp"
+
+namespace nicsync {
+
+namespace {
+
+/// A YAML scalar for a name: plain when it is a simple identifier, otherwise double-quoted.
+/// Ids read from foreign files may hold any text; netplan reads both forms as a string.
+std::string yaml_name(std::string_view text) {
+  bool plain = !text.empty() && ((text[0] >= 'a' && text[0] <= 'z') || (text[0] >= 'A' && text[0] <= 'Z'));
+  for (char c : text) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-' || c == '.';
+    plain = plain && ok;
+  }
+  // Words YAML 1.1 reads as booleans or null must not be left plain.
+  for (std::string_view word : {"y", "Y", "n", "N", "yes", "Yes", "YES", "no", "No", "NO", "true", "True",
+                                "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
+                                "null", "Null", "NULL"}) {
+    plain = plain && text != word;
+  }
+  if (plain) return std::string(text);
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string route_destination(const Ipv4Cidr& cidr) { return cidr.is_default() ? "default" : cidr.str(); }
+
+/// The list keys (addresses, routes, routing-policy) of one NIC, at 6 spaces; an empty list is
+/// left out, since an empty key is null to netplan and `routing-policy:` fails `netplan generate`.
+std::string list_keys(const NicPlan& nic) {
+  std::string out;
+  if (!nic.addresses.empty()) {
+    // Always /32: netplan cannot say noprefixroute, and on the DHCP primary a /32 keeps the
+    // lease the source address (networkd configures static addresses before the lease).
+    out += "      addresses:\n";
+    for (const Ipv4Address& address : nic.addresses) out += "        - " + address.str() + "/32\n";
+  }
+  if (!nic.routes.empty()) {
+    out += "      routes:\n";
+    for (const Ipv4Route& route : nic.routes) {
+      out += "        - to: " + route_destination(route.destination) + "\n";
+      if (route.gateway) out += "          via: " + route.gateway->str() + "\n";
+      if (route.scope == RouteScope::link) out += "          scope: link\n";
+      if (route.onlink) out += "          on-link: true\n";
+      if (route.metric) out += "          metric: " + std::to_string(*route.metric) + "\n";
+      if (route.table) out += "          table: " + std::to_string(*route.table) + "\n";
+    }
+  }
+  if (!nic.rules.empty()) {
+    out += "      routing-policy:\n";
+    for (const Ipv4Rule& rule : nic.rules) {
+      out += "        - from: " + rule.from.str() + "\n";
+      out += "          table: " + std::to_string(rule.table) + "\n";
+      out += "          priority: " + std::to_string(rule.priority) + "\n";
+    }
+  }
+  return out;
+}
+
+/// The whole definition of a NIC no other file defines: match, name, DHCP, then the lists.
+std::string full_definition(const NicPlan& nic) {
+  std::string out = "    " + yaml_name(nic.name.str()) + ":\n";
+  out += "      match:\n";
+  out += "        macaddress: \"" + nic.mac.str() + "\"\n";
+  out += "      set-name: " + yaml_name(nic.name.str()) + "\n";
+  out += nic.addressing == Addressing::dhcp ? "      dhcp4: true\n" : "      dhcp4: false\n";
+  return out + list_keys(nic);
+}
+
+/// Additions to a definition another file owns: lists only, under its id. Scalars are left out,
+/// because a scalar in a later file overrides the other file's (dhcp4: false would kill DHCP).
+std::string additions(const NicPlan& nic, const std::string& id) {
+  std::string lists = list_keys(nic);
+  if (lists.empty()) return "";
+  return "    " + yaml_name(id) + ":\n" + lists;
+}
+
+}  // namespace
+
+RenderedFile render_netplan(const Plan& plan, const NetplanIds& existing) {
+  std::string ethernets;
+  for (const NicPlan& nic : plan.nics) {
+    auto found = existing.find(nic.name.str());
+    ethernets += found == existing.end() ? full_definition(nic) : additions(nic, found->second);
+  }
+  std::string content = ownership_header() + "network:\n  version: 2\n";
+  if (!ethernets.empty()) content += "  ethernets:\n" + ethernets;
+  return RenderedFile{std::string(kNetplanPath), content, 0600, WritePolicy::replace_owned};
+}
+
+}  // namespace nicsync
