@@ -1,0 +1,438 @@
+// Netlink over libnl-route-3. Reads are raw rtnetlink dumps whose messages libnl parses into objects
+// (nl_msg_parse), one object per kernel message: libnl's caches would merge objects that share
+// libnl's idea of an identity. Changes go through libnl's request builders; a custom error callback
+// keeps the kernel's errno and extended-ack text, which libnl would otherwise fold into its own codes.
+
+#include <arpa/inet.h>
+#include <linux/fib_rules.h>
+#include <linux/if_addr.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netlink/attr.h>
+#include <netlink/errno.h>
+#include <netlink/handlers.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/object.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/nexthop.h>
+#include <netlink/route/route.h>
+#include <netlink/route/rule.h>
+#include <netlink/socket.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "nicsync/netlink.hpp"
+
+namespace nicsync {
+
+namespace {
+
+/// unique_ptr deleter calling a libnl release function.
+template <auto Release>
+struct Releaser {
+  template <typename T>
+  void operator()(T* pointer) const {
+    Release(pointer);
+  }
+};
+
+using SocketPtr = std::unique_ptr<nl_sock, Releaser<nl_socket_free>>;
+using CallbacksPtr = std::unique_ptr<nl_cb, Releaser<nl_cb_put>>;
+using NlAddrPtr = std::unique_ptr<nl_addr, Releaser<nl_addr_put>>;
+using LinkPtr = std::unique_ptr<rtnl_link, Releaser<rtnl_link_put>>;
+using AddrPtr = std::unique_ptr<rtnl_addr, Releaser<rtnl_addr_put>>;
+using RoutePtr = std::unique_ptr<rtnl_route, Releaser<rtnl_route_put>>;
+using NexthopPtr = std::unique_ptr<rtnl_nexthop, Releaser<rtnl_route_nh_free>>;
+using RulePtr = std::unique_ptr<rtnl_rule, Releaser<rtnl_rule_put>>;
+
+/// What the kernel said in its last NLMSG_ERROR: the errno and the extended-ack message, if any.
+struct KernelError {
+  int error_number = 0;
+  std::string extack;
+};
+
+/// The NLMSGERR_ATTR_MSG text of an error message, when the kernel sent one (NETLINK_EXT_ACK).
+std::string extack_message(const nlmsgerr* error) {
+  // The callback gets the payload of the NLMSG_ERROR message; its header sits just before it.
+  const auto* header = reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(error) - NLMSG_HDRLEN);
+  if ((header->nlmsg_flags & NLM_F_ACK_TLVS) == 0) return "";
+  size_t offset = sizeof(nlmsgerr);
+  if ((header->nlmsg_flags & NLM_F_CAPPED) == 0) offset += error->msg.nlmsg_len - NLMSG_HDRLEN;
+  offset = NLMSG_ALIGN(offset);
+  size_t payload = header->nlmsg_len - NLMSG_HDRLEN;
+  if (offset >= payload) return "";
+  std::array<nlattr*, NLMSGERR_ATTR_MAX + 1> attributes{};
+  auto* first = reinterpret_cast<nlattr*>(const_cast<char*>(reinterpret_cast<const char*>(error) + offset));
+  if (nla_parse(attributes.data(), NLMSGERR_ATTR_MAX, first, static_cast<int>(payload - offset), nullptr) < 0) {
+    return "";
+  }
+  const nlattr* message = attributes[NLMSGERR_ATTR_MSG];
+  if (message == nullptr) return "";
+  std::string text(static_cast<const char*>(nla_data(message)), strnlen(static_cast<const char*>(nla_data(message)),
+                                                                        static_cast<size_t>(nla_len(message))));
+  while (!text.empty() && (text.back() == '.' || text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+int remember_kernel_error(sockaddr_nl* /*peer*/, nlmsgerr* error, void* argument) {
+  auto* out = static_cast<KernelError*>(argument);
+  out->error_number = -error->error;
+  out->extack = extack_message(error);
+  return NL_STOP;
+}
+
+/// An nl_addr for an IPv4 address with the given prefix length.
+NlAddrPtr make_nl_addr(Ipv4Address address, int prefix_length) {
+  uint32_t network_order = htonl(address.to_uint());
+  NlAddrPtr result(nl_addr_build(AF_INET, &network_order, sizeof(network_order)));
+  if (!result) throw std::bad_alloc();
+  nl_addr_set_prefixlen(result.get(), prefix_length);
+  return result;
+}
+
+/// The IPv4 address in `address`; 0.0.0.0 when it holds no bytes (a default route's destination).
+std::optional<Ipv4Address> ipv4_of(nl_addr* address) {
+  if (address == nullptr || nl_addr_get_family(address) != AF_INET) return std::nullopt;
+  if (nl_addr_get_len(address) == 0) return Ipv4Address();
+  if (nl_addr_get_len(address) != 4) return std::nullopt;
+  uint32_t network_order = 0;
+  std::memcpy(&network_order, nl_addr_get_binary_addr(address), sizeof(network_order));
+  return Ipv4Address::from_uint(ntohl(network_order));
+}
+
+std::optional<MacAddress> mac_of(nl_addr* address) {
+  if (address == nullptr || nl_addr_get_len(address) != 6) return std::nullopt;
+  const auto* bytes = static_cast<const unsigned char*>(nl_addr_get_binary_addr(address));
+  std::array<char, 18> text{};
+  std::snprintf(text.data(), text.size(), "%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2], bytes[3],
+                bytes[4], bytes[5]);
+  auto mac = MacAddress::parse(text.data());
+  if (!mac.ok()) return std::nullopt;
+  return *mac;
+}
+
+/// State of one dump: the handler for each parsed object, and what went wrong inside callbacks.
+struct DumpState {
+  std::function<void(nl_object*)> on_object;
+  int parse_error = 0;
+  std::exception_ptr exception;
+};
+
+void dispatch_object(nl_object* object, void* argument) {
+  auto* state = static_cast<DumpState*>(argument);
+  if (state->exception) return;
+  try {
+    state->on_object(object);
+  } catch (...) {
+    state->exception = std::current_exception();
+  }
+}
+
+int on_dump_message(nl_msg* message, void* argument) {
+  auto* state = static_cast<DumpState*>(argument);
+  int error = nl_msg_parse(message, dispatch_object, state);
+  if (error < 0 && state->parse_error == 0) state->parse_error = error;
+  return state->exception ? NL_STOP : NL_OK;
+}
+
+class LibnlNetlink : public Netlink {
+ public:
+  /// Opens and connects the rtnetlink socket; an Error naming libnl's reason when that fails.
+  Result<void> open() {
+    socket_.reset(nl_socket_alloc());
+    if (!socket_) return Error{"netlink: cannot allocate a socket"};
+    int error = nl_connect(socket_.get(), NETLINK_ROUTE);
+    if (error < 0) return Error{std::string("netlink: cannot open an rtnetlink socket: ") + nl_geterror(error)};
+    // Ask for the kernel's explanation with each error and leave out the echo of our request.
+    // Older kernels refuse these options; errors then carry only the errno.
+    int on = 1;
+    setsockopt(nl_socket_get_fd(socket_.get()), SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof(on));
+    setsockopt(nl_socket_get_fd(socket_.get()), SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof(on));
+    error = nl_socket_modify_err_cb(socket_.get(), NL_CB_CUSTOM, remember_kernel_error, &kernel_error_);
+    if (error < 0) return Error{std::string("netlink: cannot install the error handler: ") + nl_geterror(error)};
+    return {};
+  }
+
+  Result<std::vector<KernelLink>> links() override {
+    ifinfomsg header{};
+    header.ifi_family = AF_UNSPEC;
+    std::vector<KernelLink> result;
+    NICSYNC_TRY(dump(RTM_GETLINK, &header, sizeof(header), "read links", [&](nl_object* object) {
+      if (nl_object_get_msgtype(object) != RTM_NEWLINK) return;
+      auto* link = reinterpret_cast<rtnl_link*>(object);
+      const char* name = rtnl_link_get_name(link);
+      auto parsed = InterfaceName::parse(name != nullptr ? name : "");
+      std::optional<MacAddress> mac = mac_of(rtnl_link_get_addr(link));
+      if (!parsed.ok() || !mac) return;  // not an Ethernet-like link nicsync could manage
+      KernelLink entry{rtnl_link_get_ifindex(link), *parsed, *mac, (rtnl_link_get_flags(link) & IFF_UP) != 0};
+      result.push_back(std::move(entry));
+    }));
+    return result;
+  }
+
+  Result<std::vector<KernelAddress>> addresses() override {
+    ifaddrmsg header{};
+    header.ifa_family = AF_INET;
+    std::vector<KernelAddress> result;
+    NICSYNC_TRY(dump(RTM_GETADDR, &header, sizeof(header), "read addresses", [&](nl_object* object) {
+      if (nl_object_get_msgtype(object) != RTM_NEWADDR) return;
+      auto* address = reinterpret_cast<rtnl_addr*>(object);
+      if (rtnl_addr_get_family(address) != AF_INET) return;
+      std::optional<Ipv4Address> local = ipv4_of(rtnl_addr_get_local(address));
+      if (!local) return;
+      KernelAddress entry;
+      entry.ifindex = rtnl_addr_get_ifindex(address);
+      entry.address = *local;
+      entry.prefix_length = rtnl_addr_get_prefixlen(address);
+      entry.noprefixroute = (rtnl_addr_get_flags(address) & IFA_F_NOPREFIXROUTE) != 0;
+      result.push_back(entry);
+    }));
+    return result;
+  }
+
+  Result<std::vector<KernelRoute>> routes() override {
+    rtmsg header{};
+    header.rtm_family = AF_INET;  // rtm_table 0: every table
+    std::vector<KernelRoute> result;
+    NICSYNC_TRY(dump(RTM_GETROUTE, &header, sizeof(header), "read routes", [&](nl_object* object) {
+      if (nl_object_get_msgtype(object) != RTM_NEWROUTE) return;
+      auto* route = reinterpret_cast<rtnl_route*>(object);
+      if (rtnl_route_get_family(route) != AF_INET || rtnl_route_get_type(route) != RTN_UNICAST) return;
+      if ((rtnl_route_get_flags(route) & RTM_F_CLONED) != 0) return;
+      if (rtnl_route_get_nnexthops(route) > 1) return;  // multipath: nothing nicsync writes or reads
+      nl_addr* destination = rtnl_route_get_dst(route);
+      std::optional<Ipv4Address> network = ipv4_of(destination);
+      if (!network) return;
+      KernelRoute entry;
+      entry.table = rtnl_route_get_table(route);
+      entry.destination = Ipv4Cidr::containing(*network, static_cast<int>(nl_addr_get_prefixlen(destination)));
+      // The kernel sends no RTA_PRIORITY for metric 0, and 0 is what a route without a metric has.
+      uint32_t priority = rtnl_route_get_priority(route);
+      if (priority != 0) entry.metric = priority;
+      entry.scope = rtnl_route_get_scope(route) == RT_SCOPE_LINK ? RouteScope::link : RouteScope::global;
+      entry.protocol = rtnl_route_get_protocol(route);
+      if (rtnl_nexthop* nexthop = rtnl_route_nexthop_n(route, 0)) {
+        entry.ifindex = rtnl_route_nh_get_ifindex(nexthop);
+        if (nl_addr* gateway = rtnl_route_nh_get_gateway(nexthop)) entry.gateway = ipv4_of(gateway);
+        entry.onlink = (rtnl_route_nh_get_flags(nexthop) & RTNH_F_ONLINK) != 0;
+      }
+      result.push_back(entry);
+    }));
+    return result;
+  }
+
+  Result<std::vector<KernelRule>> rules() override {
+    fib_rule_hdr header{};
+    header.family = AF_INET;
+    std::vector<KernelRule> result;
+    NICSYNC_TRY(dump(RTM_GETRULE, &header, sizeof(header), "read rules", [&](nl_object* object) {
+      if (nl_object_get_msgtype(object) != RTM_NEWRULE) return;
+      auto* rule = reinterpret_cast<rtnl_rule*>(object);
+      if (rtnl_rule_get_family(rule) != AF_INET) return;
+      if (!is_plain_lookup(rule)) return;
+      KernelRule entry;
+      entry.priority = rtnl_rule_get_prio(rule);
+      entry.table = rtnl_rule_get_table(rule);
+      nl_addr* source = rtnl_rule_get_src(rule);
+      std::optional<Ipv4Address> from = ipv4_of(source);
+      if (from && nl_addr_get_prefixlen(source) > 0) {
+        entry.from = Ipv4Cidr::containing(*from, static_cast<int>(nl_addr_get_prefixlen(source)));
+      }
+      uint8_t protocol = 0;  // RTPROT_UNSPEC when the kernel predates FRA_PROTOCOL (4.17)
+      if (rtnl_rule_get_protocol(rule, &protocol) < 0) protocol = 0;
+      entry.protocol = protocol;
+      result.push_back(entry);
+    }));
+    return result;
+  }
+
+  Result<void> add_address(const KernelAddress& address) override {
+    NICSYNC_TRY_ASSIGN(AddrPtr object, make_address(address));
+    return check(rtnl_addr_add(socket_.get(), object.get(), NLM_F_EXCL), [&] { return "add address " + text(address); });
+  }
+
+  Result<void> delete_address(const KernelAddress& address) override {
+    NICSYNC_TRY_ASSIGN(AddrPtr object, make_address(address));
+    return check(rtnl_addr_delete(socket_.get(), object.get(), 0), [&] { return "delete address " + text(address); });
+  }
+
+  Result<void> add_route(const KernelRoute& route) override {
+    NICSYNC_TRY_ASSIGN(RoutePtr object, make_route(route));
+    return check(rtnl_route_add(socket_.get(), object.get(), NLM_F_EXCL), [&] { return "add route " + text(route); });
+  }
+
+  Result<void> delete_route(const KernelRoute& route) override {
+    NICSYNC_TRY_ASSIGN(RoutePtr object, make_route(route));
+    return check(rtnl_route_delete(socket_.get(), object.get(), 0), [&] { return "delete route " + text(route); });
+  }
+
+  Result<void> add_rule(const KernelRule& rule) override {
+    NICSYNC_TRY_ASSIGN(RulePtr object, make_rule(rule));
+    return check(rtnl_rule_add(socket_.get(), object.get(), NLM_F_EXCL), [&] { return "add rule " + describe(rule); });
+  }
+
+  Result<void> delete_rule(const KernelRule& rule) override {
+    NICSYNC_TRY_ASSIGN(RulePtr object, make_rule(rule));
+    return check(rtnl_rule_delete(socket_.get(), object.get(), 0), [&] { return "delete rule " + describe(rule); });
+  }
+
+  Result<void> set_link_up(int ifindex) override {
+    LinkPtr original(rtnl_link_alloc());
+    LinkPtr change(rtnl_link_alloc());
+    if (!original || !change) throw std::bad_alloc();
+    rtnl_link_set_ifindex(original.get(), ifindex);
+    rtnl_link_set_flags(change.get(), IFF_UP);
+    return check(rtnl_link_change(socket_.get(), original.get(), change.get(), 0),
+                 [&] { return "set link " + name_of(ifindex) + " up"; });
+  }
+
+ private:
+  /// Sends a dump request and feeds every object of the answer to `on_object`.
+  Result<void> dump(int type, void* header, size_t size, const char* what, std::function<void(nl_object*)> on_object) {
+    kernel_error_ = {};
+    int error = nl_send_simple(socket_.get(), type, NLM_F_DUMP, header, size);
+    if (error < 0) return failure(what, error);
+    CallbacksPtr socket_callbacks(nl_socket_get_cb(socket_.get()));  // takes a reference
+    CallbacksPtr callbacks(nl_cb_clone(socket_callbacks.get()));
+    if (!callbacks) throw std::bad_alloc();
+    DumpState state{std::move(on_object), 0, nullptr};
+    nl_cb_set(callbacks.get(), NL_CB_VALID, NL_CB_CUSTOM, on_dump_message, &state);
+    error = nl_recvmsgs(socket_.get(), callbacks.get());
+    if (state.exception) std::rethrow_exception(state.exception);
+    if (error < 0) return failure(what, error);
+    if (state.parse_error < 0) return failure(what, state.parse_error);
+    return {};
+  }
+
+  /// `libnl_result` of a change: success, or an Error "<what>: <kernel's reason>".
+  template <typename Describe>
+  Result<void> check(int libnl_result, Describe what) {
+    if (libnl_result >= 0) return {};
+    return failure(what(), libnl_result);
+  }
+
+  /// The Error for a failed request: the kernel's errno text (and extended ack) when the kernel
+  /// answered with an error, libnl's text otherwise. Resets the remembered kernel error.
+  Error failure(const std::string& what, int libnl_error) {
+    std::string reason;
+    if (kernel_error_.error_number > 0) {
+      reason = std::generic_category().message(kernel_error_.error_number);
+      if (!kernel_error_.extack.empty()) reason += " (" + kernel_error_.extack + ")";
+    } else {
+      reason = nl_geterror(libnl_error);
+    }
+    kernel_error_ = {};
+    return Error{what + ": " + reason};
+  }
+
+  bool is_plain_lookup(rtnl_rule* rule) {
+    // KernelRule says only "from X lookup T priority P"; a rule that matches on anything else or
+    // does anything else would read as something it is not, so it is left out.
+    if (rtnl_rule_get_action(rule) != FR_ACT_TO_TBL) return false;
+    if (rtnl_rule_get_dst(rule) != nullptr || rtnl_rule_get_iif(rule) != nullptr || rtnl_rule_get_oif(rule) != nullptr) {
+      return false;
+    }
+    if (rtnl_rule_get_mark(rule) != 0 || rtnl_rule_get_dsfield(rule) != 0 || rtnl_rule_get_l3mdev(rule) >= 0) {
+      return false;
+    }
+    uint8_t ip_protocol = 0;
+    uint16_t start = 0;
+    uint16_t end = 0;
+    return rtnl_rule_get_ipproto(rule, &ip_protocol) < 0 && rtnl_rule_get_sport(rule, &start, &end) < 0 &&
+           rtnl_rule_get_dport(rule, &start, &end) < 0;
+  }
+
+  Result<AddrPtr> make_address(const KernelAddress& address) {
+    AddrPtr object(rtnl_addr_alloc());
+    if (!object) throw std::bad_alloc();
+    rtnl_addr_set_ifindex(object.get(), address.ifindex);
+    rtnl_addr_set_family(object.get(), AF_INET);
+    NlAddrPtr local = make_nl_addr(address.address, address.prefix_length);
+    int error = rtnl_addr_set_local(object.get(), local.get());
+    if (error < 0) return Error{"address " + text(address) + ": " + nl_geterror(error)};
+    rtnl_addr_set_prefixlen(object.get(), address.prefix_length);
+    // libnl sends IFA_FLAGS (32 bits) whenever a flag above the 8-bit header field is set.
+    if (address.noprefixroute) rtnl_addr_set_flags(object.get(), IFA_F_NOPREFIXROUTE);
+    return object;
+  }
+
+  Result<RoutePtr> make_route(const KernelRoute& route) {
+    RoutePtr object(rtnl_route_alloc());
+    if (!object) throw std::bad_alloc();
+    int error = rtnl_route_set_family(object.get(), AF_INET);
+    NlAddrPtr destination = make_nl_addr(route.destination.network(), route.destination.prefix_length());
+    if (error >= 0) error = rtnl_route_set_dst(object.get(), destination.get());
+    if (error >= 0) error = rtnl_route_set_type(object.get(), RTN_UNICAST);
+    if (error < 0) return Error{"route " + text(route) + ": " + nl_geterror(error)};
+    rtnl_route_set_table(object.get(), route.table);
+    rtnl_route_set_protocol(object.get(), route.protocol);
+    rtnl_route_set_scope(object.get(), route.scope == RouteScope::link ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
+    if (route.metric) rtnl_route_set_priority(object.get(), *route.metric);
+    NexthopPtr nexthop(rtnl_route_nh_alloc());
+    if (!nexthop) throw std::bad_alloc();
+    if (route.ifindex != 0) rtnl_route_nh_set_ifindex(nexthop.get(), route.ifindex);
+    if (route.gateway) {
+      NlAddrPtr gateway = make_nl_addr(*route.gateway, 32);
+      rtnl_route_nh_set_gateway(nexthop.get(), gateway.get());  // takes its own reference
+    }
+    if (route.onlink) rtnl_route_nh_set_flags(nexthop.get(), RTNH_F_ONLINK);
+    rtnl_route_add_nexthop(object.get(), nexthop.release());  // the route owns it from here
+    return object;
+  }
+
+  Result<RulePtr> make_rule(const KernelRule& rule) {
+    RulePtr object(rtnl_rule_alloc());
+    if (!object) throw std::bad_alloc();
+    rtnl_rule_set_family(object.get(), AF_INET);
+    rtnl_rule_set_prio(object.get(), rule.priority);
+    rtnl_rule_set_table(object.get(), rule.table);
+    rtnl_rule_set_action(object.get(), FR_ACT_TO_TBL);
+    int error = rtnl_rule_set_protocol(object.get(), rule.protocol);
+    if (error >= 0 && rule.from) {
+      NlAddrPtr source = make_nl_addr(rule.from->network(), rule.from->prefix_length());
+      error = rtnl_rule_set_src(object.get(), source.get());
+    }
+    if (error < 0) return Error{"rule " + describe(rule) + ": " + nl_geterror(error)};
+    return object;
+  }
+
+  /// Link names for messages; read only when a message needs them.
+  std::vector<KernelLink> names() {
+    KernelError saved = kernel_error_;
+    auto read = links();
+    kernel_error_ = saved;
+    return read.ok() ? *read : std::vector<KernelLink>{};
+  }
+  std::string name_of(int ifindex) {
+    for (const KernelLink& link : names()) {
+      if (link.ifindex == ifindex) return link.name.str();
+    }
+    return "if" + std::to_string(ifindex);
+  }
+  std::string text(const KernelAddress& address) { return describe(address, names()); }
+  std::string text(const KernelRoute& route) { return describe(route, names()); }
+
+  SocketPtr socket_;
+  KernelError kernel_error_;  ///< filled in by remember_kernel_error(), registered on socket_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Netlink>> make_libnl_netlink() {
+  auto netlink = std::make_unique<LibnlNetlink>();
+  NICSYNC_TRY(netlink->open());
+  return std::unique_ptr<Netlink>(std::move(netlink));
+}
+
+}  // namespace nicsync

@@ -1,0 +1,543 @@
+// The libnl adapter against a real kernel, each case in a fresh network namespace of its own (needs
+// root; without it the cases fail), checked both through the adapter and through `ip -j`. The same
+// kernel-behaviour scenarios also run against FakeNetlink, so the fake keeps refusing what the kernel
+// refuses, with the same messages.
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fake_netlink.hpp"
+#include "nicsync/netlink.hpp"
+
+using namespace nicsync;
+
+namespace {
+
+constexpr const char* kMac = "02:86:10:65:fd:31";
+
+Ipv4Address ip(const char* text) { return *Ipv4Address::parse(text); }
+Ipv4Cidr cidr(const char* text) { return *Ipv4Cidr::parse(text); }
+
+bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+
+/// Runs `body` on a new thread that has first moved into a new network namespace (namespaces are
+/// per thread, so the test process stays where it was); what `body` throws is rethrown here.
+void in_new_netns(const std::function<void()>& body) {
+  std::exception_ptr failure;
+  std::thread worker([&] {
+    try {
+      if (unshare(CLONE_NEWNET) != 0) {
+        std::string reason = std::strerror(errno);
+        FAIL("cannot create a network namespace (these tests need root): unshare(CLONE_NEWNET): " << reason);
+      }
+      body();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  worker.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+std::string ip_program() {
+  for (const char* path : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"}) {
+    if (access(path, X_OK) == 0) return path;
+  }
+  FAIL("iproute2's ip is not installed");
+  return "";
+}
+
+/// Runs `ip args...` from the calling thread, hence in its network namespace (a forked child takes
+/// the forking thread's namespaces); returns its standard output. FAILs on a nonzero exit.
+std::string run_ip(const std::vector<std::string>& args) {
+  std::vector<std::string> argv_strings{ip_program()};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : argv_strings) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  int pipe_fds[2];
+  REQUIRE(pipe2(pipe_fds, O_CLOEXEC) == 0);
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  std::string output;
+  char buffer[4096];
+  ssize_t got = 0;
+  while ((got = read(pipe_fds[0], buffer, sizeof(buffer))) > 0) output.append(buffer, static_cast<size_t>(got));
+  close(pipe_fds[0]);
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  std::string command = "ip";
+  for (const std::string& arg : args) command += " " + arg;
+  INFO(command);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  return output;
+}
+
+nlohmann::json ip_json(const std::vector<std::string>& args) {
+  std::vector<std::string> full{"-j"};
+  full.insert(full.end(), args.begin(), args.end());
+  std::string output = run_ip(full);
+  return output.empty() ? nlohmann::json::array() : nlohmann::json::parse(output);
+}
+
+/// Creates the veth pair eth1 (MAC kMac) / peer1 and returns eth1's ifindex. Both stay down.
+int make_eth1() {
+  run_ip({"link", "add", "eth1", "type", "veth", "peer", "name", "peer1"});
+  run_ip({"link", "set", "eth1", "address", kMac});
+  nlohmann::json links = ip_json({"link", "show", "dev", "eth1"});
+  REQUIRE(links.size() == 1);
+  return links[0].at("ifindex").get<int>();
+}
+
+/// `ip -j -4 addr show dev eth1`'s addr_info: [] when eth1 has no IPv4 address (ip then prints
+/// no entry for the link at all).
+nlohmann::json ipv4_addresses_of_eth1() {
+  nlohmann::json links = ip_json({"-4", "addr", "show", "dev", "eth1"});
+  nlohmann::json result = nlohmann::json::array();
+  for (const nlohmann::json& link : links) {
+    for (const nlohmann::json& entry : link.value("addr_info", nlohmann::json::array())) result.push_back(entry);
+  }
+  return result;
+}
+
+std::unique_ptr<Netlink> open_netlink() {
+  auto netlink = make_libnl_netlink();
+  REQUIRE_MESSAGE(netlink.ok(), netlink.error().message);
+  return std::move(netlink).value();
+}
+
+bool is_nicsync_protocol(const nlohmann::json& entry) {
+  // "nicsync" once config/iproute2/rt_protos.d/nicsync.conf is installed, the number otherwise.
+  std::string protocol = entry.value("protocol", "");
+  return protocol == "201" || protocol == "nicsync";
+}
+
+template <typename T>
+bool contains(const std::vector<T>& items, const T& item) {
+  return std::find(items.begin(), items.end(), item) != items.end();
+}
+
+// --- The default scheme's objects for eth1 ---------------------------------------------------------
+
+KernelAddress scheme_address(int eth1) { return KernelAddress{eth1, ip("10.0.0.226"), 24, true}; }
+
+KernelRoute link_route(int eth1) {
+  KernelRoute route;
+  route.table = 1001;
+  route.destination = cidr("10.0.0.0/24");
+  route.ifindex = eth1;
+  route.scope = RouteScope::link;
+  return route;
+}
+
+KernelRoute table_default(int eth1) {
+  KernelRoute route;
+  route.table = 1001;
+  route.gateway = ip("10.0.0.1");
+  route.ifindex = eth1;
+  route.onlink = true;
+  return route;
+}
+
+KernelRoute main_default(int eth1) {
+  KernelRoute route = table_default(eth1);
+  route.table = kMainTable;
+  route.metric = 1001;
+  return route;
+}
+
+KernelRule scheme_rule() { return KernelRule{1001, cidr("10.0.0.226/32"), 1001, kNicsyncProtocol}; }
+
+// --- Scenarios that hold for the kernel and for FakeNetlink alike ----------------------------------
+
+/// Adds the scheme's objects for eth1 (which must be up), reads them back, and checks that adding
+/// any of them again fails with "File exists" naming the object.
+void add_scheme_and_read_back(Netlink& netlink, int eth1) {
+  REQUIRE_MESSAGE(netlink.add_address(scheme_address(eth1)).ok(), "add address");
+  for (const KernelRoute& route : {link_route(eth1), table_default(eth1), main_default(eth1)}) {
+    auto added = netlink.add_route(route);
+    REQUIRE_MESSAGE(added.ok(), added.error().message);
+  }
+  auto rule_added = netlink.add_rule(scheme_rule());
+  REQUIRE_MESSAGE(rule_added.ok(), rule_added.error().message);
+
+  auto addresses = netlink.addresses();
+  REQUIRE(addresses.ok());
+  CHECK(contains(*addresses, scheme_address(eth1)));
+  auto routes = netlink.routes();
+  REQUIRE(routes.ok());
+  CHECK(contains(*routes, link_route(eth1)));
+  CHECK(contains(*routes, table_default(eth1)));
+  CHECK(contains(*routes, main_default(eth1)));
+  for (const KernelRoute& route : *routes) {
+    // noprefixroute: nothing for 10.0.0.0/24 in main.
+    CHECK_FALSE((route.table == kMainTable && route.destination == cidr("10.0.0.0/24")));
+  }
+  auto rules = netlink.rules();
+  REQUIRE(rules.ok());
+  CHECK(contains(*rules, scheme_rule()));
+
+  auto again = netlink.add_address(scheme_address(eth1));
+  REQUIRE_FALSE(again.ok());
+  CHECK(starts_with(again.error().message, "add address 10.0.0.226/24 dev eth1 noprefixroute: File exists"));
+  again = netlink.add_route(link_route(eth1));
+  REQUIRE_FALSE(again.ok());
+  CHECK(starts_with(again.error().message, "add route 10.0.0.0/24 dev eth1 scope link table 1001: File exists"));
+  again = netlink.add_route(table_default(eth1));
+  REQUIRE_FALSE(again.ok());
+  CHECK(starts_with(again.error().message, "add route default via 10.0.0.1 dev eth1 table 1001 onlink: File exists"));
+  again = netlink.add_route(main_default(eth1));
+  REQUIRE_FALSE(again.ok());
+  CHECK(starts_with(again.error().message, "add route default via 10.0.0.1 dev eth1 metric 1001 onlink: File exists"));
+  again = netlink.add_rule(scheme_rule());
+  REQUIRE_FALSE(again.ok());
+  CHECK(starts_with(again.error().message, "add rule from 10.0.0.226 lookup 1001 priority 1001: File exists"));
+}
+
+/// Deletes the scheme's objects (rules and routes first), checks they are gone, and that deleting
+/// them again fails the kernel's way.
+void delete_scheme(Netlink& netlink, int eth1) {
+  auto deleted = netlink.delete_rule(scheme_rule());
+  CHECK_MESSAGE(deleted.ok(), deleted.error().message);
+  for (const KernelRoute& route : {main_default(eth1), table_default(eth1), link_route(eth1)}) {
+    deleted = netlink.delete_route(route);
+    CHECK_MESSAGE(deleted.ok(), deleted.error().message);
+  }
+  deleted = netlink.delete_address(scheme_address(eth1));
+  CHECK_MESSAGE(deleted.ok(), deleted.error().message);
+
+  CHECK_FALSE(contains(*netlink.addresses(), scheme_address(eth1)));
+  auto routes = *netlink.routes();
+  CHECK_FALSE(contains(routes, link_route(eth1)));
+  CHECK_FALSE(contains(routes, table_default(eth1)));
+  CHECK_FALSE(contains(routes, main_default(eth1)));
+  CHECK_FALSE(contains(*netlink.rules(), scheme_rule()));
+
+  auto again = netlink.delete_rule(scheme_rule());
+  REQUIRE_FALSE(again.ok());
+  CHECK(starts_with(again.error().message,
+                    "delete rule from 10.0.0.226 lookup 1001 priority 1001: No such file or directory"));
+  again = netlink.delete_route(main_default(eth1));
+  REQUIRE_FALSE(again.ok());
+  CHECK(starts_with(again.error().message,
+                    "delete route default via 10.0.0.1 dev eth1 metric 1001 onlink: No such process"));
+  again = netlink.delete_address(scheme_address(eth1));
+  REQUIRE_FALSE(again.ok());
+  CHECK(starts_with(again.error().message,
+                    "delete address 10.0.0.226/24 dev eth1 noprefixroute: Cannot assign requested address"));
+}
+
+/// Routes the kernel will not install: eth1 must be up and eth1_down a link that is down.
+void refused_routes(Netlink& netlink, int eth1, int eth1_down) {
+  KernelRoute unreachable = table_default(eth1);
+  unreachable.gateway = ip("10.9.0.1");
+  unreachable.onlink = false;
+  auto result = netlink.add_route(unreachable);
+  REQUIRE_FALSE(result.ok());
+  CHECK(starts_with(result.error().message, "add route default via 10.9.0.1 dev eth1 table 1001: Network is unreachable"));
+
+  KernelRoute no_device = table_default(eth1);
+  no_device.ifindex = 999;
+  result = netlink.add_route(no_device);
+  REQUIRE_FALSE(result.ok());
+  CHECK(starts_with(result.error().message, "add route default via 10.0.0.1 dev if999 table 1001 onlink: No such device"));
+
+  KernelRoute down = link_route(eth1_down);
+  result = netlink.add_route(down);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().message.find("Network is down") != std::string::npos);
+
+  auto link = netlink.set_link_up(999);
+  REQUIRE_FALSE(link.ok());
+  CHECK(starts_with(link.error().message, "set link if999 up: No such device"));
+}
+
+}  // namespace
+
+TEST_SUITE("system::LibnlNetlink") {
+  TEST_CASE("reads links with their ifindex, name, MAC and up state") {
+    in_new_netns([] {
+      int eth1 = make_eth1();
+      auto netlink = open_netlink();
+      auto links = netlink->links();
+      REQUIRE_MESSAGE(links.ok(), links.error().message);
+      auto found = std::find_if(links->begin(), links->end(), [](const KernelLink& l) { return l.name.str() == "eth1"; });
+      REQUIRE(found != links->end());
+      CHECK(found->ifindex == eth1);
+      CHECK(found->mac == *MacAddress::parse(kMac));
+      CHECK_FALSE(found->up);
+      CHECK(std::any_of(links->begin(), links->end(), [](const KernelLink& l) { return l.name.str() == "peer1"; }));
+    });
+  }
+
+  TEST_CASE("sets a link up") {
+    in_new_netns([] {
+      int eth1 = make_eth1();
+      auto netlink = open_netlink();
+      auto result = netlink->set_link_up(eth1);
+      REQUIRE_MESSAGE(result.ok(), result.error().message);
+      nlohmann::json flags = ip_json({"link", "show", "dev", "eth1"})[0].at("flags");
+      CHECK(std::find(flags.begin(), flags.end(), "UP") != flags.end());
+      auto links = *netlink->links();
+      auto found = std::find_if(links.begin(), links.end(), [&](const KernelLink& l) { return l.ifindex == eth1; });
+      REQUIRE(found != links.end());
+      CHECK(found->up);
+      CHECK(netlink->set_link_up(eth1).ok());  // already up: nothing to do, no error
+    });
+  }
+
+  TEST_CASE("adds an address with noprefixroute: the kernel keeps the flag and main gets no prefix route") {
+    in_new_netns([] {
+      int eth1 = make_eth1();
+      auto netlink = open_netlink();
+      REQUIRE(netlink->set_link_up(eth1).ok());
+      auto added = netlink->add_address(KernelAddress{eth1, ip("10.0.0.226"), 24, true});
+      REQUIRE_MESSAGE(added.ok(), added.error().message);
+
+      nlohmann::json info = ipv4_addresses_of_eth1();
+      REQUIRE(info.size() == 1);
+      CHECK(info[0].at("local") == "10.0.0.226");
+      CHECK(info[0].at("prefixlen") == 24);
+      CHECK(info[0].value("noprefixroute", false));
+      CHECK(ip_json({"-4", "route", "show", "table", "main"}).empty());
+
+      auto addresses = netlink->addresses();
+      REQUIRE_MESSAGE(addresses.ok(), addresses.error().message);
+      CHECK(*addresses == std::vector<KernelAddress>{KernelAddress{eth1, ip("10.0.0.226"), 24, true}});
+    });
+  }
+
+  TEST_CASE("reads an address without noprefixroute and the prefix route the kernel adds for it") {
+    in_new_netns([] {
+      int eth1 = make_eth1();
+      auto netlink = open_netlink();
+      REQUIRE(netlink->set_link_up(eth1).ok());
+      REQUIRE(netlink->add_address(KernelAddress{eth1, ip("10.1.0.5"), 24, false}).ok());
+
+      nlohmann::json info = ipv4_addresses_of_eth1();
+      REQUIRE(info.size() == 1);
+      CHECK_FALSE(info[0].value("noprefixroute", false));
+      CHECK(*netlink->addresses() == std::vector<KernelAddress>{KernelAddress{eth1, ip("10.1.0.5"), 24, false}});
+      // Only the main prefix route: the local and broadcast routes in table local are left out.
+      KernelRoute prefix;
+      prefix.destination = cidr("10.1.0.0/24");
+      prefix.ifindex = eth1;
+      prefix.scope = RouteScope::link;
+      prefix.protocol = 2;  // RTPROT_KERNEL
+      CHECK(*netlink->routes() == std::vector<KernelRoute>{prefix});
+    });
+  }
+
+  TEST_CASE("adds the default scheme's routes with protocol, scope, metric and onlink") {
+    in_new_netns([] {
+      int eth1 = make_eth1();
+      auto netlink = open_netlink();
+      REQUIRE(netlink->set_link_up(eth1).ok());
+      // With no IPv4 address in the namespace at all, the kernel finds no local table to check an
+      // onlink gateway against and refuses it (EINVAL "Nexthop has invalid gateway").
+      REQUIRE(netlink->add_address(scheme_address(eth1)).ok());
+      for (const KernelRoute& route : {link_route(eth1), table_default(eth1), main_default(eth1)}) {
+        auto added = netlink->add_route(route);
+        REQUIRE_MESSAGE(added.ok(), added.error().message);
+      }
+
+      nlohmann::json table = ip_json({"-4", "route", "show", "table", "1001"});
+      REQUIRE(table.size() == 2);
+      for (const nlohmann::json& entry : table) {
+        INFO(entry.dump());
+        CHECK(entry.at("dev") == "eth1");
+        CHECK(is_nicsync_protocol(entry));
+        CHECK_FALSE(entry.contains("metric"));
+        nlohmann::json flags = entry.value("flags", nlohmann::json::array());
+        bool onlink = std::find(flags.begin(), flags.end(), "onlink") != flags.end();
+        if (entry.at("dst") == "default") {
+          CHECK(entry.at("gateway") == "10.0.0.1");
+          CHECK(onlink);
+        } else {
+          CHECK(entry.at("dst") == "10.0.0.0/24");
+          CHECK(entry.at("scope") == "link");
+          CHECK_FALSE(onlink);
+        }
+      }
+      nlohmann::json main = ip_json({"-4", "route", "show", "table", "main"});
+      REQUIRE(main.size() == 1);
+      INFO(main.dump());
+      CHECK(main[0].at("dst") == "default");
+      CHECK(main[0].at("gateway") == "10.0.0.1");
+      CHECK(main[0].at("metric") == 1001);
+      CHECK(is_nicsync_protocol(main[0]));
+      nlohmann::json flags = main[0].at("flags");
+      CHECK(std::find(flags.begin(), flags.end(), "onlink") != flags.end());
+
+      auto routes = netlink->routes();
+      REQUIRE_MESSAGE(routes.ok(), routes.error().message);
+      std::vector<KernelRoute> sorted = *routes;
+      std::sort(sorted.begin(), sorted.end());
+      std::vector<KernelRoute> expected{link_route(eth1), table_default(eth1), main_default(eth1)};
+      std::sort(expected.begin(), expected.end());
+      CHECK(sorted == expected);
+    });
+  }
+
+  TEST_CASE("adds a rule with its protocol and reads every IPv4 rule back") {
+    in_new_netns([] {
+      auto netlink = open_netlink();
+      auto added = netlink->add_rule(scheme_rule());
+      REQUIRE_MESSAGE(added.ok(), added.error().message);
+      KernelRule subnet{1002, cidr("10.0.1.0/24"), 1002, kNicsyncProtocol};
+      REQUIRE(netlink->add_rule(subnet).ok());
+      // A rule KernelRule cannot express (it also matches a fwmark) is left out of rules().
+      run_ip({"rule", "add", "from", "10.0.2.1", "fwmark", "7", "lookup", "1003", "priority", "1003"});
+
+      nlohmann::json rules = ip_json({"-4", "rule", "show"});
+      auto ours = std::find_if(rules.begin(), rules.end(), [](const nlohmann::json& r) { return r.at("priority") == 1001; });
+      REQUIRE(ours != rules.end());
+      INFO(ours->dump());
+      CHECK(ours->at("src") == "10.0.0.226");
+      CHECK(ours->value("srclen", 32) == 32);
+      CHECK(ours->at("table") == "1001");
+      CHECK(is_nicsync_protocol(*ours));
+
+      auto read = netlink->rules();
+      REQUIRE_MESSAGE(read.ok(), read.error().message);
+      std::vector<KernelRule> expected{
+          KernelRule{0, std::nullopt, 255, 2},  // from all lookup local, protocol kernel
+          scheme_rule(),
+          subnet,
+          KernelRule{32766, std::nullopt, kMainTable, 2},
+          KernelRule{32767, std::nullopt, 253, 2},
+      };
+      CHECK(*read == expected);
+    });
+  }
+
+  TEST_CASE("adding what exists fails with File exists; deleting removes, and deleting again fails") {
+    in_new_netns([] {
+      int eth1 = make_eth1();
+      auto netlink = open_netlink();
+      REQUIRE(netlink->set_link_up(eth1).ok());
+      add_scheme_and_read_back(*netlink, eth1);
+      delete_scheme(*netlink, eth1);
+      CHECK(ip_json({"-4", "route", "show", "table", "all", "type", "unicast"}).empty());
+      nlohmann::json rules = ip_json({"-4", "rule", "show"});
+      CHECK(std::none_of(rules.begin(), rules.end(), [](const nlohmann::json& r) { return r.at("priority") == 1001; }));
+      CHECK(ipv4_addresses_of_eth1().empty());
+    });
+  }
+
+  TEST_CASE("errors carry the kernel's reason and name the object") {
+    in_new_netns([] {
+      int eth1 = make_eth1();
+      run_ip({"link", "add", "eth2", "type", "veth", "peer", "name", "peer2"});
+      int eth2 = ip_json({"link", "show", "dev", "eth2"})[0].at("ifindex").get<int>();
+      auto netlink = open_netlink();
+      REQUIRE(netlink->set_link_up(eth1).ok());
+      refused_routes(*netlink, eth1, eth2);
+    });
+  }
+
+  TEST_CASE("an adapter works in the network namespace of the thread that opened it") {
+    in_new_netns([] {
+      make_eth1();
+      auto here = open_netlink();
+      bool other_sees_eth1 = true;
+      in_new_netns([&] {
+        auto other = open_netlink();
+        auto links = *other->links();
+        other_sees_eth1 = std::any_of(links.begin(), links.end(), [](const KernelLink& l) { return l.name.str() == "eth1"; });
+      });
+      CHECK_FALSE(other_sees_eth1);
+      auto links = *here->links();
+      CHECK(std::any_of(links.begin(), links.end(), [](const KernelLink& l) { return l.name.str() == "eth1"; }));
+    });
+  }
+}
+
+TEST_SUITE("test::FakeNetlink") {
+  TEST_CASE("behaves like the kernel for the default scheme's objects") {
+    test::FakeNetlink kernel;
+    int eth1 = kernel.add_link("eth1", kMac);
+    add_scheme_and_read_back(kernel, eth1);
+    delete_scheme(kernel, eth1);
+  }
+
+  TEST_CASE("refuses the routes the kernel refuses") {
+    test::FakeNetlink kernel;
+    int eth1 = kernel.add_link("eth1", kMac);
+    int eth2 = kernel.add_link("eth2", "02:86:10:65:fd:32", false);
+    refused_routes(kernel, eth1, eth2);
+  }
+
+  TEST_CASE("records every change in order, failed ones included") {
+    test::FakeNetlink kernel;
+    int eth1 = kernel.add_link("eth1", kMac, false);
+    CHECK(kernel.set_link_up(eth1).ok());
+    CHECK(kernel.add_address(KernelAddress{eth1, ip("10.0.0.226"), 32, true}).ok());
+    CHECK(kernel.add_route(link_route(eth1)).ok());
+    CHECK_FALSE(kernel.add_route(link_route(eth1)).ok());
+    CHECK(kernel.add_rule(scheme_rule()).ok());
+    CHECK(kernel.calls == std::vector<std::string>{
+                              "set_link_up eth1",
+                              "add_address 10.0.0.226/32 dev eth1 noprefixroute",
+                              "add_route 10.0.0.0/24 dev eth1 scope link table 1001",
+                              "add_route 10.0.0.0/24 dev eth1 scope link table 1001",
+                              "add_rule from 10.0.0.226 lookup 1001 priority 1001",
+                          });
+  }
+
+  TEST_CASE("an address without noprefixroute brings its prefix route into main, and takes it away") {
+    test::FakeNetlink kernel;
+    int eth1 = kernel.add_link("eth1", kMac);
+    REQUIRE(kernel.add_address(KernelAddress{eth1, ip("10.1.0.5"), 24, false}).ok());
+    REQUIRE(kernel.kernel_routes.size() == 1);
+    CHECK(kernel.kernel_routes[0].destination == cidr("10.1.0.0/24"));
+    CHECK(kernel.kernel_routes[0].protocol == 2);
+    REQUIRE(kernel.delete_address(KernelAddress{eth1, ip("10.1.0.5"), 24, false}).ok());
+    CHECK(kernel.kernel_routes.empty());
+  }
+
+  TEST_CASE("fails the calls it is told to fail, changing nothing") {
+    test::FakeNetlink kernel;
+    int eth1 = kernel.add_link("eth1", kMac);
+    kernel.fail_on("add_route default", "Network is unreachable");
+    kernel.fail_call(1, "Operation not permitted");
+    kernel.fail_read("rules", "Permission denied");
+
+    auto first = kernel.add_address(scheme_address(eth1));
+    REQUIRE_FALSE(first.ok());
+    CHECK(first.error().message == "add address 10.0.0.226/24 dev eth1 noprefixroute: Operation not permitted");
+    CHECK(kernel.kernel_addresses.empty());
+
+    CHECK(kernel.add_route(link_route(eth1)).ok());
+    auto matched = kernel.add_route(table_default(eth1));
+    REQUIRE_FALSE(matched.ok());
+    CHECK(matched.error().message == "add route default via 10.0.0.1 dev eth1 table 1001 onlink: Network is unreachable");
+    CHECK(kernel.kernel_routes.size() == 1);
+
+    auto rules = kernel.rules();
+    REQUIRE_FALSE(rules.ok());
+    CHECK(rules.error().message == "read rules: Permission denied");
+    CHECK(kernel.calls.size() == 3);
+  }
+}
