@@ -1,0 +1,350 @@
+// HttpClient over libcurl's multi interface: one multi handle per client object (so its
+// connection cache lives across perform() calls), at most max_in_flight transfers on the wire,
+// and failed attempts rescheduled by time inside the same event loop, so a request waiting for
+// its retry never holds up the others.
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "nicsync/http.hpp"
+
+namespace nicsync {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void init_curl_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      throw std::runtime_error("curl_global_init failed");
+    }
+  });
+}
+
+// ---- RAII for libcurl handles ----
+
+struct MultiDeleter {
+  void operator()(CURLM* multi) const { curl_multi_cleanup(multi); }
+};
+struct EasyDeleter {
+  void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+using MultiHandle = std::unique_ptr<CURLM, MultiDeleter>;
+using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
+using HeaderList = std::unique_ptr<curl_slist, SlistDeleter>;
+
+void append_header(HeaderList& list, const std::string& line) {
+  curl_slist* head = curl_slist_append(list.get(), line.c_str());
+  if (head == nullptr) throw std::bad_alloc();
+  if (!list) list.reset(head);  // the first append creates the head; later ones keep it
+}
+
+void check(CURLMcode code, const char* what) {
+  if (code != CURLM_OK) {
+    throw std::runtime_error(std::string(what) + ": " + curl_multi_strerror(code));
+  }
+}
+
+void check(CURLcode code, const char* what) {
+  if (code != CURLE_OK) {
+    throw std::runtime_error(std::string(what) + ": " + curl_easy_strerror(code));
+  }
+}
+
+bool ascii_iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' ||
+                           text.back() == '\n')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+/// Retry-After in seconds, converted to milliseconds and capped; -1 when not a plain number
+/// (an HTTP date, or nothing).
+long retry_after_ms(std::string_view value, long cap_ms) {
+  value = trim(value);
+  if (value.empty() || value.size() > 10) return -1;
+  long seconds = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return -1;
+    seconds = seconds * 10 + (c - '0');
+  }
+  if (seconds > cap_ms / 1000 + 1) return cap_ms;
+  return std::min(seconds * 1000, cap_ms);
+}
+
+/// One attempt of one request, pinned in memory while curl holds pointers into it.
+struct Transfer {
+  size_t index = 0;      ///< position in the caller's request vector
+  int attempt = 1;       ///< 1 for the first try
+  size_t max_body = 0;
+  HeaderList headers;
+  std::string body;
+  std::string retry_after;
+  bool too_large = false;
+  char error[CURL_ERROR_SIZE] = {};
+  EasyHandle easy;  ///< last, so it is cleaned up before what it points to
+};
+
+// libcurl callbacks: C code calls them, so no exception may leave; returning a short count
+// aborts the transfer.
+size_t on_body(char* data, size_t size, size_t count, void* user) noexcept {
+  auto* transfer = static_cast<Transfer*>(user);
+  size_t bytes = size * count;
+  if (transfer->body.size() + bytes > transfer->max_body) {
+    transfer->too_large = true;
+    return 0;  // aborts the transfer with CURLE_WRITE_ERROR
+  }
+  try {
+    transfer->body.append(data, bytes);
+  } catch (...) {
+    return 0;
+  }
+  return bytes;
+}
+
+size_t on_header(char* data, size_t size, size_t count, void* user) noexcept {
+  auto* transfer = static_cast<Transfer*>(user);
+  size_t bytes = size * count;
+  std::string_view line(data, bytes);
+  if (line.substr(0, 5) == "HTTP/") {
+    transfer->retry_after.clear();  // a new response starts (e.g. after "100 Continue")
+    return bytes;
+  }
+  size_t colon = line.find(':');
+  if (colon != std::string_view::npos && ascii_iequals(line.substr(0, colon), "Retry-After")) {
+    try {
+      transfer->retry_after = std::string(trim(line.substr(colon + 1)));
+    } catch (...) {
+      return 0;
+    }
+  }
+  return bytes;
+}
+
+size_t on_upload(char*, size_t, size_t, void*) noexcept { return 0; }  // PUTs carry no body
+
+struct Finished {
+  HttpResponse response;
+  bool retriable = false;  ///< a timeout, transport error, 5xx or 429
+};
+
+/// A request whose next attempt is due at a given time.
+struct Scheduled {
+  size_t index = 0;
+  int attempt = 1;
+  Clock::time_point due;
+};
+
+class CurlHttpClient final : public HttpClient {
+ public:
+  explicit CurlHttpClient(const HttpOptions& options) : options_(options) {
+    init_curl_once();
+    options_.attempts = std::max(options_.attempts, 1);
+    options_.max_in_flight = std::max(options_.max_in_flight, 1);
+    options_.backoff_ms = std::max(options_.backoff_ms, 0L);
+    options_.max_backoff_ms = std::max(options_.max_backoff_ms, 0L);
+    multi_.reset(curl_multi_init());
+    if (!multi_) throw std::runtime_error("curl_multi_init failed");
+    // Keep at least one idle connection per parallel slot for the next perform().
+    check(curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight)),
+          "CURLMOPT_MAXCONNECTS");
+  }
+
+  /// Not reentrant: one perform() at a time per client object.
+  std::vector<HttpResponse> perform(const std::vector<HttpRequest>& requests) override;
+
+ private:
+  std::unique_ptr<Transfer> start(const HttpRequest& request, size_t index, int attempt);
+  /// The response of a finished attempt, and whether it deserves another try.
+  Finished finish(Transfer& transfer, CURLcode code) const;
+  long retry_delay_ms(int failed_attempt, const HttpResponse& response) const;
+
+  HttpOptions options_;
+  MultiHandle multi_;
+};
+
+std::unique_ptr<Transfer> CurlHttpClient::start(const HttpRequest& request, size_t index, int attempt) {
+  auto transfer = std::make_unique<Transfer>();
+  transfer->index = index;
+  transfer->attempt = attempt;
+  transfer->max_body = options_.max_body_bytes;
+  transfer->easy.reset(curl_easy_init());
+  if (!transfer->easy) throw std::runtime_error("curl_easy_init failed");
+  CURL* easy = transfer->easy.get();
+
+  for (const auto& [name, value] : request.headers) append_header(transfer->headers, name + ": " + value);
+  append_header(transfer->headers, "Expect:");  // never wait for "100 Continue"
+
+  check(curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str()), "CURLOPT_URL");
+  check(curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headers.get()), "CURLOPT_HTTPHEADER");
+  check(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L), "CURLOPT_NOSIGNAL");
+  check(curl_easy_setopt(easy, CURLOPT_PROXY, ""), "CURLOPT_PROXY");
+  check(curl_easy_setopt(easy, CURLOPT_NOPROXY, "*"), "CURLOPT_NOPROXY");
+  check(curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L), "CURLOPT_FOLLOWLOCATION");
+#if LIBCURL_VERSION_NUM >= 0x075500
+  check(curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https"), "CURLOPT_PROTOCOLS_STR");
+#else
+  check(curl_easy_setopt(easy, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS)),
+        "CURLOPT_PROTOCOLS");
+#endif
+  check(curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1)),
+        "CURLOPT_HTTP_VERSION");
+  check(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms),
+        "CURLOPT_CONNECTTIMEOUT_MS");
+  check(curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, options_.request_timeout_ms), "CURLOPT_TIMEOUT_MS");
+  check(curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options_.max_body_bytes)),
+        "CURLOPT_MAXFILESIZE_LARGE");
+  check(curl_easy_setopt(easy, CURLOPT_USERAGENT, "nicsync"), "CURLOPT_USERAGENT");
+  check(curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error), "CURLOPT_ERRORBUFFER");
+  check(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body), "CURLOPT_WRITEFUNCTION");
+  check(curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get()), "CURLOPT_WRITEDATA");
+  check(curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header), "CURLOPT_HEADERFUNCTION");
+  check(curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get()), "CURLOPT_HEADERDATA");
+  if (request.method == HttpMethod::put) {
+    check(curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L), "CURLOPT_UPLOAD");
+    check(curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(0)),
+          "CURLOPT_INFILESIZE_LARGE");
+    check(curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_upload), "CURLOPT_READFUNCTION");
+  }
+  check(curl_multi_add_handle(multi_.get(), easy), "curl_multi_add_handle");
+  return transfer;
+}
+
+Finished CurlHttpClient::finish(Transfer& transfer, CURLcode code) const {
+  HttpResponse response;
+  response.retry_after = transfer.retry_after;
+  if (transfer.too_large || code == CURLE_FILESIZE_EXCEEDED) {
+    response.transport_error = "response larger than " + std::to_string(options_.max_body_bytes) + " bytes";
+    return {std::move(response), false};  // the same answer would come again
+  }
+  if (code != CURLE_OK) {
+    long os_errno = 0;
+    curl_easy_getinfo(transfer.easy.get(), CURLINFO_OS_ERRNO, &os_errno);
+    if (code == CURLE_COULDNT_CONNECT && os_errno != 0) {
+      response.transport_error = std::system_category().message(static_cast<int>(os_errno));
+    } else if (transfer.error[0] != '\0') {
+      response.transport_error = transfer.error;
+    } else {
+      response.transport_error = curl_easy_strerror(code);
+    }
+    // A malformed URL or a refused scheme will not get better by trying again.
+    bool retriable = code != CURLE_URL_MALFORMAT && code != CURLE_UNSUPPORTED_PROTOCOL;
+    return {std::move(response), retriable};
+  }
+  curl_easy_getinfo(transfer.easy.get(), CURLINFO_RESPONSE_CODE, &response.status);
+  response.body = std::move(transfer.body);
+  bool retriable = response.status >= 500 || response.status == 429;
+  return {std::move(response), retriable};
+}
+
+long CurlHttpClient::retry_delay_ms(int failed_attempt, const HttpResponse& response) const {
+  long delay = options_.backoff_ms;
+  for (int i = 1; i < failed_attempt && delay < options_.max_backoff_ms; ++i) delay *= 2;
+  delay = std::min(delay, options_.max_backoff_ms);
+  if (response.status == 429 || response.status == 503) {
+    // The server's wish wins when it asks for longer, but never beyond the cap.
+    delay = std::max(delay, retry_after_ms(response.retry_after, options_.max_backoff_ms));
+  }
+  return delay;
+}
+
+std::vector<HttpResponse> CurlHttpClient::perform(const std::vector<HttpRequest>& requests) {
+  std::vector<HttpResponse> responses(requests.size());
+  std::vector<Scheduled> waiting;  // not yet on the wire: first tries (due now) and retries
+  waiting.reserve(requests.size());
+  Clock::time_point now = Clock::now();
+  for (size_t i = 0; i < requests.size(); ++i) waiting.push_back({i, 1, now});
+  std::vector<std::unique_ptr<Transfer>> in_flight;
+  size_t done = 0;
+
+  while (done < requests.size()) {
+    // Put due requests on the wire, lowest index first, up to the parallelism limit.
+    now = Clock::now();
+    while (in_flight.size() < static_cast<size_t>(options_.max_in_flight)) {
+      auto next = waiting.end();
+      for (auto it = waiting.begin(); it != waiting.end(); ++it) {
+        if (it->due <= now && (next == waiting.end() || it->index < next->index)) next = it;
+      }
+      if (next == waiting.end()) break;
+      Scheduled due = *next;
+      waiting.erase(next);
+      in_flight.push_back(start(requests[due.index], due.index, due.attempt));
+    }
+
+    int running = 0;
+    check(curl_multi_perform(multi_.get(), &running), "curl_multi_perform");
+
+    int queued = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi_.get(), &queued)) {
+      if (message->msg != CURLMSG_DONE) continue;
+      CURL* easy = message->easy_handle;
+      CURLcode code = message->data.result;
+      auto it = std::find_if(in_flight.begin(), in_flight.end(),
+                             [&](const std::unique_ptr<Transfer>& t) { return t->easy.get() == easy; });
+      if (it == in_flight.end()) continue;
+      std::unique_ptr<Transfer> transfer = std::move(*it);
+      in_flight.erase(it);
+      check(curl_multi_remove_handle(multi_.get(), easy), "curl_multi_remove_handle");
+
+      Finished finished = finish(*transfer, code);
+      if (finished.retriable && transfer->attempt < options_.attempts) {
+        auto delay = std::chrono::milliseconds(retry_delay_ms(transfer->attempt, finished.response));
+        waiting.push_back({transfer->index, transfer->attempt + 1, Clock::now() + delay});
+      } else {
+        responses[transfer->index] = std::move(finished.response);
+        ++done;
+      }
+    }
+    if (done == requests.size()) break;
+
+    // Sleep until socket activity, a curl timer, or the next retry falls due.
+    long wait_ms = 1000;
+    if (!waiting.empty() && in_flight.size() < static_cast<size_t>(options_.max_in_flight)) {
+      Clock::time_point next_due = waiting.front().due;
+      for (const Scheduled& s : waiting) next_due = std::min(next_due, s.due);
+      auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next_due - Clock::now());
+      wait_ms = std::clamp(static_cast<long>(until.count()), 0L, wait_ms);
+    }
+    if (wait_ms > 0) {
+      check(curl_multi_poll(multi_.get(), nullptr, 0, static_cast<int>(wait_ms), nullptr), "curl_multi_poll");
+    }
+  }
+  return responses;
+}
+
+}  // namespace
+
+std::unique_ptr<HttpClient> make_curl_http_client(const HttpOptions& options) {
+  return std::make_unique<CurlHttpClient>(options);
+}
+
+}  // namespace nicsync

@@ -1,0 +1,127 @@
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "nicsync/provider.hpp"
+
+namespace nicsync {
+
+namespace {
+
+constexpr const char* kTokenTtlSeconds = "21600";
+
+/// Keeps an untrusted one-line reason one line.
+std::string one_line(std::string_view text) {
+  std::string out;
+  for (char c : text) out += (c == '\n' || c == '\r') ? ' ' : c;
+  return out;
+}
+
+/// "HTTP 500", or the transport reason and the URL when nothing answered.
+std::string describe_failure(const HttpResponse& response, const std::string& url) {
+  if (response.status != 0) return "HTTP " + std::to_string(response.status);
+  std::string reason = response.transport_error.empty() ? "no response" : one_line(response.transport_error);
+  return reason + " (" + url + ")";
+}
+
+/// A token is sent back as a header value, so it must be one printable line.
+bool is_valid_token(std::string_view token) {
+  if (token.empty() || token.size() > 4096) return false;
+  for (char c : token) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+std::string_view trim_line_end(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+}  // namespace
+
+ImdsSession::ImdsSession(HttpClient& http, ImdsProtocol protocol, std::string vendor_label)
+    : http_(http), protocol_(std::move(protocol)), label_(std::move(vendor_label)) {}
+
+Result<void> ImdsSession::acquire_token() {
+  token_tried_ = true;
+  token_.reset();
+  if (protocol_.token_path.empty()) return {};
+
+  HttpRequest request;
+  request.method = HttpMethod::put;
+  request.url = protocol_.base_url + protocol_.token_path;
+  request.headers = protocol_.static_headers;
+  request.headers.emplace_back(protocol_.token_ttl_header, kTokenTtlSeconds);
+  ++requests_made_;
+  std::vector<HttpResponse> responses = http_.perform({request});
+  const HttpResponse& response = responses.at(0);
+
+  std::string where = label_ + ": PUT " + protocol_.token_path + ": ";
+  if (response.status == 200) {
+    std::string_view token = trim_line_end(response.body);
+    if (is_valid_token(token)) {
+      token_ = std::string(token);
+      return {};
+    }
+    if (protocol_.token_required) return Error{where + "the token is not one printable line"};
+    return {};
+  }
+  if (protocol_.token_required) return Error{where + describe_failure(response, request.url)};
+  // Not required: the service may not know tokens (403/404/405) or be unreachable for the
+  // PUT only; carry on without one and let the GETs tell.
+  return {};
+}
+
+Result<std::vector<std::optional<std::string>>> ImdsSession::get(const std::vector<std::string>& paths,
+                                                                 const std::vector<bool>& optional) {
+  std::vector<std::optional<std::string>> bodies(paths.size());
+  if (paths.empty()) return bodies;
+  if (!token_tried_) NICSYNC_TRY(acquire_token());
+
+  auto request_for = [&](const std::string& path) {
+    HttpRequest request;
+    request.url = protocol_.base_url + path;
+    request.headers = protocol_.static_headers;
+    if (token_) request.headers.emplace_back(protocol_.token_header, *token_);
+    return request;
+  };
+
+  std::vector<HttpRequest> requests;
+  requests.reserve(paths.size());
+  for (const std::string& path : paths) requests.push_back(request_for(path));
+  requests_made_ += static_cast<int>(requests.size());
+  std::vector<HttpResponse> responses = http_.perform(requests);
+
+  // A 401 means the token expired or was revoked: get a new one once and repeat those requests.
+  std::vector<size_t> unauthorised;
+  for (size_t i = 0; i < responses.size(); ++i) {
+    if (responses[i].status == 401) unauthorised.push_back(i);
+  }
+  if (!unauthorised.empty() && !protocol_.token_path.empty()) {
+    NICSYNC_TRY(acquire_token());
+    std::vector<HttpRequest> repeats;
+    for (size_t i : unauthorised) repeats.push_back(request_for(paths[i]));
+    requests_made_ += static_cast<int>(repeats.size());
+    std::vector<HttpResponse> repeated = http_.perform(repeats);
+    for (size_t k = 0; k < unauthorised.size(); ++k) responses[unauthorised[k]] = std::move(repeated.at(k));
+  }
+
+  for (size_t i = 0; i < paths.size(); ++i) {
+    HttpResponse& response = responses.at(i);
+    bool is_optional = i < optional.size() && optional[i];
+    if (response.status == 200) {
+      bodies[i] = std::move(response.body);
+    } else if (response.status == 404 && is_optional) {
+      bodies[i] = std::nullopt;
+    } else {
+      return Error{label_ + ": GET " + paths[i] + ": " + describe_failure(response, protocol_.base_url + paths[i])};
+    }
+  }
+  return bodies;
+}
+
+}  // namespace nicsync

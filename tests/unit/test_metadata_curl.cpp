@@ -1,0 +1,427 @@
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fake_http.hpp"
+#include "mock/mock_imds.hpp"
+#include "nicsync/provider.hpp"
+
+using nicsync::HttpMethod;
+using nicsync::HttpOptions;
+using nicsync::HttpRequest;
+using nicsync::HttpResponse;
+using nicsync::mock::Fault;
+using nicsync::mock::MockImds;
+using nicsync::mock::RecordedRequest;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const char* const kTwoEni = "aws-seed-two-eni.json";
+const char* const kTwoEniToken = "AQAEAdy3kLUXm/ZYa4rOVIOBDSxeY5JII9fPqvOcUhCMZt+8PnRT0HW3hOwfc";
+const char* const kLongPath = "/latest/meta-data/public-keys/0/openssh-key";  // a ~400-byte body
+
+std::string fixture_path(const std::string& name) { return std::string(NICSYNC_TEST_FIXTURES) + "/" + name; }
+
+/// A mock serving `fixture` on 127.0.0.1, any free port.
+std::unique_ptr<MockImds> serve(const std::string& fixture) {
+  auto mock = std::make_unique<MockImds>(fixture_path(fixture));
+  mock->start("127.0.0.1", 0);
+  return mock;
+}
+
+/// Quick retries so the tests stay fast.
+HttpOptions quick_options() {
+  HttpOptions options;
+  options.connect_timeout_ms = 1000;
+  options.request_timeout_ms = 2000;
+  options.attempts = 3;
+  options.backoff_ms = 10;
+  options.max_backoff_ms = 50;
+  options.max_in_flight = 4;
+  return options;
+}
+
+/// A GET carrying the two-ENI fixture's token.
+HttpRequest aws_get(const MockImds& mock, const std::string& path) {
+  HttpRequest request;
+  request.url = mock.url() + path;
+  request.headers = {{"X-aws-ec2-metadata-token", kTwoEniToken}};
+  return request;
+}
+
+Fault status_fault(const std::string& path, int status, int times, const std::string& retry_after = "") {
+  Fault fault;
+  fault.kind = Fault::Kind::status;
+  fault.path_prefix = path;
+  fault.status = status;
+  fault.times = times;
+  fault.retry_after = retry_after;
+  return fault;
+}
+
+Fault fault_of(Fault::Kind kind, const std::string& path, int times) {
+  Fault fault;
+  fault.kind = kind;
+  fault.path_prefix = path;
+  fault.times = times;
+  return fault;
+}
+
+Fault latency_fault(const std::string& path, int times, int ms) {
+  Fault fault = fault_of(Fault::Kind::latency, path, times);
+  fault.latency = std::chrono::milliseconds(ms);
+  return fault;
+}
+
+size_t seen(const MockImds& mock, const std::string& path) {
+  auto requests = mock.requests();
+  return static_cast<size_t>(
+      std::count_if(requests.begin(), requests.end(), [&](const RecordedRequest& r) { return r.path == path; }));
+}
+
+/// Distinct client ports the mock saw, i.e. TCP connections used.
+size_t connections(const MockImds& mock) {
+  std::set<int> ports;
+  for (const RecordedRequest& request : mock.requests()) ports.insert(request.remote_port);
+  return ports.size();
+}
+
+long elapsed_ms(Clock::time_point start) {
+  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+int closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  socklen_t length = sizeof address;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+template <typename T>
+std::string join(const std::vector<T>& values) {
+  std::string out;
+  for (const T& value : values) out += (out.empty() ? "" : ",") + value.str();
+  return out;
+}
+
+template <typename T>
+std::string optional_str(const std::optional<T>& value) {
+  return value ? value->str() : "-";
+}
+
+/// Every field of an Instance, one line per NIC, to compare two of them exactly.
+std::string describe(const nicsync::Instance& instance) {
+  std::ostringstream out;
+  out << nicsync::vendor_name(instance.vendor) << " " << optional_str(instance.instance_id) << "\n";
+  for (const nicsync::Interface& nic : instance.interfaces) {
+    out << nic.card << "/" << (nic.index ? std::to_string(*nic.index) : "-") << " " << nic.mac.str() << " "
+        << (nic.role == nicsync::NicRole::primary ? "primary" : "secondary") << " id=" << optional_str(nic.id)
+        << " os=" << optional_str(nic.os_name) << " v4=" << join(nic.ipv4.addresses)
+        << " subnet=" << optional_str(nic.ipv4.subnet) << " gw=" << optional_str(nic.ipv4.gateway)
+        << " v4prefix=" << join(nic.ipv4.delegated_prefixes) << " v6=" << join(nic.ipv6.addresses)
+        << " v6subnets=" << join(nic.ipv6.subnets) << " v6gw=" << optional_str(nic.ipv6.gateway)
+        << " v6prefix=" << join(nic.ipv6.delegated_prefixes) << " vlan="
+        << (nic.vlan ? std::to_string(nic.vlan->id) + "@" + std::to_string(nic.vlan->parent_nic_index) : "-")
+        << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace
+
+TEST_SUITE("metadata::CurlHttpClient") {
+
+TEST_CASE("many requests share a few kept-alive connections, also across perform() calls") {
+  auto mock = serve(kTwoEni);
+  auto client = nicsync::make_curl_http_client(quick_options());
+  std::vector<HttpRequest> batch;
+  for (int i = 0; i < 40; ++i) {
+    batch.push_back(aws_get(*mock, i % 2 == 0 ? "/latest/meta-data/instance-id" : "/latest/meta-data/mac"));
+  }
+  for (int round = 0; round < 2; ++round) {
+    std::vector<HttpResponse> responses = client->perform(batch);
+    REQUIRE(responses.size() == 40);
+    for (size_t i = 0; i < responses.size(); ++i) {
+      CHECK(responses[i].status == 200);
+      CHECK(responses[i].body == (i % 2 == 0 ? "i-094226850fb16bdf1" : "02:86:10:77:7f:fe"));
+    }
+  }
+  CHECK(mock->requests().size() == 80);
+  CHECK(connections(*mock) <= 4);
+}
+
+TEST_CASE("at most max_in_flight requests are on the wire") {
+  auto mock = serve(kTwoEni);
+  mock->add_fault(latency_fault("", -1, 150));
+  auto client = nicsync::make_curl_http_client(quick_options());
+  std::vector<HttpRequest> batch(8, aws_get(*mock, "/latest/meta-data/mac"));
+  auto start = Clock::now();
+  std::vector<HttpResponse> responses = client->perform(batch);
+  long ms = elapsed_ms(start);
+  for (const HttpResponse& response : responses) CHECK(response.status == 200);
+  CHECK(ms >= 290);   // two waves of four
+  CHECK(ms < 1100);   // not eight one after another
+  CHECK(connections(*mock) <= 4);
+}
+
+TEST_CASE("responses come back in request order") {
+  auto mock = serve(kTwoEni);
+  mock->add_fault(latency_fault("/latest/meta-data/ami-id", -1, 200));
+  auto client = nicsync::make_curl_http_client(quick_options());
+  std::vector<HttpResponse> responses = client->perform(
+      {aws_get(*mock, "/latest/meta-data/ami-id"), aws_get(*mock, "/latest/meta-data/instance-id"),
+       aws_get(*mock, "/latest/meta-data/nope"), aws_get(*mock, "/latest/meta-data/local-ipv4")});
+  REQUIRE(responses.size() == 4);
+  CHECK(responses[0].body == "ami-0048c1889479da2d8");
+  CHECK(responses[1].body == "i-094226850fb16bdf1");
+  CHECK(responses[2].status == 404);
+  CHECK(responses[3].body == "10.0.0.76");
+  CHECK(client->perform({}).empty());
+}
+
+TEST_CASE("a PUT with an empty body gets the token at once") {
+  auto mock = serve(kTwoEni);
+  auto client = nicsync::make_curl_http_client(quick_options());
+  HttpRequest put;
+  put.method = HttpMethod::put;
+  put.url = mock->url() + "/latest/api/token";
+  put.headers = {{"X-aws-ec2-metadata-token-ttl-seconds", "21600"}};
+  auto start = Clock::now();
+  std::vector<HttpResponse> responses = client->perform({put});
+  CHECK(elapsed_ms(start) < 500);
+  CHECK(responses[0].status == 200);
+  CHECK(responses[0].body == kTwoEniToken);
+  auto recorded = mock->requests();
+  REQUIRE(recorded.size() == 1);
+  CHECK(recorded[0].method == "PUT");
+  CHECK(recorded[0].headers.count("Expect") == 0);
+  CHECK(recorded[0].headers["X-aws-ec2-metadata-token-ttl-seconds"] == "21600");
+}
+
+TEST_CASE("a 500 is retried until it succeeds") {
+  auto mock = serve(kTwoEni);
+  mock->add_fault(status_fault("/latest/meta-data/instance-id", 500, 2));
+  auto client = nicsync::make_curl_http_client(quick_options());
+  std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/instance-id")});
+  CHECK(responses[0].status == 200);
+  CHECK(responses[0].body == "i-094226850fb16bdf1");
+  CHECK(seen(*mock, "/latest/meta-data/instance-id") == 3);
+}
+
+TEST_CASE("a 429 waits for Retry-After, but no longer than max_backoff_ms") {
+  auto mock = serve(kTwoEni);
+  mock->add_fault(status_fault("/latest/meta-data/mac", 429, 1, "1"));
+  HttpOptions options = quick_options();
+  options.max_backoff_ms = 300;
+  auto client = nicsync::make_curl_http_client(options);
+  auto start = Clock::now();
+  std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
+  long ms = elapsed_ms(start);
+  CHECK(responses[0].status == 200);
+  CHECK(seen(*mock, "/latest/meta-data/mac") == 2);
+  CHECK(ms >= 290);  // not the 10 ms backoff: the server asked for more
+  CHECK(ms < 900);   // not the full second either
+}
+
+TEST_CASE("after `attempts` tries the last answer is returned") {
+  auto mock = serve(kTwoEni);
+  mock->add_fault(status_fault("/latest/meta-data/mac", 503, -1, "0"));
+  auto client = nicsync::make_curl_http_client(quick_options());
+  std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
+  CHECK(responses[0].status == 503);
+  CHECK(responses[0].retry_after == "0");
+  CHECK(responses[0].transport_error.empty());
+  CHECK(seen(*mock, "/latest/meta-data/mac") == 3);
+}
+
+TEST_CASE("a 4xx other than 429 is final") {
+  auto mock = serve(kTwoEni);
+  auto client = nicsync::make_curl_http_client(quick_options());
+  HttpRequest no_token;
+  no_token.url = mock->url() + "/latest/meta-data/mac";
+  std::vector<HttpResponse> responses =
+      client->perform({aws_get(*mock, "/latest/meta-data/missing"), no_token});
+  CHECK(responses[0].status == 404);
+  CHECK(responses[1].status == 401);
+  CHECK(mock->requests().size() == 2);
+}
+
+TEST_CASE("a retry waits by time without holding up the other requests") {
+  auto mock = serve(kTwoEni);
+  mock->add_fault(status_fault("/latest/meta-data/ami-id", 500, 1));
+  HttpOptions options = quick_options();
+  options.max_in_flight = 1;
+  options.backoff_ms = 300;
+  options.max_backoff_ms = 300;
+  auto client = nicsync::make_curl_http_client(options);
+  std::vector<HttpResponse> responses =
+      client->perform({aws_get(*mock, "/latest/meta-data/ami-id"), aws_get(*mock, "/latest/meta-data/mac"),
+                       aws_get(*mock, "/latest/meta-data/instance-id")});
+  CHECK(responses[0].status == 200);
+  CHECK(responses[1].status == 200);
+  CHECK(responses[2].status == 200);
+  std::string order;
+  for (const RecordedRequest& request : mock->requests()) order += request.path + " " + std::to_string(request.status) + "\n";
+  CHECK(order ==
+        "/latest/meta-data/ami-id 500\n"
+        "/latest/meta-data/mac 200\n"
+        "/latest/meta-data/instance-id 200\n"
+        "/latest/meta-data/ami-id 200\n");
+}
+
+TEST_CASE("a slow answer times out per attempt and is retried") {
+  auto mock = serve(kTwoEni);
+  mock->add_fault(latency_fault("/latest/meta-data/mac", 1, 1000));
+  HttpOptions options = quick_options();
+  options.request_timeout_ms = 150;
+  auto client = nicsync::make_curl_http_client(options);
+  auto start = Clock::now();
+  std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
+  CHECK(responses[0].status == 200);
+  CHECK(elapsed_ms(start) < 900);
+
+  mock->add_fault(latency_fault("/latest/meta-data/instance-id", -1, 1000));
+  options.attempts = 2;
+  client = nicsync::make_curl_http_client(options);
+  start = Clock::now();
+  responses = client->perform({aws_get(*mock, "/latest/meta-data/instance-id")});
+  CHECK(responses[0].status == 0);
+  CHECK_MESSAGE(responses[0].transport_error.find("timed out") != std::string::npos, responses[0].transport_error);
+  CHECK(elapsed_ms(start) < 900);
+}
+
+TEST_CASE("a connection closed without an answer is retried") {
+  auto mock = serve(kTwoEni);
+  mock->add_fault(fault_of(Fault::Kind::close_connection, "/latest/meta-data/mac", 1));
+  auto client = nicsync::make_curl_http_client(quick_options());
+  std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
+  CHECK(responses[0].status == 200);
+  CHECK(responses[0].body == "02:86:10:77:7f:fe");
+  CHECK(seen(*mock, "/latest/meta-data/mac") == 2);
+}
+
+TEST_CASE("a truncated body is retried, and an error when it stays truncated") {
+  auto mock = serve(kTwoEni);
+  mock->add_fault(fault_of(Fault::Kind::truncate_body, kLongPath, 1));
+  auto client = nicsync::make_curl_http_client(quick_options());
+  std::vector<HttpResponse> responses = client->perform({aws_get(*mock, kLongPath)});
+  CHECK(responses[0].status == 200);
+  CHECK(responses[0].body.rfind("ssh-rsa ", 0) == 0);
+  CHECK(responses[0].body.size() > 300);
+  CHECK(seen(*mock, kLongPath) == 2);
+
+  mock->add_fault(fault_of(Fault::Kind::truncate_body, kLongPath, -1));
+  responses = client->perform({aws_get(*mock, kLongPath)});
+  CHECK(responses[0].status == 0);
+  CHECK(responses[0].body.empty());
+  CHECK_FALSE(responses[0].transport_error.empty());
+  CHECK(seen(*mock, kLongPath) == 5);
+}
+
+TEST_CASE("a closed port is a transport error") {
+  HttpOptions options = quick_options();
+  options.attempts = 2;
+  auto client = nicsync::make_curl_http_client(options);
+  HttpRequest request;
+  request.url = "http://127.0.0.1:" + std::to_string(closed_port()) + "/latest/meta-data/mac";
+  std::vector<HttpResponse> responses = client->perform({request});
+  CHECK(responses[0].status == 0);
+  CHECK(responses[0].transport_error == "Connection refused");
+}
+
+TEST_CASE("a body over max_body_bytes fails without retrying") {
+  auto mock = serve(kTwoEni);
+  HttpOptions options = quick_options();
+  options.max_body_bytes = 100;
+  auto client = nicsync::make_curl_http_client(options);
+  std::vector<HttpResponse> responses =
+      client->perform({aws_get(*mock, kLongPath), aws_get(*mock, "/latest/meta-data/mac")});
+  CHECK(responses[0].status == 0);
+  CHECK(responses[0].transport_error == "response larger than 100 bytes");
+  CHECK(responses[1].status == 200);
+  CHECK(seen(*mock, kLongPath) == 1);
+}
+
+TEST_CASE("proxy settings in the environment are ignored") {
+  auto mock = serve(kTwoEni);
+  ::setenv("http_proxy", "http://127.0.0.1:1", 1);
+  ::setenv("ALL_PROXY", "http://127.0.0.1:1", 1);
+  auto client = nicsync::make_curl_http_client(quick_options());
+  std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
+  ::unsetenv("http_proxy");
+  ::unsetenv("ALL_PROXY");
+  CHECK(responses[0].status == 200);
+}
+
+TEST_CASE("fetch_aws through curl and the mock equals fetch_aws over the fake, for every AWS fixture") {
+  struct Case {
+    const char* fixture;
+    size_t requests;
+  };
+  for (const Case& c : {Case{"aws-seed-single-eni.json", 9}, Case{"aws-seed-two-eni.json", 14},
+                        Case{"aws-multi-ip-ipv6.json", 18}}) {
+    CAPTURE(c.fixture);
+    std::ifstream in(fixture_path(c.fixture));
+    nicsync::testing::FakeHttpClient fake;
+    nicsync::testing::serve_fixture(fake, nlohmann::json::parse(in));
+    auto expected = nicsync::fetch_aws(fake, "http://169.254.169.254");
+    REQUIRE_MESSAGE(expected.ok(), expected.error().message);
+
+    auto mock = serve(c.fixture);
+    auto client = nicsync::make_curl_http_client(HttpOptions{});
+    auto actual = nicsync::fetch_aws(*client, mock->url());
+    REQUIRE_MESSAGE(actual.ok(), actual.error().message);
+    CHECK(describe(*actual) == describe(*expected));
+    auto recorded = mock->requests();
+    CHECK(recorded.size() == c.requests);
+    REQUIRE_FALSE(recorded.empty());
+    CHECK(recorded[0].method == "PUT");
+    CHECK(recorded[0].path == "/latest/api/token");
+    for (const RecordedRequest& request : recorded) CHECK(request.status == 200);
+  }
+}
+
+TEST_CASE("fetch_aws through curl survives a 500 and a dropped connection, and names a dead endpoint") {
+  auto mock = serve(kTwoEni);
+  mock->add_fault(status_fault("/latest/meta-data/network/interfaces/macs/02:86:10:65:fd:31/local-ipv4s", 500, 1));
+  mock->add_fault(fault_of(Fault::Kind::close_connection, "/latest/meta-data/instance-id", 1));
+  auto client = nicsync::make_curl_http_client(quick_options());
+  auto instance = nicsync::fetch_aws(*client, mock->url());
+  REQUIRE_MESSAGE(instance.ok(), instance.error().message);
+  CHECK(instance->interfaces.size() == 2);
+
+  const std::string dead = "http://127.0.0.1:" + std::to_string(closed_port());
+  HttpOptions options = quick_options();
+  options.attempts = 1;
+  client = nicsync::make_curl_http_client(options);
+  auto failed = nicsync::fetch_aws(*client, dead);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().message == "aws: PUT /latest/api/token: Connection refused (" + dead + "/latest/api/token)");
+}
+
+}  // TEST_SUITE
