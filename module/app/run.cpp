@@ -1,0 +1,258 @@
+#include <algorithm>
+#include <exception>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "app/describe.hpp"
+#include "app/file_changes.hpp"
+#include "app/live.hpp"
+#include "app/state.hpp"
+#include "app/unified_diff.hpp"
+#include "nicsync/app.hpp"
+#include "nicsync/links.hpp"
+#include "nicsync/provider.hpp"
+
+namespace nicsync {
+
+namespace {
+
+/// The instance's metadata, from the vendor's service.
+Result<Instance> fetch_metadata(Vendor vendor, HttpClient& http, const std::optional<std::string>& url) {
+  switch (vendor) {
+    case Vendor::aws: return fetch_aws(http, url.value_or(kAwsDefaultEndpoint));
+    case Vendor::oracle:
+    case Vendor::alibaba: break;
+  }
+  return Error{std::string(vendor_name(vendor)) + ": this version of nicsync fetches AWS metadata only"};
+}
+
+/// The local interfaces: from the kernel when it is the target, else from sysfs under --root.
+Result<std::vector<Link>> local_links(const std::optional<KernelSnapshot>& kernel, FileSystem& fs) {
+  if (!kernel) return read_sysfs_links(fs);
+  std::vector<Link> links;
+  for (const KernelLink& link : kernel->links) links.push_back(Link{link.name, link.mac});
+  return links;
+}
+
+/// Maps every interface of the metadata to a local interface and numbers them.
+Result<void> resolve(Instance& instance, const std::vector<Link>& links) {
+  NICSYNC_TRY(resolve_interfaces(instance, links));
+  number_interfaces(instance);
+  return {};
+}
+
+/// Networking is up when the primary NIC is up and has an IPv4 address (its DHCP lease).
+bool networking_up(const Plan& plan, const KernelSnapshot& kernel) {
+  for (const NicPlan& nic : plan.nics) {
+    if (nic.role != NicRole::primary) continue;
+    for (const KernelLink& link : kernel.links) {
+      if (link.name != nic.name || !link.up) continue;
+      return std::any_of(kernel.addresses.begin(), kernel.addresses.end(),
+                         [&](const KernelAddress& a) { return a.ifindex == link.ifindex; });
+    }
+  }
+  return false;
+}
+
+Result<RendererKind> choose_renderer(const std::optional<RendererKind>& requested, FileSystem& fs) {
+  if (requested) return *requested;
+  if (fs.is_directory("/etc/netplan")) return RendererKind::netplan;
+  if (fs.is_directory(std::string(kNetworkScriptsDir))) return RendererKind::network_scripts;
+  return Error{"no renderer: neither /etc/netplan nor " + std::string(kNetworkScriptsDir) +
+               " exists; pass --renderer netplan or --renderer network-scripts"};
+}
+
+/// The netplan files other than nicsync's own, in the order netplan reads them: by file name,
+/// a name in /run hiding the same name in /etc, and /etc hiding /lib.
+Result<std::vector<NetplanSource>> read_netplan_sources(FileSystem& fs) {
+  std::map<std::string, std::string> by_name;
+  for (const char* dir : {"/lib/netplan", "/etc/netplan", "/run/netplan"}) {
+    NICSYNC_TRY_ASSIGN(std::vector<std::string> names, fs.list_directory(dir));
+    for (const std::string& name : names) {
+      if (name.size() > 5 && name.compare(name.size() - 5, 5, ".yaml") == 0) by_name[name] = std::string(dir) + "/" + name;
+    }
+  }
+  std::vector<NetplanSource> sources;
+  for (const auto& [name, path] : by_name) {
+    if (path == kNetplanPath) continue;
+    NICSYNC_TRY_ASSIGN(std::optional<std::string> content, fs.read_file(path));
+    if (content && content->rfind(kOwnershipMarker, 0) != 0) sources.push_back({path, *content});
+  }
+  return sources;
+}
+
+/// The files the plan needs, in the chosen format.
+Result<std::vector<RenderedFile>> render(const Plan& plan, RendererKind kind, FileSystem& fs) {
+  if (kind == RendererKind::network_scripts) return render_network_scripts(plan);
+  NICSYNC_TRY_ASSIGN(std::vector<NetplanSource> sources, read_netplan_sources(fs));
+  NICSYNC_TRY_ASSIGN(NetplanIds ids, find_netplan_ids(plan, sources));
+  return std::vector<RenderedFile>{render_netplan(plan, ids)};
+}
+
+std::string summary_of(const Instance& instance, const Plan& plan) {
+  std::string out = std::string(vendor_name(instance.vendor)) + " " +
+                    (instance.instance_id ? instance.instance_id->str() : "instance") + ": ";
+  size_t addresses = 0;
+  std::string nics;
+  for (const NicPlan& nic : plan.nics) {
+    addresses += nic.addresses.size();
+    if (!nics.empty()) nics += ", ";
+    nics += nic.name.str() + (nic.role == NicRole::primary ? " primary" : "") +
+            (nic.table ? " table " + std::to_string(*nic.table) : "");
+  }
+  return out + std::to_string(plan.nics.size()) + " interfaces (" + nics + "), " +
+         std::to_string(addresses) + " static IPv4 addresses";
+}
+
+std::string mode_text(unsigned mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", mode);
+  return buf;
+}
+
+/// Logs each change (or planned change) on its own line; returns how many touch the disk.
+int report_changes(const std::vector<FileChange>& changes, std::ostream& log, bool planned) {
+  int count = 0;
+  for (const FileChange& change : changes) {
+    std::string verb;
+    switch (change.action) {
+      case FileAction::unchanged: continue;
+      case FileAction::create: verb = planned ? "would create " : "created "; break;
+      case FileAction::replace: verb = planned ? "would update " : "updated "; break;
+      case FileAction::remove: verb = planned ? "would remove " : "removed "; break;
+      case FileAction::skip_foreign:
+        log << "nicsync: warning: left " << change.path << " alone: it was not written by nicsync\n";
+        continue;
+      case FileAction::skip_existing:
+        log << "nicsync: kept " << change.path << " as it is (not written by nicsync)\n";
+        continue;
+    }
+    ++count;
+    log << "nicsync: " << verb << change.path
+        << (change.action == FileAction::remove ? "" : " (mode " + mode_text(change.mode) + ")") << "\n";
+  }
+  return count;
+}
+
+/// Reads the kernel when this run may touch it: --live, or automatic on the live root.
+Result<std::optional<KernelSnapshot>> kernel_if_live(const RunOptions& options, Services& services) {
+  bool wanted = options.live == LiveMode::on || (options.live == LiveMode::automatic && options.root == "/");
+  if (!wanted) return std::optional<KernelSnapshot>();
+  if (services.netlink == nullptr) {
+    if (options.live == LiveMode::on) return Error{"--live: " + services.netlink_error};
+    return std::optional<KernelSnapshot>();
+  }
+  NICSYNC_TRY_ASSIGN(KernelSnapshot kernel, read_kernel(*services.netlink));
+  return std::optional<KernelSnapshot>(std::move(kernel));
+}
+
+void print_file_diffs(const std::vector<FileChange>& changes, std::ostream& out) {
+  for (const FileChange& change : changes) {
+    if (!changes_disk(change.action)) continue;
+    std::string a = change.action == FileAction::create ? "/dev/null" : "a" + change.path;
+    std::string b = change.action == FileAction::remove ? "/dev/null" : "b" + change.path;
+    out << unified_diff(change.before, change.after, a, b);
+  }
+}
+
+std::string count_text(size_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+Result<int> run_pipeline(const RunOptions& options, Services& services, std::ostream& out, std::ostream& log) {
+  FileSystem& fs = services.fs;
+  Vendor vendor = options.vendor.value_or(Vendor::aws);
+  NICSYNC_TRY_ASSIGN(Instance instance, fetch_metadata(vendor, services.http, options.metadata_url));
+  NICSYNC_TRY_ASSIGN(std::optional<KernelSnapshot> kernel, kernel_if_live(options, services));
+  NICSYNC_TRY_ASSIGN(std::vector<Link> links, local_links(kernel, fs));
+  NICSYNC_TRY(resolve(instance, links));
+  if (options.command == Command::show) {
+    out << (options.format == OutputFormat::json ? describe_json(instance) : describe_text(instance));
+    return kExitOk;
+  }
+  NICSYNC_TRY_ASSIGN(Plan plan, make_plan(instance, options.plan));
+  NICSYNC_TRY_ASSIGN(RendererKind renderer, choose_renderer(options.renderer, fs));
+  NICSYNC_TRY_ASSIGN(std::vector<RenderedFile> files, render(plan, renderer, fs));
+  NICSYNC_TRY_ASSIGN(State state, load_state(fs));
+  NICSYNC_TRY_ASSIGN(std::vector<FileChange> file_changes, plan_file_changes(fs, files, state));
+  bool live = kernel && (options.live == LiveMode::on || networking_up(plan, *kernel));
+  std::vector<LiveChange> kernel_changes;
+  if (live) {
+    NICSYNC_TRY_ASSIGN(kernel_changes, plan_live_changes(plan, *kernel, state.addresses));
+  }
+
+  const bool planned = options.command == Command::plan;
+  size_t kernel_count = kernel_changes.size();
+  Result<void> live_result;
+  if (planned) {
+    print_file_diffs(file_changes, out);
+    for (const LiveChange& change : kernel_changes) out << "kernel: " << describe(change, kernel->links) << "\n";
+  } else {
+    NICSYNC_TRY(apply_file_changes(fs, file_changes));
+    State next{owned_files(file_changes), state.addresses};
+    if (live) {
+      LiveOutcome outcome;
+      live_result = apply_live_changes(*services.netlink, kernel_changes, *kernel, state.addresses, outcome);
+      for (const std::string& line : outcome.applied) log << "nicsync: " << line << "\n";
+      kernel_count = outcome.applied.size();
+      next.addresses = outcome.owned;
+    }
+    NICSYNC_TRY(save_state(fs, next, state));
+  }
+  size_t file_count = static_cast<size_t>(report_changes(file_changes, log, planned));
+  std::string verdict;
+  if (file_count == 0 && kernel_count == 0) {
+    verdict = "no changes";
+  } else {
+    verdict = count_text(file_count, "file", "files") +
+              (live ? ", " + count_text(kernel_count, "kernel object", "kernel objects") : "") +
+              (planned ? " to change" : " changed");
+  }
+  log << "nicsync: " << summary_of(instance, plan) << "; " << renderer_name(renderer)
+      << (live ? " + live" : "") << ": " << verdict << "\n";
+  if (!live_result.ok()) return live_result.error();
+  return kExitOk;
+}
+
+}  // namespace
+
+int run(const RunOptions& options, Services& services, std::ostream& out, std::ostream& log) {
+  auto result = run_pipeline(options, services, out, log);
+  if (!result.ok()) {
+    log << "nicsync: error: " << result.error().message << "\n";
+    return kExitFailed;
+  }
+  return *result;
+}
+
+int run_cli(int argc, char** argv) {
+  try {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    std::optional<std::string> early_exit_text;
+    auto options = parse_command_line(args, early_exit_text);
+    if (early_exit_text) {
+      std::cout << *early_exit_text;
+      return kExitOk;
+    }
+    if (!options.ok()) {
+      std::cerr << "nicsync: " << options.error().message << "\n";
+      return kExitUsage;
+    }
+    auto fs = make_real_filesystem(options->root);
+    auto http = make_curl_http_client(HttpOptions{});
+    Services services{*fs, *http, nullptr, ""};
+    auto netlink = make_libnl_netlink();
+    if (netlink.ok()) {
+      services.netlink = netlink->get();
+    } else {
+      services.netlink_error = netlink.error().message;
+    }
+    return run(*options, services, std::cout, std::cerr);
+  } catch (const std::exception& e) {
+    std::cerr << "nicsync: internal error: " << e.what() << "\n";
+    return kExitFailed;
+  }
+}
+
+}  // namespace nicsync

@@ -1,0 +1,36 @@
+#pragma once
+/// nicsync's state file: what it owns on disk and in the kernel, across runs.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nicsync/address.hpp"
+#include "nicsync/filesystem.hpp"
+
+namespace nicsync {
+
+inline constexpr const char* kStatePath = "/var/lib/nicsync/state.json";
+
+/// An address nicsync added to the kernel.
+struct OwnedAddress {
+  std::string dev;
+  Ipv4Address address;
+  int prefix_length = 32;
+  auto operator<=>(const OwnedAddress&) const = default;
+};
+
+struct State {
+  std::vector<std::string> files;       ///< sorted absolute paths of files nicsync wrote
+  std::vector<OwnedAddress> addresses;  ///< sorted addresses nicsync added live
+  bool operator==(const State&) const = default;
+};
+
+Result<State> parse_state(std::string_view text);
+std::string render_state(const State& state);
+/// The state on disk; an empty State when there is none. A corrupt file is an error naming it.
+Result<State> load_state(FileSystem& fs);
+/// Writes the state (0644) if it differs from `previous`.
+Result<void> save_state(FileSystem& fs, const State& state, const State& previous);
+
+}  // namespace nicsync
