@@ -1,0 +1,227 @@
+"""Shared helpers for nicsync's integration tests: the standalone mock metadata server, a fake
+target root with the fixture's NICs in sysfs, running the launcher, and reading what the real
+consumers (netplan generate -> systemd-networkd .network files) make of nicsync's files."""
+
+import contextlib
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+NICSYNC = os.environ.get("NICSYNC", "nicsync")
+MOCK = os.environ.get("NICSYNC_MOCK", "nicsync-mock-imds")
+FIXTURES = pathlib.Path(os.environ.get("FIXTURES", pathlib.Path(__file__).parent.parent / "fixtures"))
+GOLDEN = pathlib.Path(os.environ.get("GOLDEN", pathlib.Path(__file__).parent.parent / "golden"))
+UPDATE_GOLDEN = os.environ.get("NICSYNC_UPDATE_GOLDEN") == "1"
+
+
+def load_fixture(name):
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def fixtures(vendor=None):
+    names = sorted(p.stem for p in FIXTURES.glob("*.json"))
+    return [n for n in names if vendor is None or load_fixture(n)["vendor"] == vendor]
+
+
+@contextlib.contextmanager
+def mock_server(fixture, *extra_args):
+    """Runs nicsync-mock-imds on 127.0.0.1 (a free port) for the fixture; yields its URL."""
+    with tempfile.TemporaryDirectory(prefix="nicsync-mock-") as tmp:
+        port_file = pathlib.Path(tmp) / "port"
+        proc = subprocess.Popen([MOCK, "--fixture", str(FIXTURES / f"{fixture}.json"), "--listen", "127.0.0.1:0",
+                                 "--port-file", str(port_file), *extra_args],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 10
+            while not port_file.exists():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"mock server exited: {proc.stderr.read().decode()}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError("mock server did not start within 10 s")
+                time.sleep(0.01)
+            yield f"http://127.0.0.1:{port_file.read_text().strip()}"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def free_port():
+    """A loopback port that nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def target_root(fixture, renderer, links=None):
+    """A temporary root with /sys/class/net/<name>/address for the fixture's links and the
+    renderer's configuration directory."""
+    data = load_fixture(fixture)
+    root = pathlib.Path(tempfile.mkdtemp(prefix="nicsync-root-"))
+    try:
+        for link in (links if links is not None else data["links"]):
+            d = root / "sys/class/net" / link["name"]
+            d.mkdir(parents=True)
+            (d / "address").write_text(link["mac"] + "\n")
+        lo = root / "sys/class/net/lo"
+        lo.mkdir(parents=True)
+        (lo / "address").write_text("00:00:00:00:00:00\n")
+        if renderer == "netplan":
+            (root / "etc/netplan").mkdir(parents=True)
+        else:
+            (root / "etc/sysconfig/network-scripts").mkdir(parents=True)
+        yield root
+    finally:
+        shutil.rmtree(root)
+
+
+def run_nicsync(*args, check_exit=None):
+    proc = subprocess.run([NICSYNC, *args], capture_output=True, text=True, timeout=60)
+    if check_exit is not None and proc.returncode != check_exit:
+        raise AssertionError(f"nicsync {' '.join(args)} exited {proc.returncode}, wanted {check_exit}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def snapshot(root):
+    """Every regular file under root (but /sys), with content and mode."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_file() and not rel.startswith("sys/"):
+            out[rel] = (p.read_bytes(), p.stat().st_mode & 0o7777, p.stat().st_mtime_ns)
+    return out
+
+
+def compare_golden(root, golden_dir):
+    """The files nicsync wrote under root/etc equal golden_dir/etc, byte for byte and mode for
+    mode (golden modes are recorded in golden_dir/MODES)."""
+    written = {p.relative_to(root).as_posix(): p for p in (root / "etc").rglob("*") if p.is_file()}
+    modes = "".join(f"{oct(p.stat().st_mode & 0o777)} {rel}\n" for rel, p in sorted(written.items()))
+    if UPDATE_GOLDEN:
+        if golden_dir.exists():
+            shutil.rmtree(golden_dir)
+        for rel, p in written.items():
+            dst = golden_dir / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(p, dst)
+        (golden_dir / "MODES").write_text(modes)
+        return
+    expected = {p.relative_to(golden_dir).as_posix(): p for p in golden_dir.rglob("*") if p.is_file()
+                and p.name != "MODES"}
+    assert sorted(written) == sorted(expected), f"files differ: wrote {sorted(written)}, golden {sorted(expected)}"
+    for rel in written:
+        got, want = written[rel].read_text(), expected[rel].read_text()
+        assert got == want, f"{rel} differs from {expected[rel]}:\n--- golden\n{want}\n--- written\n{got}"
+    assert modes == (golden_dir / "MODES").read_text(), f"modes differ:\n{modes}"
+
+
+def parse_networkd(path):
+    """A systemd .network file as a list of (section, {key: [values]})."""
+    sections = []
+    for raw in pathlib.Path(path).read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            sections.append((line.strip("[]"), {}))
+            continue
+        key, _, value = line.partition("=")
+        sections[-1][1].setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def networkd_state(root, fixture):
+    """What systemd-networkd would configure from root/run/systemd/network: per link name the
+    static addresses (with prefix) and whether DHCPv4 is on, and the routes and rules in the
+    fixture's `expect` notation."""
+    data = load_fixture(fixture)
+    by_mac = {l["mac"].lower(): l["name"] for l in data["links"]}
+    links, routes, rules = {}, [], []
+    files = sorted((root / "run/systemd/network").glob("*.network"))
+    for f in files:
+        sections = parse_networkd(f)
+        match = next(s for name, s in sections if name == "Match")
+        if "PermanentMACAddress" in match:
+            name = by_mac[match["PermanentMACAddress"][0].lower()]
+        else:
+            name = match["Name"][0]
+        assert name not in links, f"two .network files match {name}: networkd would use only the first"
+        network = dict(next((s for n, s in sections if n == "Network"), {}))
+        addresses = list(network.get("Address", []))
+        for n, s in sections:
+            if n == "Address":
+                addresses += s.get("Address", [])
+        links[name] = {"addresses": addresses, "dhcp4": network.get("DHCP", ["no"])[0] in ("ipv4", "yes")}
+        for n, s in sections:
+            if n == "Route":
+                route = {"table": int(s["Table"][0]) if "Table" in s else "main",
+                         "dst": s.get("Destination", ["default"])[0], "dev": name}
+                if route["dst"] in ("0.0.0.0/0",):
+                    route["dst"] = "default"
+                if "Gateway" in s:
+                    route["via"] = s["Gateway"][0]
+                    assert s.get("GatewayOnLink", ["no"])[0] in ("yes", "true"), \
+                        f"{f.name}: route via {s['Gateway'][0]} is not on-link"
+                if s.get("Scope", [""])[0] == "link":
+                    route["scope"] = "link"
+                if "Metric" in s:
+                    route["metric"] = int(s["Metric"][0])
+                routes.append(route)
+            elif n == "RoutingPolicyRule":
+                rules.append({"priority": int(s["Priority"][0]), "from": s["From"][0].removesuffix("/32"),
+                              "table": int(s["Table"][0])})
+    return links, routes, rules
+
+
+def canonical(items):
+    return sorted(json.dumps(i, sort_keys=True) for i in items)
+
+
+def check_addresses(fixture, static_by_link, dhcp_links):
+    """Addresses: the fixture's expected set per link equals the static addresses plus the DHCP
+    lease of links on DHCP. A static address on a secondary NIC must be /32 (no main prefix
+    route); on the primary the caller says which prefix is right."""
+    data = load_fixture(fixture)
+    lease = {l["name"]: l["dhcp"] for l in data["links"] if "dhcp" in l}
+    for name, expected in data["expect"]["addresses"].items():
+        got = {a.split("/")[0] for a in static_by_link.get(name, [])}
+        if name in dhcp_links:
+            assert name in lease, f"{name} is on DHCP but the fixture gives it no lease"
+            got.add(lease[name].split("/")[0])
+        want = {a.split("/")[0] for a in expected}
+        assert got == want, f"{fixture}: addresses of {name}: got {sorted(got)}, expected {sorted(want)}"
+    for name in static_by_link:
+        assert name in data["expect"]["addresses"], f"{fixture}: addresses on unexpected link {name}"
+
+
+class Failures:
+    """Collects failed checks so one run reports all of them; exits non-zero at the end."""
+
+    def __init__(self):
+        self.failed = []
+        self.passed = 0
+
+    @contextlib.contextmanager
+    def case(self, name):
+        try:
+            yield
+            self.passed += 1
+            print(f"ok   {name}", flush=True)
+        except Exception as e:  # noqa: BLE001 - report every failure, keep going
+            self.failed.append(name)
+            print(f"FAIL {name}: {e}", flush=True)
+
+    def finish(self):
+        print(f"{self.passed} passed, {len(self.failed)} failed")
+        raise SystemExit(1 if self.failed else 0)

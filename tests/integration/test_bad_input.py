@@ -1,0 +1,60 @@
+"""Bad input gets a one-line error naming the input and what is wrong, exit status 1, and
+leaves every file as it was (checked on a root that already holds a good run's files)."""
+
+import pathlib
+import tempfile
+
+from harness import Failures, free_port, load_fixture, mock_server, run_nicsync, snapshot, target_root
+
+FIXTURE = "aws-seed-two-eni"
+MACS = "/latest/meta-data/network/interfaces/macs/"
+
+
+def expect_failure(t, name, renderer, message_parts, overrides=(), links=None, url=None):
+    with t.case(f"{name} ({renderer})"):
+        with tempfile.TemporaryDirectory() as tmp:
+            extra = []
+            for i, (path, body) in enumerate(overrides):
+                body_file = pathlib.Path(tmp) / f"body{i}"
+                body_file.write_text(body)
+                extra += ["--override", f"{path}={body_file}"]
+            with target_root(FIXTURE, renderer) as root, mock_server(FIXTURE) as good_url:
+                # A good run first, so there are files that must stay as they are.
+                run_nicsync("--root", str(root), "--metadata-url", good_url, "apply", check_exit=0)
+                if links is not None:
+                    for link in load_fixture(FIXTURE)["links"]:
+                        if link["name"] not in links:
+                            (root / "sys/class/net" / link["name"] / "address").unlink()
+                            (root / "sys/class/net" / link["name"]).rmdir()
+                before = snapshot(root)
+                with mock_server(FIXTURE, *extra) as bad_url:
+                    proc = run_nicsync("--root", str(root), "--metadata-url", url or bad_url, "apply")
+                assert proc.returncode == 1, f"exit {proc.returncode}, stderr: {proc.stderr}"
+                lines = proc.stderr.splitlines()
+                assert len(lines) == 1, f"want one line, got: {proc.stderr!r}"
+                for part in message_parts:
+                    assert part in lines[0], f"{part!r} not in {lines[0]!r}"
+                assert snapshot(root) == before, "files changed after a failed run"
+
+
+def main():
+    t = Failures()
+    for renderer in ("netplan", "network-scripts"):
+        expect_failure(t, "malformed local-ipv4s line", renderer,
+                       ['nicsync: error: aws: macs/02:86:10:77:7f:fe/local-ipv4s line 2: "10.0.0.580" is not an IPv4 address'],
+                       overrides=[(MACS + "02:86:10:77:7f:fe/local-ipv4s", "10.0.0.76\n10.0.0.580")])
+        expect_failure(t, "subnet CIDR with host bits", renderer,
+                       ['nicsync: error: aws: macs/02:86:10:65:fd:31/subnet-ipv4-cidr-block: "10.0.0.5/24" has host bits set'],
+                       overrides=[(MACS + "02:86:10:65:fd:31/subnet-ipv4-cidr-block", "10.0.0.5/24")])
+        expect_failure(t, "MAC with no local interface", renderer,
+                       ["nicsync: error: aws: interface 02:86:10:65:fd:31", "no local interface has that MAC"],
+                       links={"eth0"})
+        port = free_port()
+        expect_failure(t, "unreachable endpoint", renderer,
+                       ["nicsync: error: aws:", "/latest/api/token", f"127.0.0.1:{port}"],
+                       url=f"http://127.0.0.1:{port}")
+    t.finish()
+
+
+if __name__ == "__main__":
+    main()
