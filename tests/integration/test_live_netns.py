@@ -1,0 +1,221 @@
+"""Live apply, proven in network namespaces. For each fixture: the simulated instance (veth NICs
+with the fixture's MACs, the primary's DHCP lease) inside a simulated cloud (a bridge per
+subnet with the gateway, a peer host, a remote host behind the gateway, anti-spoofing that
+drops frames whose source address does not belong to the NIC), the mock metadata server on the
+vendor's real address. `nicsync apply --live` runs inside the instance; the kernel read back
+with `ip -j` must equal the fixture's `expect` exactly, and every expected address must answer
+ping and TCP from its subnet's peer and from the remote host. Then: a rerun changes nothing;
+a secondary IP removed from the metadata takes exactly its address and rule away; foreign
+objects added by hand stay; a refused kernel change undoes that NIC and names the object."""
+
+import copy
+import json
+import os
+import tempfile
+
+import netns_cloud as nc
+from harness import Failures, fixtures, load_fixture
+from test_netns_environment import check_reachability
+
+NICSYNC = os.environ.get("NICSYNC", "nicsync")
+VENDORS = ["aws"]
+PREFIX = "livetest"
+
+# Objects someone else put there; nicsync must never touch them.
+FOREIGN_ADDRESS = "192.0.2.50/32"
+FOREIGN_ROUTE = {"table": 500, "dst": "192.0.2.0/24", "scope": "link"}
+FOREIGN_RULE = {"priority": 500, "from": "192.0.2.1", "table": 500}
+
+
+def check(cond, message):
+    if not cond:
+        raise AssertionError(message)
+
+
+def nicsync(cloud, root, *args, expect_exit=0):
+    vendor = cloud.fixture["vendor"]
+    proc = nc.exec_in(cloud.inst, [NICSYNC, "--root", root, "--vendor", vendor, *args], timeout=60)
+    check(proc.returncode == expect_exit,
+          f"nicsync {' '.join(args)} exited {proc.returncode}, wanted {expect_exit}\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def add_foreign(cloud):
+    nc.ip(cloud.inst, "addr", "add", FOREIGN_ADDRESS, "dev", cloud.primary)
+    nc.ip(cloud.inst, "route", "add", "table", "500", "192.0.2.0/24", "dev", cloud.primary, "scope", "link")
+    nc.ip(cloud.inst, "rule", "add", "from", "192.0.2.1", "lookup", "500", "priority", "500")
+
+
+def without_foreign(state, primary):
+    state = copy.deepcopy(state)
+    addrs = state["addresses"].get(primary, [])
+    check(FOREIGN_ADDRESS in addrs, f"foreign address {FOREIGN_ADDRESS} is gone from {primary}: {addrs}")
+    addrs.remove(FOREIGN_ADDRESS)
+    route = dict(FOREIGN_ROUTE, dev=primary)
+    check(route in state["routes"], f"foreign route {route} is gone: {state['routes']}")
+    state["routes"].remove(route)
+    check(FOREIGN_RULE in state["rules"], f"foreign rule {FOREIGN_RULE} is gone: {state['rules']}")
+    state["rules"].remove(FOREIGN_RULE)
+    return state
+
+
+def drop_one_address(data):
+    """Metadata overrides that remove one secondary IP, with the link and the address removed;
+    None when the fixture's vendor keeps secondary IPs outside the metadata service."""
+    responses = data["imds"]["responses"]
+    by_mac = {l["mac"].lower(): l["name"] for l in data["links"]}
+    if data["vendor"] == "aws":
+        for path, body in sorted(responses.items()):
+            if path.endswith("/local-ipv4s") and len(body.split()) >= 2:
+                mac = path.split("/")[-2]
+                lines = body.split()
+                return {path: "\n".join(lines[:-1])}, by_mac[mac], lines[-1]
+    if data["vendor"] == "alibaba":
+        for path, body in sorted(responses.items()):
+            if path.endswith("/private-ipv4s") and len(json.loads(body)) >= 2:
+                mac = path.split("/")[-2]
+                values = json.loads(body)
+                primary = responses[path.replace("private-ipv4s", "primary-ip-address")]
+                removed = next(v for v in reversed(values) if v != primary)
+                return {path: json.dumps([v for v in values if v != removed])}, by_mac[mac], removed
+    return None
+
+
+def minus_address(expect, link, address):
+    out = copy.deepcopy(expect)
+    out["addresses"][link] = [a for a in out["addresses"][link] if a.split("/")[0] != address]
+    out["rules"] = [r for r in out["rules"] if r["from"] != address]
+    return out
+
+
+def differences(cloud, expect):
+    got = without_foreign(cloud.kernel_state(), cloud.primary)
+    return nc.state_differences(got, expect)
+
+
+def run_fixture(t, fixture):
+    data = load_fixture(fixture)
+    expect = data["expect"]
+    with nc.Cloud(fixture, PREFIX) as cloud, tempfile.TemporaryDirectory(prefix="nicsync-live-root-") as root:
+        os.makedirs(os.path.join(root, "etc/netplan"))
+        cloud.start_metadata()
+        add_foreign(cloud)
+
+        with t.case(f"{fixture}: plan lists the kernel changes and changes nothing"):
+            before = cloud.kernel_state()
+            plan = nicsync(cloud, root, "--live", "plan")
+            check("kernel: add " in plan.stdout, f"plan shows no kernel change:\n{plan.stdout}")
+            for rule in expect["rules"]:
+                line = f"kernel: add rule from {rule['from']} lookup {rule['table']} priority {rule['priority']}"
+                check(line in plan.stdout.splitlines(), f"{line!r} not in plan:\n{plan.stdout}")
+            check(cloud.kernel_state() == before, "plan changed the kernel")
+            check(not os.path.exists(os.path.join(root, "etc/netplan/90-nicsync.yaml")), "plan wrote a file")
+
+        with t.case(f"{fixture}: apply --live gives exactly the expected kernel state"):
+            nicsync(cloud, root, "--live", "apply")
+            diffs = differences(cloud, expect)
+            check(not diffs, "; ".join(diffs))
+
+        with t.case(f"{fixture}: every address answers its peer and the remote host, nothing spoofed"):
+            check_reachability(cloud)
+
+        with t.case(f"{fixture}: a rerun changes nothing"):
+            before = cloud.kernel_state()
+            rerun = nicsync(cloud, root, "--live", "apply")
+            check("no changes" in rerun.stderr, f"rerun did something:\n{rerun.stderr}")
+            check(cloud.kernel_state() == before, "rerun changed the kernel")
+            plan = nicsync(cloud, root, "--live", "plan")
+            check(plan.stdout == "", f"plan after apply:\n{plan.stdout}")
+
+        dropped = drop_one_address(data)
+        if dropped:
+            overrides, link, address = dropped
+            with t.case(f"{fixture}: {address} removed from the metadata is removed, with its rule only"):
+                cloud.start_metadata(overrides=overrides)
+                out = nicsync(cloud, root, "--live", "apply")
+                diffs = differences(cloud, minus_address(expect, link, address))
+                check(not diffs, "; ".join(diffs) + f"\n{out.stderr}")
+                check(f"remove address {address}/" in out.stderr, f"removal not logged:\n{out.stderr}")
+            with t.case(f"{fixture}: {address} back in the metadata comes back"):
+                cloud.start_metadata()
+                nicsync(cloud, root, "--live", "apply")
+                diffs = differences(cloud, expect)
+                check(not diffs, "; ".join(diffs))
+
+
+def check_rollback(t):
+    """aws-seed-two-eni with a foreign main default at metric 1001 on eth0: eth1's fallback
+    default (same table, destination and metric) is refused with File exists. The error names
+    the object and the kernel's reason, eth1's earlier changes are undone, eth0's secondary IP
+    stays, and once the conflict is gone a rerun completes."""
+    fixture = "aws-seed-two-eni"
+    with nc.Cloud(fixture, PREFIX) as cloud, tempfile.TemporaryDirectory(prefix="nicsync-live-root-") as root:
+        os.makedirs(os.path.join(root, "etc/netplan"))
+        cloud.start_metadata()
+        nc.ip(cloud.inst, "route", "add", "default", "via", "10.0.0.1", "dev", "eth0", "metric", "1001")
+        with t.case(f"{fixture}: a refused route undoes eth1 and names the object"):
+            out = nicsync(cloud, root, "--live", "apply", expect_exit=1)
+            errors = [l for l in out.stderr.splitlines() if l.startswith("nicsync: error:")]
+            check(len(errors) == 1, f"want one error line:\n{out.stderr}")
+            check("add route default via 10.0.0.1 dev eth1 metric 1001 onlink: File exists" in errors[0], errors[0])
+            check("earlier changes of eth1 undone" in errors[0], errors[0])
+            state = cloud.kernel_state()
+            check(state["addresses"].get("eth1") is None, f"eth1 kept addresses: {state['addresses']}")
+            check(state["rules"] == [], f"rules left: {state['rules']}")
+            check(all(r["table"] != 1001 for r in state["routes"]), f"table 1001 left: {state['routes']}")
+            check(sorted(state["addresses"]["eth0"]) == ["10.0.0.58/24", "10.0.0.76/24"],
+                  f"eth0: {state['addresses']['eth0']}")
+        with t.case(f"{fixture}: with the conflict gone, a rerun completes"):
+            nc.ip(cloud.inst, "route", "del", "default", "via", "10.0.0.1", "dev", "eth0", "metric", "1001")
+            nicsync(cloud, root, "--live", "apply")
+            diffs = nc.state_differences(cloud.kernel_state(), cloud.fixture["expect"])
+            check(not diffs, "; ".join(diffs))
+
+
+def check_secondary_nic_ip_cycle(t):
+    """aws-seed-two-eni: 10.0.0.227 assigned to eth1 in the console appears with its rule on a
+    rerun; unassigned again, exactly that address and that rule go."""
+    fixture = "aws-seed-two-eni"
+    path = "/latest/meta-data/network/interfaces/macs/02:86:10:65:fd:31/local-ipv4s"
+    with nc.Cloud(fixture, PREFIX) as cloud, tempfile.TemporaryDirectory(prefix="nicsync-live-root-") as root:
+        os.makedirs(os.path.join(root, "etc/netplan"))
+        cloud.start_metadata()
+        add_foreign(cloud)
+        nicsync(cloud, root, "--live", "apply")
+        expect = cloud.fixture["expect"]
+        grown = copy.deepcopy(expect)
+        grown["addresses"]["eth1"].append("10.0.0.227/24")
+        grown["rules"].append({"priority": 1001, "from": "10.0.0.227", "table": 1001})
+        with t.case(f"{fixture}: 10.0.0.227 added to eth1 appears with its rule"):
+            cloud.start_metadata(overrides={path: "10.0.0.226\n10.0.0.227"})
+            nicsync(cloud, root, "--live", "apply")
+            diffs = differences(cloud, grown)
+            check(not diffs, "; ".join(diffs))
+        with t.case(f"{fixture}: 10.0.0.227 removed from eth1 takes exactly its address and rule"):
+            cloud.start_metadata()
+            out = nicsync(cloud, root, "--live", "apply")
+            diffs = differences(cloud, expect)
+            check(not diffs, "; ".join(diffs))
+            removed = sorted(l for l in out.stderr.splitlines() if " remove " in l)
+            check(removed == ["nicsync: remove address 10.0.0.227/24 dev eth1 noprefixroute",
+                              "nicsync: remove rule from 10.0.0.227 lookup 1001 priority 1001"],
+                  f"removals: {removed}")
+
+
+def main():
+    nc.cleanup_stale(PREFIX)
+    t = Failures()
+    for vendor in VENDORS:
+        for fixture in fixtures(vendor):
+            try:
+                run_fixture(t, fixture)
+            except Exception as e:  # noqa: BLE001 - a broken environment fails this fixture, not the run
+                with t.case(f"{fixture}: environment"):
+                    raise e
+    check_secondary_nic_ip_cycle(t)
+    check_rollback(t)
+    t.finish()
+
+
+if __name__ == "__main__":
+    main()
