@@ -112,8 +112,8 @@ std::string mode_text(unsigned mode) {
 }
 
 /// Logs each change (or planned change) on its own line; returns how many touch the disk.
-int report_changes(const std::vector<FileChange>& changes, std::ostream& log, bool planned) {
-  int count = 0;
+size_t report_changes(const std::vector<FileChange>& changes, std::ostream& log, bool planned) {
+  size_t count = 0;
   for (const FileChange& change : changes) {
     std::string verb;
     switch (change.action) {
@@ -185,11 +185,14 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
   const bool planned = options.command == Command::plan;
   size_t kernel_count = kernel_changes.size();
   Result<void> live_result;
+  size_t file_count = 0;
   if (planned) {
     print_file_diffs(file_changes, out);
     for (const LiveChange& change : kernel_changes) out << "kernel: " << describe(change, kernel->links) << "\n";
+    file_count = report_changes(file_changes, log, planned);
   } else {
     NICSYNC_TRY(apply_file_changes(fs, file_changes));
+    file_count = report_changes(file_changes, log, planned);
     State next{owned_files(file_changes), state.addresses};
     if (live) {
       LiveOutcome outcome;
@@ -200,7 +203,6 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
     }
     NICSYNC_TRY(save_state(fs, next, state));
   }
-  size_t file_count = static_cast<size_t>(report_changes(file_changes, log, planned));
   std::string verdict;
   if (file_count == 0 && kernel_count == 0) {
     verdict = "no changes";
