@@ -2,10 +2,12 @@
 /// Metadata providers: fetch a vendor's instance metadata over HTTP and normalise it into an
 /// Instance. Parsing is separate from fetching, so every parser is tested on text alone.
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "nicsync/filesystem.hpp"
 #include "nicsync/http.hpp"
 #include "nicsync/model.hpp"
 
@@ -17,7 +19,9 @@ struct ImdsProtocol {
   std::string token_path;       ///< PUT here for a session token; empty: no tokens
   std::string token_ttl_header; ///< sent with the PUT, value "21600"
   std::string token_header;     ///< carries the token on every GET
-  bool token_required = true;   ///< false: a failed token PUT (403/404/405) falls back to no token
+  /// false: a token PUT that fails (404/405: no token support; no answer) falls back to no token.
+  /// A 403 is always an error: the service knows tokens and refused this request for one.
+  bool token_required = true;
   std::vector<std::pair<std::string, std::string>> static_headers;  ///< e.g. Authorization
 };
 
@@ -49,5 +53,32 @@ inline constexpr const char* kAwsDefaultEndpoint = "http://169.254.169.254";
 /// Fetches and normalises AWS EC2 metadata (IMDSv2). Errors read
 /// `aws: macs/0a:..:38/local-ipv4s line 2: "172.31.45.700" is not an IPv4 address`.
 Result<Instance> fetch_aws(HttpClient& http, const std::string& endpoint);
+
+inline constexpr const char* kOracleDefaultEndpoint = "http://169.254.169.254";
+
+/// Fetches and normalises Oracle Cloud (OCI) metadata: GET /opc/v2/instance/ and /opc/v2/vnics/
+/// with `Authorization: Bearer Oracle`, or /opc/v1/ when the service answers 404 to both.
+/// The first VNIC is the primary (index 0), the others are numbered by position. IMDS does not
+/// list secondary private IPs: `secondary_ips` (from configuration) maps a VNIC id or a MAC (either
+/// case) to its extra IPv4 addresses; each must lie in that VNIC's subnet. Keys that match no
+/// VNIC are ignored (a detached VNIC must not stop the run). On bare metal ("BM." shapes) a VNIC
+/// with nicIndex and a non-zero vlanTag gets Interface::vlan. Errors read
+/// `oracle: vnics/ entry 2: "macAddr" is missing` (entries counted from 1).
+Result<Instance> fetch_oracle(HttpClient& http, const std::string& endpoint,
+                              const std::map<std::string, std::vector<Ipv4Address>>& secondary_ips);
+
+inline constexpr const char* kAlibabaDefaultEndpoint = "http://100.100.100.200";
+
+/// Fetches and normalises Alibaba Cloud ECS metadata, in hardened mode (token) when the service
+/// offers it and in normal mode when it answers the token PUT with 404/405; a 403 is an error.
+/// The NIC of meta-data/mac is the primary with index 0; the others get no index (see
+/// number_interfaces()). Errors read
+/// `alibaba: macs/00:16:3e:45:5e:32/private-ipv4s: "172.16.10.57" is not a JSON array`.
+Result<Instance> fetch_alibaba(HttpClient& http, const std::string& endpoint);
+
+/// Which cloud this machine runs in, from /sys/class/dmi/id/{sys_vendor,product_name,
+/// chassis_asset_tag}, without any network. No match (or more than one) is an Error that shows
+/// the three values and suggests --vendor.
+Result<Vendor> detect_vendor(FileSystem& fs);
 
 }  // namespace nicsync

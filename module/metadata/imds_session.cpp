@@ -70,9 +70,13 @@ Result<void> ImdsSession::acquire_token() {
     if (protocol_.token_required) return Error{where + "the token is not one printable line"};
     return {};
   }
-  if (protocol_.token_required) return Error{where + describe_failure(response, request.url)};
-  // Not required: the service may not know tokens (403/404/405) or be unreachable for the
-  // PUT only; carry on without one and let the GETs tell.
+  // A 403 means the service knows tokens and refused this PUT (a hardened instance refusing,
+  // a proxy header present): going on without a token would only hide why.
+  if (protocol_.token_required || response.status == 403) {
+    return Error{where + describe_failure(response, request.url)};
+  }
+  // Not required: the service may not know tokens (404/405) or be unreachable for the PUT
+  // only; carry on without one and let the GETs tell.
   return {};
 }
 
