@@ -10,6 +10,9 @@
         (`GW dev IF proto dhcp scope link src ADDR metric 100`). netplan's default DHCP route
         metric is 100 (networkd's own would be 1024); 100 is what DESIGN.md's bug needs.
         rp_filter is loose (2, Ubuntu's default), ARP sysctls at the kernel defaults.
+        With `Cloud(..., lease=False)` the primary comes up unconfigured instead, for a real DHCP
+        client; `start_dhcp()` then runs a real DHCP server (dnsmasq) in the cloud ns that hands
+        the primary's MAC its lease address with router = the gateway.
     cloud ns     (…-cloud)
         one bridge brN per distinct subnet of the fixture's NICs, holding the subnet's gateway
         (lease `gateway` for the primary, `via` of the NIC's routes in `expect` otherwise);
@@ -20,7 +23,7 @@
         Anti-spoofing: table `bridge nicsync_cloud`, hook prerouting: a frame entering a bridge
         from port i-IF is dropped when it is IPv4 with a source address, or ARP with a sender
         IP, not in `expect.addresses[IF]`. Named counters `ipv4_IF` / `arp_IF` count the drops
-        (`Cloud.drops()`).
+        (`Cloud.drops()`). DHCP from 0.0.0.0 (UDP 68 -> 67) passes, as in the real clouds.
     peer ns      (…-peerN) per subnet: a host at a deterministic free address of the subnet
         (network + 200, or the highest free host address), port `pN` of brN, default via GW.
     remote ns    (…-remote): 198.18.0.2/24 behind the cloud, default via 198.18.0.1.
@@ -157,13 +160,17 @@ def _canon(items):
     return sorted(json.dumps(i, sort_keys=True) for i in items)
 
 
-def state_differences(got, expect):
+def state_differences(got, expect, by_ip=False):
     """Differences between kernel_state() and a fixture's `expect` (addresses compared per link
-    as sets, routes and rules as multisets, every field exact). [] when equal."""
+    as sets, routes and rules as multisets, every field exact). [] when equal. by_ip: addresses
+    are compared without their prefix length (a file consumer writes /32 where `expect` lists
+    the subnet prefix)."""
     diffs = []
     links = sorted(set(got["addresses"]) | set(expect["addresses"]))
     for link in links:
         g, w = set(got["addresses"].get(link, [])), set(expect["addresses"].get(link, []))
+        if by_ip:
+            g, w = {a.split("/")[0] for a in g}, {a.split("/")[0] for a in w}
         if g != w:
             diffs.append(f"addresses of {link}: missing {sorted(w - g)}, unexpected {sorted(g - w)}")
     for kind in ("routes", "rules"):
@@ -418,7 +425,7 @@ def _stop_process(proc, timeout=3):
 class Cloud:
     """See the module docstring. Use as `with Cloud("aws-seed-two-eni", "mytest") as cloud:`."""
 
-    def __init__(self, fixture_name, prefix="nicsync", rp_filter=2):
+    def __init__(self, fixture_name, prefix="nicsync", rp_filter=2, lease=True):
         global _seq
         path = pathlib.Path(fixture_name)
         if path.suffix != ".json":
@@ -428,6 +435,7 @@ class Cloud:
         self.fixture = json.loads(path.read_text())
         self.prefix = prefix
         self.rp_filter = rp_filter
+        self.with_lease = lease         # False: no simulated lease; see start_dhcp()
         tag = f"ns-{prefix}-{os.getpid()}-{_seq}"
         self._tmp_prefix = f"nicsync-netns-{prefix}-{os.getpid()}-{_seq}-"
         _seq += 1
@@ -593,6 +601,8 @@ class Cloud:
             ip(self.inst, "link", "set", name, "up")
 
         # the DHCP lease, as systemd-networkd (netplan, route metric 100) leaves it
+        if not self.with_lease:
+            return
         p, addr, gw = self.primary, str(self.lease.ip), self.lease_gateway
         ip(self.inst, "addr", "add", str(self.lease), "dev", p, "metric", str(DHCP_METRIC))
         ip(self.inst, "route", "add", gw, "dev", p, "proto", "dhcp", "scope", "link", "src", addr,
@@ -613,6 +623,7 @@ class Cloud:
         lines.append("    type filter hook prerouting priority 0; policy accept;")
         for name in self.links:
             c, port = self.counters[name], self.ports[name]
+            lines.append(f'    iifname "{port}" ether type ip ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept')
             lines.append(f'    iifname "{port}" ether type ip ip saddr != @allow_{c} counter name "ipv4_{c}" drop')
             lines.append(f'    iifname "{port}" ether type arp arp saddr ip != @allow_{c} counter name "arp_{c}" drop')
         lines.append("  }")
@@ -706,6 +717,39 @@ class Cloud:
             self._forget(self._metadata)
             self._metadata = None
 
+    def start_dhcp(self, dnsmasq="dnsmasq", lease_time="1h", timeout=10):
+        """Runs a real DHCP server in the cloud ns (for `Cloud(..., lease=False)`): dnsmasq,
+        DHCP only (no DNS, no config file, no pid file), bound to the primary's subnet bridge,
+        handing the primary's MAC its fixture lease address with router = the lease gateway.
+        Its log (stderr) goes to self.dhcp_log. Stopped on cleanup. Returns the process."""
+        s = self.subnet_of[self.primary]
+        run_dir = pathlib.Path(tempfile.mkdtemp(prefix="dhcp-", dir=self.tmp))
+        self.dhcp_log = run_dir / "dnsmasq.log"
+        argv = [dnsmasq, "--no-daemon", "--conf-file=/dev/null", "--port=0", f"--interface={s.bridge}",
+                "--bind-interfaces", "--except-interface=lo", "--pid-file", "--user=root", "--group=root",
+                f"--dhcp-range={s.network.network_address},static,{s.network.netmask},{lease_time}",
+                f"--dhcp-host={self.macs[self.primary]},{self.lease.ip}",
+                f"--dhcp-option=option:router,{self.lease_gateway}",
+                f"--dhcp-leasefile={run_dir / 'leases'}", "--log-facility=-", "--log-dhcp"]
+        with open(self.dhcp_log, "wb") as log:
+            proc = self._spawn(self.cloud, argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while "DHCP, sockets bound" not in self.dhcp_log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self._forget(proc)
+                raise RuntimeError(f"dnsmasq did not start (exit {proc.returncode}): "
+                                   f"{self.dhcp_log.read_text(errors='replace').strip()}")
+            time.sleep(0.02)
+        return proc
+
+    def spawn(self, ns, argv, **kw):
+        """Popen of argv inside network namespace ns (via `ip netns exec`, which execs it: the
+        pid is argv's), stopped (SIGTERM, then SIGKILL) on cleanup. stop() stops it earlier."""
+        return self._spawn(ns, argv, **kw)
+
+    def stop(self, proc):
+        self._forget(proc)
+
     def metadata_requests(self):
         """Lines of the running/last mock's request log: "METHOD PATH STATUS"."""
         path = getattr(self, "metadata_log", None)
@@ -736,8 +780,8 @@ class Cloud:
         """kernel_state() of the instance ns without the DHCP lease's own main default."""
         return kernel_state(ns or self.inst, ignore_routes=[self.lease_default_route()])
 
-    def state_differences(self, expect=None):
-        return state_differences(self.kernel_state(), expect or self.fixture["expect"])
+    def state_differences(self, expect=None, by_ip=False):
+        return state_differences(self.kernel_state(), expect or self.fixture["expect"], by_ip=by_ip)
 
     def drops(self):
         """Frames dropped by the anti-spoofing so far: {link: {"ipv4": n, "arp": n}}."""
