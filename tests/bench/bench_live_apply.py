@@ -1,0 +1,415 @@
+"""Benchmark (not a test): `nicsync apply --live` of a generated instance, by default AWS with
+15 ENIs x 50 IPv4 addresses each (the maximum of the large instance types), inside the
+simulated cloud of tests/integration/netns_cloud.py. Needs root. See tests/bench/README.md.
+
+    NICSYNC=build/module/nicsync NICSYNC_MOCK=build/tests/nicsync-mock-imds \\
+        python3 tests/bench/bench_live_apply.py [N M] [--vendor aws] [--ipv6] [--runs R]
+                                                [--latency-ms L] [--json FILE]
+
+What is timed (time.perf_counter around the whole process, `ip netns exec` included):
+  baseline     `ip netns exec INST true`: the cost of entering the namespace, not subtracted
+  apply clean  `nicsync --root R --vendor V apply --live` from a clean kernel and a fresh R
+               (R/etc/netplan, no state file): fetch, read the kernel, plan, write the netplan
+               file, apply every address, route and rule. Every run is checked against `expect`.
+  plan clean   `nicsync ... plan --live` on the same clean state: fetch + kernel read + plan +
+               diff, nothing written, so apply - plan ~ the file write and the netlink changes.
+  apply no-op  the same apply again with everything in place (the state file of the last
+               clean run): must log "no changes" and leave the kernel as it was.
+  ip -batch    the same kernel objects added by one `ip -batch` (no fetch, no diff, no file):
+               the floor for live apply.
+Between clean runs the kernel objects are removed with one `ip -force -batch` (not timed) and
+the namespace is checked to be back at its initial state. One untimed warm-up apply runs first.
+Also reported per row: the median CPU time of the process (user + system, from wait4; steadier
+than wall time on a busy machine), the metadata requests of one run (the mock's log), and the
+peak RSS of one extra, untimed run under GNU time (`-` without /usr/bin/time).
+"""
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import pathlib
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "integration"))
+
+import netns_cloud as nc  # noqa: E402
+import scenario as sc  # noqa: E402
+
+NICSYNC = os.environ.get("NICSYNC", "nicsync")
+MOCK = os.environ.get("NICSYNC_MOCK", "nicsync-mock-imds")
+PREFIX = "bench"
+PROTO = "201"                 # nicsync's route/rule protocol (rt_protos.d/nicsync.conf)
+BUDGET_S = 100                # stop adding runs past this; the whole bench stays < 2 minutes
+COMMAND_TIMEOUT_S = 60
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# Running and timing one process
+
+
+GNU_TIME = "/usr/bin/time"   # for peak RSS only (optional)
+
+
+class Timed:
+    def __init__(self, argv, seconds, returncode, stdout, stderr, cpu_seconds, maxrss_kib=None):
+        self.argv, self.seconds, self.returncode = argv, seconds, returncode
+        self.stdout, self.stderr, self.cpu_seconds = stdout, stderr, cpu_seconds
+        self.maxrss_kib = maxrss_kib
+
+    @property
+    def ms(self):
+        return self.seconds * 1000.0
+
+
+def timed(argv, rss=False):
+    """Runs argv once: wall time by perf_counter from just before the fork to the reap, and the
+    child's CPU time (user + system, from wait4). With rss (and GNU time installed) argv runs
+    under `time -f %M` for its peak RSS instead, and the times are not used: wait4's own
+    ru_maxrss would be the Python parent's, which the child inherits until it execs. (`ip netns
+    exec` execs the command in its own process, so the RSS is max(ip, command).)"""
+    with tempfile.TemporaryDirectory(prefix="timed-") as d:
+        rss_file = pathlib.Path(d) / "rss"
+        if rss and os.access(GNU_TIME, os.X_OK):
+            argv = [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv]
+        out = open(pathlib.Path(d) / "out", "w+b")
+        err = open(pathlib.Path(d) / "err", "w+b")
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        killer = threading.Timer(COMMAND_TIMEOUT_S, proc.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        with out, err:
+            out.seek(0)
+            err.seek(0)
+            t = Timed(argv, seconds, proc.returncode, out.read().decode(errors="replace"),
+                      err.read().decode(errors="replace"), usage.ru_utime + usage.ru_stime)
+        if rss and rss_file.exists():
+            with contextlib.suppress(ValueError):
+                t.maxrss_kib = int(rss_file.read_text().split()[-1])
+        return t
+
+
+def check(cond, message):
+    if not cond:
+        raise BenchError(message)
+
+
+# --------------------------------------------------------------------------------------------
+# Kernel objects of `expect`, as ip(8) batch lines
+
+
+def add_batch(fixture):
+    """`ip -batch` lines adding what `expect` holds beyond the lease, the way nicsync does it:
+    the primary's secondaries with the subnet prefix, the others noprefixroute; each table's link
+    route and onlink default; main's fallback default; one rule per address."""
+    e = fixture["expect"]
+    primary = next(l for l in fixture["links"] if "dhcp" in l)
+    lines = []
+    for link, addrs in e["addresses"].items():
+        for a in addrs:
+            if link == primary["name"]:
+                if a != primary["dhcp"]:
+                    lines.append(f"address add {a} dev {link}")
+            else:
+                lines.append(f"address add {a} dev {link} noprefixroute")
+    for r in e["routes"]:
+        table = f"table {r['table']}" if r["table"] != "main" else ""
+        if r["dst"] == "default":
+            metric = f"metric {r['metric']}" if "metric" in r else ""
+            lines.append(f"route add default via {r['via']} dev {r['dev']} {metric} {table} proto {PROTO} onlink")
+        else:
+            lines.append(f"route add {r['dst']} dev {r['dev']} scope {r.get('scope', 'link')} {table} proto {PROTO}")
+    for r in e["rules"]:
+        lines.append(f"rule add from {r['from']} lookup {r['table']} priority {r['priority']} protocol {PROTO}")
+    return [re.sub(r"\s+", " ", line).strip() for line in lines]
+
+
+def reset_batch(fixture):
+    """`ip -force -batch` lines removing every object of `expect` but the lease."""
+    e = fixture["expect"]
+    primary = next(l for l in fixture["links"] if "dhcp" in l)
+    lines = [f"rule del from {r['from']} lookup {r['table']} priority {r['priority']}" for r in e["rules"]]
+    tables = sorted({r["table"] for r in e["routes"] if r["table"] != "main"})
+    lines += [f"route flush table {t}" for t in tables]
+    lines += [f"route del default via {r['via']} dev {r['dev']} metric {r['metric']}"
+              for r in e["routes"] if r["table"] == "main"]
+    for link, addrs in e["addresses"].items():
+        if link == primary["name"]:
+            lines += [f"address del {a} dev {link}" for a in addrs if a != primary["dhcp"]]
+        else:
+            lines.append(f"address flush dev {link}")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# The bench
+
+
+def machine():
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load = " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
+    return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(), "load": load,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+class Bench:
+    def __init__(self, args, fixture, fixture_path):
+        self.args = args
+        self.fixture = fixture
+        self.fixture_path = fixture_path
+        self.name = f"{args.vendor} {args.nics}x{args.addresses}" + (" +v6" if args.ipv6 else "")
+        self.started = time.perf_counter()
+        self.rows = []
+        self.notes = []
+        self.verified = False
+        self.summary_clean = self.summary_noop = ""
+        self.load_before = machine()["load"]
+
+    def over_budget(self, what, done):
+        if time.perf_counter() - self.started <= BUDGET_S:
+            return False
+        self.notes.append(f"time budget ({BUDGET_S} s) reached: {done} of {self.args.runs} {what} runs")
+        return True
+
+    def in_ns(self):
+        return ["ip", "netns", "exec", self.cloud.inst]
+
+    def nicsync_argv(self, root, *args):
+        return [*self.in_ns(), NICSYNC, "--root", str(root), "--vendor", self.fixture["vendor"], *args]
+
+    def ip_batch(self, lines, force=False):
+        path = self.tmp / ("reset.batch" if force else "add.batch")
+        if not path.exists():
+            path.write_text("\n".join(lines) + "\n")
+        return [*self.in_ns(), "ip", *(["-force"] if force else []), "-batch", str(path)]
+
+    def fresh_root(self):
+        root = pathlib.Path(tempfile.mkdtemp(prefix="root-", dir=self.tmp))
+        (root / "etc/netplan").mkdir(parents=True)
+        return root
+
+    def requests(self):
+        return len(self.cloud.metadata_requests())
+
+    def differences(self, expect):
+        return nc.state_differences(self.cloud.kernel_state(), expect)
+
+    def verify(self, what):
+        diffs = self.differences(self.fixture["expect"])
+        check(not diffs, f"{what}: the kernel differs from expect: " + "; ".join(diffs)[:3000])
+
+    def reset(self):
+        """Back to the initial state: every object of `expect` but the lease removed (untimed)."""
+        t = timed(self.ip_batch(self.reset_lines, force=True))
+        diffs = self.differences(self.initial)
+        check(not diffs, "reset did not restore the initial state: " + "; ".join(diffs)[:2000]
+              + f"\n{t.stderr[-2000:]}")
+
+    def nicsync(self, root, *args, rss=False, want_objects=None, noop=False):
+        before = self.requests()
+        t = timed(self.nicsync_argv(root, *args), rss=rss)
+        check(t.returncode == 0, f"`{' '.join(t.argv)}` exited {t.returncode}:\n{t.stderr[-3000:]}")
+        t.requests = self.requests() - before
+        lines = [l for l in t.stderr.splitlines() if l.strip()]
+        t.summary = lines[-1] if lines else ""
+        m = re.search(r"(\d+) kernel objects? (?:changed|to change)", t.summary)
+        t.objects = int(m.group(1)) if m else 0
+        if noop:
+            check(t.summary.endswith("no changes"), f"expected no changes:\n{t.stderr[-3000:]}")
+        if want_objects is not None and not noop:
+            check(t.objects == want_objects, f"{t.objects} kernel objects changed, expect has {want_objects}:\n"
+                                             f"{t.summary}")
+        return t
+
+    def add_row(self, label, results, rss=None, objects="-", requests="-"):
+        ms = [r.ms for r in results]
+        cpu = [r.cpu_seconds * 1000 for r in results]
+        nan = float("nan")
+        self.rows.append({
+            "scenario": label, "runs": len(ms),
+            "median_ms": statistics.median(ms) if ms else nan, "min_ms": min(ms, default=nan),
+            "all_ms": [round(x, 2) for x in ms], "cpu_median_ms": statistics.median(cpu) if cpu else nan,
+            "objects": objects, "requests": requests,
+            "peak_rss_mib": rss.maxrss_kib / 1024.0 if rss is not None and rss.maxrss_kib else None,
+        })
+
+    def run(self):
+        runs = self.args.runs
+        want = sum(sc.objects(self.fixture).values())
+        self.reset_lines = reset_batch(self.fixture)
+        self.add_lines = add_batch(self.fixture)
+
+        t0 = time.perf_counter()
+        with nc.Cloud(str(self.fixture_path), PREFIX) as cloud:
+            self.cloud, self.tmp = cloud, cloud.tmp
+            self.setup_ms = (time.perf_counter() - t0) * 1000
+            t1 = time.perf_counter()
+            extra = ["--latency-ms", str(self.args.latency_ms)] if self.args.latency_ms else []
+            cloud.start_metadata(mock_binary=MOCK, extra_args=extra)
+            self.mock_ms = (time.perf_counter() - t1) * 1000
+            self.initial = cloud.kernel_state()
+
+            # baseline: entering the namespace
+            base = [timed([*self.in_ns(), "true"]) for _ in range(runs)]
+            check(all(t.returncode == 0 for t in base), f"ip netns exec true: {base[0].stderr}")
+            self.add_row("ip netns exec NS true (baseline)", base, rss=timed([*self.in_ns(), "true"], rss=True))
+
+            # warm-up, untimed (its peak RSS is the clean apply's): the first apply, verified
+            warm = self.nicsync(self.fresh_root(), "apply", "--live", rss=True, want_objects=want)
+            self.verify("after the first apply")
+            self.verified = True
+            self.summary_clean = warm.summary
+            self.reset()
+            plan_rss = self.nicsync(self.fresh_root(), "plan", "--live", rss=True)
+
+            applies, plans = [], []
+            root = None
+            for i in range(runs):
+                if self.over_budget("clean", i):
+                    break
+                if i:
+                    self.reset()
+                root = self.fresh_root()
+                plans.append(self.nicsync(root, "plan", "--live"))
+                check(not (root / "etc/netplan/90-nicsync.yaml").exists(), "plan wrote the netplan file")
+                applies.append(self.nicsync(root, "apply", "--live", want_objects=want))
+                self.verify(f"after clean run {i + 1}")
+            self.add_row(f"{self.name} apply --live (clean)", applies, rss=warm, objects=want,
+                         requests=applies[0].requests if applies else "-")
+            self.add_row(f"{self.name} plan --live (clean)", plans, rss=plan_rss, objects=0,
+                         requests=plans[0].requests if plans else "-")
+
+            # no-op reruns on the last clean run's root (its state file) and kernel
+            settled = cloud.kernel_state()
+            noops = []
+            for i in range(runs):
+                if self.over_budget("no-op", i):
+                    break
+                noops.append(self.nicsync(root, "apply", "--live", noop=True))
+            noop_rss = self.nicsync(root, "apply", "--live", rss=True, noop=True)
+            check(not nc.state_differences(cloud.kernel_state(), settled), "a no-op rerun changed the kernel")
+            self.summary_noop = noop_rss.summary
+            self.add_row(f"{self.name} apply --live (no-op)", noops, rss=noop_rss, objects=0,
+                         requests=noops[0].requests if noops else "-")
+
+            # the floor: the same objects through one ip -batch
+            floors = []
+            floor_rss = None
+            for i in range(runs + 1):
+                if i and self.over_budget("ip -batch", i - 1):
+                    break
+                self.reset()
+                f = timed(self.ip_batch(self.add_lines), rss=(i == 0))
+                check(f.returncode == 0, f"ip -batch failed:\n{f.stderr[-3000:]}")
+                self.verify("after ip -batch")
+                if i == 0:
+                    floor_rss = f       # first run under GNU time, untimed
+                else:
+                    floors.append(f)
+            self.add_row(f"{self.name} ip -batch (floor)", floors, rss=floor_rss, objects=len(self.add_lines),
+                         requests=0)
+        self.total_s = time.perf_counter() - self.started
+
+    def report(self):
+        m = machine()
+        ips = sum(len(v) for v in self.fixture["expect"]["addresses"].values())
+        print(f"nicsync live-apply benchmark: {self.fixture['title']}")
+        print(f"machine: {m['nproc']} CPUs, {m['cpu']}, Linux {m['kernel']}; {m['date']}")
+        print(f"load average (1/5/15 min): {self.load_before} before, {m['load']} after")
+        print(f"nicsync: {NICSYNC}")
+        print(f"instance: {self.args.nics} NICs, {ips} IPv4 addresses; cloud setup {self.setup_ms:.0f} ms, "
+              f"mock start {self.mock_ms:.0f} ms"
+              + (f", mock latency {self.args.latency_ms} ms/request" if self.args.latency_ms else ""))
+        print(f"verified: kernel == expect after the first apply, after every clean run and after every "
+              f"ip -batch: {'yes' if self.verified else 'NO'}")
+        print()
+        header = ["scenario", "runs", "median ms", "min ms", "CPU ms (median)", "objects added", "requests",
+                  "peak RSS MiB"]
+        cells = [[r["scenario"], str(r["runs"]), f"{r['median_ms']:.1f}", f"{r['min_ms']:.1f}",
+                  f"{r['cpu_median_ms']:.1f}", str(r["objects"]), str(r["requests"]),
+                  "-" if r["peak_rss_mib"] is None else f"{r['peak_rss_mib']:.1f}"] for r in self.rows]
+        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
+
+        def line(cols):
+            return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                                     for i, (c, w) in enumerate(zip(cols, widths))) + " |"
+        print(line(header))
+        print("|" + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|")
+        for c in cells:
+            print(line(c))
+        print()
+        print(f"summary (clean): {self.summary_clean}")
+        print(f"summary (no-op): {self.summary_noop}")
+        for note in self.notes:
+            print(f"note: {note}")
+        print(f"total bench time {self.total_s:.1f} s")
+        if self.args.json:
+            out = {"machine": m, "scenario": self.name, "title": self.fixture["title"], "nicsync": NICSYNC,
+                   "setup_ms": self.setup_ms, "mock_start_ms": self.mock_ms, "latency_ms": self.args.latency_ms,
+                   "load_before": self.load_before, "verified": self.verified, "rows": self.rows, "summary_clean": self.summary_clean,
+                   "summary_noop": self.summary_noop, "notes": self.notes, "total_s": self.total_s}
+            pathlib.Path(self.args.json).write_text(json.dumps(out, indent=2) + "\n")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("nics", type=int, nargs="?", default=15)
+    p.add_argument("addresses", type=int, nargs="?", default=50, help="IPv4 addresses per NIC")
+    p.add_argument("--vendor", default="aws", choices=sorted(sc.VENDORS))
+    p.add_argument("--ipv6", action="store_true", help="give the NICs IPv6 addresses in the metadata too")
+    p.add_argument("--runs", type=int, default=10, help="timed runs per row (default 10)")
+    p.add_argument("--latency-ms", type=int, default=0, help="the mock answers every request this late")
+    p.add_argument("--json", help="also write the results to this file")
+    args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error("--runs must be at least 1")
+    if os.geteuid() != 0:
+        print("bench_live_apply.py: needs root (network namespaces)", file=sys.stderr)
+        return 2
+    try:
+        fixture = sc.scenario(args.vendor, args.nics, args.addresses, ipv6=args.ipv6)
+    except (ValueError, NotImplementedError) as e:
+        print(f"bench_live_apply.py: {e}", file=sys.stderr)
+        return 2
+    nc.cleanup_stale(PREFIX)
+    with tempfile.TemporaryDirectory(prefix="nicsync-bench-") as tmp:
+        path = pathlib.Path(tmp) / f"{args.vendor}-{args.nics}x{args.addresses}.json"
+        path.write_text(json.dumps(fixture, indent=1) + "\n")
+        bench = Bench(args, fixture, path)
+        try:
+            bench.run()
+        except (BenchError, nc.CommandError) as e:
+            print(f"bench_live_apply.py: {e}", file=sys.stderr)
+            return 1
+        bench.report()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
