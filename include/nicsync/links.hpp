@@ -18,7 +18,13 @@ struct Link {
 /// Reads /sys/class/net/*/address. Entries without a valid Ethernet MAC (lo, tunnels) are skipped.
 Result<std::vector<Link>> read_sysfs_links(FileSystem& fs);
 
-/// Sets os_name on every interface from its MAC. A MAC with no local interface is an error.
+/// Sets os_name on every interface. An interface without `vlan` is found by its MAC; a MAC with
+/// no local interface is an error. A VLAN interface is not looked up by MAC (its device exists
+/// only once made): its parent is the interface of the same instance that is physical NIC
+/// `vlan->parent_nic_index` (Interface::nic_index; the primary is NIC 0 when it has none), and
+/// `vlan->parent` gets the parent's OS name. The VLAN device is named "<parent>.<id>" when that
+/// fits in 15 characters, else "vlan<id>". A VLAN whose physical NIC is not in the metadata, a tag
+/// outside 1-4094 or two interfaces given one name are errors naming the interface.
 Result<void> resolve_interfaces(Instance& instance, const std::vector<Link>& links);
 
 /// Gives an index to every secondary interface that has none: 1, 2, ... in natural order of

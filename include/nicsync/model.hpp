@@ -32,10 +32,15 @@ struct Ipv6Config {
   std::vector<Ipv6Cidr> delegated_prefixes;  ///< AWS ipv6-prefix (read for later)
 };
 
-/// A NIC that reaches the instance as a VLAN on a physical NIC (Oracle bare metal).
+/// A NIC that reaches the instance as a VLAN on a physical NIC (Oracle bare metal): its MAC
+/// exists locally only once the VLAN device is made, on the physical NIC numbered parent_nic_index.
 struct VlanInfo {
   int id = 0;              ///< 802.1Q tag
-  int parent_nic_index = 0;  ///< the physical NIC it rides on
+  int parent_nic_index = 0;  ///< the physical NIC it rides on (see Interface::nic_index)
+  /// The parent's OS name; filled in by resolve_interfaces(). (Members added after the first
+  /// ones carry a default initializer, so designated initializers that leave them out stay
+  /// warning-free.)
+  std::optional<InterfaceName> parent{};
 };
 
 struct Interface {
@@ -48,6 +53,10 @@ struct Interface {
   Ipv4Config ipv4;
   Ipv6Config ipv6;
   std::optional<VlanInfo> vlan;
+  /// The physical NIC this interface is (bare-metal metadata that numbers them); the primary
+  /// counts as physical NIC 0 when the metadata says nothing. Only interfaces without `vlan`
+  /// are physical NICs.
+  std::optional<int> nic_index{};
 };
 
 struct Instance {

@@ -72,6 +72,14 @@ class Netlink {
   virtual Result<void> add_rule(const KernelRule& rule) = 0;
   virtual Result<void> delete_rule(const KernelRule& rule) = 0;
   virtual Result<void> set_link_up(int ifindex) = 0;
+  /// Creates the 802.1Q VLAN device `name` with tag `vlan_id` on the link `parent_ifindex`, with
+  /// `mac` as its address; it starts down. Fails like the others, e.g.
+  /// `add vlan ens3f0.1039 link ens3f0 id 1039 address 02:00:17:05:cf:51: Operation not supported
+  /// (Unknown device type)` when the kernel has no VLAN support.
+  virtual Result<void> add_vlan(const std::string& name, int parent_ifindex, int vlan_id,
+                                const MacAddress& mac) = 0;
+  /// Deletes a link (with the addresses and routes on it): only for a VLAN nicsync just created.
+  virtual Result<void> delete_link(int ifindex) = 0;
 };
 
 /// The libnl-route-3 implementation, on the calling thread's network namespace.
@@ -83,5 +91,10 @@ Result<std::unique_ptr<Netlink>> make_libnl_netlink();
 std::string describe(const KernelAddress& address, const std::vector<KernelLink>& names);
 std::string describe(const KernelRoute& route, const std::vector<KernelLink>& names);
 std::string describe(const KernelRule& rule);
+/// How a VLAN device to create reads: "ens3f0.1039 link ens3f0 id 1039 address 02:00:17:05:cf:51".
+inline std::string describe_vlan(const std::string& name, const std::string& parent, int vlan_id,
+                                 const MacAddress& mac) {
+  return name + " link " + parent + " id " + std::to_string(vlan_id) + " address " + mac.str();
+}
 
 }  // namespace nicsync

@@ -38,6 +38,13 @@ struct Ipv4Rule {
   uint32_t priority = 0;
 };
 
+/// A NIC that is an 802.1Q VLAN device on another NIC of the plan, made by its consumer.
+struct VlanPlan {
+  int id = 0;            ///< the tag, 1-4094
+  InterfaceName parent;  ///< the NIC it rides on; also in the plan, before it or after it
+  auto operator<=>(const VlanPlan&) const = default;
+};
+
 /// Desired state of one NIC.
 struct NicPlan {
   InterfaceName name;
@@ -52,14 +59,18 @@ struct NicPlan {
   std::optional<uint32_t> table;  ///< per-NIC routing table, when policy routing applies
   std::vector<Ipv4Route> routes;  ///< in the order they must be installed
   std::vector<Ipv4Rule> rules;
+  /// Set when the NIC is a VLAN device to create (with `mac` as its address) on `vlan->parent`.
+  std::optional<VlanPlan> vlan{};
 };
 
 struct Plan {
   std::vector<NicPlan> nics;  ///< primary first, then by card and index
 };
 
-/// Builds the plan. Every interface must have an os_name and an index (see resolve.hpp);
-/// interfaces without IPv4 data are skipped (IPv6 comes later).
+/// Builds the plan. Every interface must have an os_name and an index (see links.hpp), and a VLAN
+/// interface its parent's name; interfaces without IPv4 data are skipped (IPv6 comes later). A
+/// VLAN NIC is planned like any other static NIC, and its parent must be in the plan too (so
+/// that every consumer knows the device the VLAN rides on); otherwise an Error names both.
 Result<Plan> make_plan(const Instance& instance, const PlanOptions& options);
 
 }  // namespace nicsync

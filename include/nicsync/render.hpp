@@ -54,11 +54,11 @@ struct NetplanSource {
 };
 
 /// NIC name -> the netplan id under which some other file already defines that NIC
-/// (by id, set-name or match: macaddress).
+/// (ethernets: by id, set-name or match: macaddress; vlans: by id, or by tag and parent).
 using NetplanIds = std::map<std::string, std::string>;
 
-/// Reads the ethernets definitions of foreign netplan files and maps each planned NIC to the id
-/// another file defines it under. An unparsable file is an error naming it.
+/// Reads the ethernets (and, for VLAN NICs, vlans) definitions of foreign netplan files and maps
+/// each planned NIC to the id another file defines it under. An unparsable file is an error naming it.
 /// Pass sources in netplan's precedence order: the first file that defines a NIC wins.
 Result<NetplanIds> find_netplan_ids(const Plan& plan, const std::vector<NetplanSource>& sources);
 

@@ -146,6 +146,7 @@ Result<void> parse_vlan(const Json& entry, std::string_view where, Machine machi
   if (machine != Machine::bare_metal) return {};
   NICSYNC_TRY_ASSIGN(std::optional<int> nic_index, optional_integer(entry, "nicIndex", 0, kMaxNicIndex, where));
   NICSYNC_TRY_ASSIGN(std::optional<int> tag, optional_integer(entry, "vlanTag", 0, kMaxVlanId, where));
+  nic.nic_index = nic_index;
   if (nic_index && tag && *tag != 0) nic.vlan = VlanInfo{.id = *tag, .parent_nic_index = *nic_index};
   return {};
 }

@@ -33,6 +33,18 @@ Result<Plan> make_plan(const Instance& instance, const PlanOptions& options) {
   for (const Interface* nic : nics) {
     if (!nic->os_name) return Error{"interface " + nic->mac.str() + " has no OS name"};
     if (!nic->index) return Error{"interface " + nic->os_name->str() + " has no device index"};
+    if (!nic->vlan) continue;
+    if (!nic->vlan->parent) return Error{"VLAN " + nic->os_name->str() + " has no parent interface"};
+    if (nic->role == NicRole::primary) {
+      return Error{"VLAN " + nic->os_name->str() + " cannot be the primary interface (it is left to DHCP)"};
+    }
+    bool parent_planned = std::any_of(nics.begin(), nics.end(), [&](const Interface* other) {
+      return !other->vlan && other->os_name == nic->vlan->parent;
+    });
+    if (!parent_planned) {
+      return Error{"VLAN " + nic->os_name->str() + " rides on " + nic->vlan->parent->str() +
+                   ", which is not planned (no IPv4 address, or not selected)"};
+    }
   }
   std::stable_sort(nics.begin(), nics.end(), [](const Interface* a, const Interface* b) {
     return std::tuple(a->role != NicRole::primary, a->card, *a->index) <
@@ -47,6 +59,7 @@ Result<Plan> make_plan(const Instance& instance, const PlanOptions& options) {
   for (const Interface* nic : nics) {
     NicPlan out{*nic->os_name, nic->mac, nic->role, Addressing::static_, *nic->ipv4.subnet,
                 nic->ipv4.gateway, {}, std::nullopt, {}, {}};
+    if (nic->vlan) out.vlan = VlanPlan{nic->vlan->id, *nic->vlan->parent};
     if (nic->role == NicRole::primary) {
       // The DHCP lease provides the first address; only the secondaries are configured.
       out.addressing = Addressing::dhcp;

@@ -83,6 +83,20 @@ std::string full_definition(const NicPlan& nic) {
   return out + list_keys(nic);
 }
 
+/// The whole definition of a VLAN no other file defines: its tag, the netplan id of the NIC it
+/// rides on (the other file's id, else its name, under which this file defines it), its MAC (the
+/// VLAN device is created with it: the cloud delivers the VLAN's traffic to that MAC), DHCP, the lists.
+std::string vlan_definition(const NicPlan& nic, const NetplanIds& existing) {
+  auto parent = existing.find(nic.vlan->parent.str());
+  std::string link = parent == existing.end() ? nic.vlan->parent.str() : parent->second;
+  std::string out = "    " + yaml_name(nic.name.str()) + ":\n";
+  out += "      id: " + std::to_string(nic.vlan->id) + "\n";
+  out += "      link: " + yaml_name(link) + "\n";
+  out += "      macaddress: \"" + nic.mac.str() + "\"\n";
+  out += nic.addressing == Addressing::dhcp ? "      dhcp4: true\n" : "      dhcp4: false\n";
+  return out + list_keys(nic);
+}
+
 /// Additions to a definition another file owns: lists only, under its id. Scalars are left out,
 /// because a scalar in a later file overrides the other file's (dhcp4: false would kill DHCP).
 std::string additions(const NicPlan& nic, const std::string& id) {
@@ -95,12 +109,20 @@ std::string additions(const NicPlan& nic, const std::string& id) {
 
 RenderedFile render_netplan(const Plan& plan, const NetplanIds& existing) {
   std::string ethernets;
+  std::string vlans;
   for (const NicPlan& nic : plan.nics) {
     auto found = existing.find(nic.name.str());
-    ethernets += found == existing.end() ? full_definition(nic) : additions(nic, found->second);
+    if (found != existing.end()) {
+      (nic.vlan ? vlans : ethernets) += additions(nic, found->second);
+    } else if (nic.vlan) {
+      vlans += vlan_definition(nic, existing);
+    } else {
+      ethernets += full_definition(nic);
+    }
   }
   std::string content = ownership_header() + "network:\n  version: 2\n";
   if (!ethernets.empty()) content += "  ethernets:\n" + ethernets;
+  if (!vlans.empty()) content += "  vlans:\n" + vlans;
   return RenderedFile{std::string(kNetplanPath), content, 0600, WritePolicy::replace_owned};
 }
 

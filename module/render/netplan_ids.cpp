@@ -42,33 +42,52 @@ bool describes(const std::string& id, const YAML::Node& definition, const NicPla
   return mac && same_mac(*mac, nic.mac);
 }
 
-/// The ethernets map of a parsed netplan document, or an undefined node.
-YAML::Node ethernets_of(const YAML::Node& document) {
-  YAML::Node ethernets = child(child(document, "network"), "ethernets");
-  return is_map(ethernets) ? ethernets : YAML::Node(YAML::NodeType::Undefined);
+/// True when the vlans definition `id: definition` describes the VLAN NIC `nic`: by id, or by the
+/// same tag on a link that is its parent (by the parent's name or the id found for the parent).
+bool describes_vlan(const std::string& id, const YAML::Node& definition, const NicPlan& nic,
+                    const NetplanIds& ids) {
+  if (id == nic.name.str()) return true;
+  if (scalar_at(definition, "id") != std::to_string(nic.vlan->id)) return false;
+  std::optional<std::string> link = scalar_at(definition, "link");
+  if (!link) return false;
+  auto parent_id = ids.find(nic.vlan->parent.str());
+  return *link == nic.vlan->parent.str() || (parent_id != ids.end() && *link == parent_id->second);
+}
+
+/// The map `network: <section>:` of a parsed netplan document, or an undefined node.
+YAML::Node section_of(const YAML::Node& document, const char* section) {
+  YAML::Node devices = child(child(document, "network"), section);
+  return is_map(devices) ? devices : YAML::Node(YAML::NodeType::Undefined);
 }
 
 }  // namespace
 
 Result<NetplanIds> find_netplan_ids(const Plan& plan, const std::vector<NetplanSource>& sources) {
-  NetplanIds ids;
+  std::vector<YAML::Node> documents;
   for (const NetplanSource& source : sources) {
-    YAML::Node document;
     try {
-      document = YAML::Load(source.content);
+      documents.push_back(YAML::Load(source.content));
     } catch (const YAML::Exception& e) {
       return Error{"netplan: " + source.path + " line " + std::to_string(e.mark.line + 1) +
                    ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg};
     }
-    YAML::Node ethernets = ethernets_of(document);
-    if (!ethernets.IsDefined()) continue;
-    for (const NicPlan& nic : plan.nics) {
-      if (ids.count(nic.name.str()) != 0) continue;  // an earlier file wins
-      for (const auto& entry : ethernets) {
-        if (!entry.first.IsDefined() || !entry.first.IsScalar()) continue;
-        if (describes(entry.first.Scalar(), entry.second, nic)) {
-          ids.emplace(nic.name.str(), entry.first.Scalar());
-          break;
+  }
+  NetplanIds ids;
+  // Ethernets first, in every file: a VLAN may be defined by its tag and its parent's id.
+  for (bool vlan_pass : {false, true}) {
+    for (const YAML::Node& document : documents) {
+      YAML::Node devices = section_of(document, vlan_pass ? "vlans" : "ethernets");
+      if (!devices.IsDefined()) continue;
+      for (const NicPlan& nic : plan.nics) {
+        if (nic.vlan.has_value() != vlan_pass) continue;
+        if (ids.count(nic.name.str()) != 0) continue;  // an earlier file wins
+        for (const auto& entry : devices) {
+          if (!entry.first.IsDefined() || !entry.first.IsScalar()) continue;
+          const std::string& id = entry.first.Scalar();
+          if (vlan_pass ? describes_vlan(id, entry.second, nic, ids) : describes(id, entry.second, nic)) {
+            ids.emplace(nic.name.str(), id);
+            break;
+          }
         }
       }
     }

@@ -42,10 +42,20 @@ std::vector<RenderedFile> alias_ifcfgs(const NicPlan& nic) {
 
 /// A static NIC's ifcfg: every address /32 (no prefix route into main), no default route, no
 /// arping duplicate-address checks (the VPC owns the addresses; each check costs seconds at boot).
+/// A VLAN NIC is created by ifup (VLAN=yes): with VID given it takes VID and PHYSDEV as they are,
+/// whatever the name ("vlanN" names need PHYSDEV anyway); ifup-eth then sets MACADDR on the new
+/// device. HWADDR would instead make ifup-eth give up unless the device already has that MAC.
 RenderedFile static_ifcfg(const NicPlan& nic) {
   std::string content = ownership_header();
   content += "DEVICE=" + nic.name.str() + "\n";
-  content += "HWADDR=" + nic.mac.str() + "\n";
+  if (nic.vlan) {
+    content += "VLAN=yes\n";
+    content += "PHYSDEV=" + nic.vlan->parent.str() + "\n";
+    content += "VID=" + std::to_string(nic.vlan->id) + "\n";
+    content += "MACADDR=" + nic.mac.str() + "\n";
+  } else {
+    content += "HWADDR=" + nic.mac.str() + "\n";
+  }
   content += "BOOTPROTO=none\n";
   content += "ONBOOT=yes\n";
   for (size_t i = 0; i < nic.addresses.size(); ++i) {

@@ -16,6 +16,7 @@
 #include <netlink/object.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/link/vlan.h>
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 #include <netlink/route/rule.h>
@@ -295,6 +296,29 @@ class LibnlNetlink : public Netlink {
     rtnl_link_set_flags(change.get(), IFF_UP);
     return check(rtnl_link_change(socket_.get(), original.get(), change.get(), 0),
                  [&] { return "set link " + name_of(ifindex) + " up"; });
+  }
+
+  Result<void> add_vlan(const std::string& name, int parent_ifindex, int vlan_id,
+                        const MacAddress& mac) override {
+    auto what = [&] { return "add vlan " + describe_vlan(name, name_of(parent_ifindex), vlan_id, mac); };
+    if (vlan_id < 1 || vlan_id > 4094) return Error{what() + ": VLAN id outside 1-4094"};
+    LinkPtr link(rtnl_link_vlan_alloc());
+    NlAddrPtr address(nl_addr_build(AF_LLC, mac.bytes().data(), mac.bytes().size()));
+    if (!link || !address) throw std::bad_alloc();
+    rtnl_link_set_name(link.get(), name.c_str());
+    rtnl_link_set_link(link.get(), parent_ifindex);
+    rtnl_link_set_addr(link.get(), address.get());  // takes its own reference
+    int error = rtnl_link_vlan_set_id(link.get(), static_cast<uint16_t>(vlan_id));
+    if (error < 0) return Error{what() + ": " + nl_geterror(error)};
+    return check(rtnl_link_add(socket_.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL), what);
+  }
+
+  Result<void> delete_link(int ifindex) override {
+    std::string name = name_of(ifindex);  // read first: once deleted the link has no name
+    LinkPtr link(rtnl_link_alloc());
+    if (!link) throw std::bad_alloc();
+    rtnl_link_set_ifindex(link.get(), ifindex);
+    return check(rtnl_link_delete(socket_.get(), link.get()), [&] { return "delete link " + name; });
   }
 
  private:

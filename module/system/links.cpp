@@ -23,15 +23,66 @@ Result<std::vector<Link>> read_sysfs_links(FileSystem& fs) {
   return links;
 }
 
+namespace {
+
+/// "02:00:17:05:cf:51 (ocid1.vnic...)": how an interface of the metadata is named in messages.
+std::string label(const Interface& nic) { return nic.mac.str() + (nic.id ? " (" + nic.id->str() + ")" : ""); }
+
+/// The physical NIC an interface is, if it is one: its nic_index, or 0 for a primary without one.
+std::optional<int> physical_nic(const Interface& nic) {
+  if (nic.vlan) return std::nullopt;
+  if (nic.nic_index) return nic.nic_index;
+  if (nic.role == NicRole::primary) return 0;
+  return std::nullopt;
+}
+
+/// "<parent>.<id>" (what ip(8), netplan and network-scripts use by convention) when it fits the
+/// kernel's 15 characters, else "vlan<id>" (network-scripts' other form, given PHYSDEV).
+InterfaceName vlan_device_name(const InterfaceName& parent, int id) {
+  Result<InterfaceName> dotted = InterfaceName::parse(parent.str() + "." + std::to_string(id));
+  if (dotted.ok()) return *dotted;
+  return *InterfaceName::parse("vlan" + std::to_string(id));
+}
+
+}  // namespace
+
 Result<void> resolve_interfaces(Instance& instance, const std::vector<Link>& links) {
+  const std::string vendor(vendor_name(instance.vendor));
+  // Physical interfaces first, by MAC: a VLAN's name derives from its parent's.
   for (Interface& nic : instance.interfaces) {
+    if (nic.vlan) continue;
     auto found = std::find_if(links.begin(), links.end(), [&](const Link& l) { return l.mac == nic.mac; });
     if (found == links.end()) {
-      std::string id = nic.id ? " (" + nic.id->str() + ")" : "";
-      return Error{std::string(vendor_name(instance.vendor)) + ": interface " + nic.mac.str() + id +
+      return Error{vendor + ": interface " + label(nic) +
                    " is in the metadata but no local interface has that MAC"};
     }
     nic.os_name = found->name;
+  }
+  for (Interface& nic : instance.interfaces) {
+    if (!nic.vlan) continue;
+    const int id = nic.vlan->id;
+    const int number = nic.vlan->parent_nic_index;
+    if (id < 1 || id > 4094) {
+      return Error{vendor + ": interface " + label(nic) + ": VLAN tag " + std::to_string(id) +
+                   " is outside 1-4094"};
+    }
+    auto parent = std::find_if(instance.interfaces.begin(), instance.interfaces.end(),
+                               [&](const Interface& other) { return physical_nic(other) == number; });
+    if (parent == instance.interfaces.end()) {
+      return Error{vendor + ": interface " + label(nic) + " is VLAN " + std::to_string(id) +
+                   " on physical NIC " + std::to_string(number) +
+                   ", but no interface in the metadata is physical NIC " + std::to_string(number)};
+    }
+    nic.vlan->parent = parent->os_name;
+    nic.os_name = vlan_device_name(*parent->os_name, id);
+  }
+  for (const Interface& nic : instance.interfaces) {
+    for (const Interface& other : instance.interfaces) {
+      if (&other != &nic && other.os_name == nic.os_name) {
+        return Error{vendor + ": interfaces " + label(nic) + " and " + label(other) +
+                     " would both be named " + nic.os_name->str()};
+      }
+    }
   }
   return {};
 }

@@ -10,7 +10,8 @@
 ///       "add_address 10.0.0.226/32 dev eth1 noprefixroute",
 ///       "add_route 10.0.0.0/24 dev eth1 scope link table 1001", ...});
 ///
-/// Call strings are "<method> <describe(object)>" (see netlink.hpp), "set_link_up <name>" for links.
+/// Call strings are "<method> <describe(object)>" (see netlink.hpp), "set_link_up <name>" for links,
+/// "add_vlan <describe_vlan(...)>" and "delete_link <name>" for VLAN devices.
 /// Error messages read like the real adapter's: "add route <describe>: File exists".
 
 #include <algorithm>
@@ -186,6 +187,38 @@ class FakeNetlink : public Netlink {
     NICSYNC_TRY(record_call("set_link_up " + name, "set link " + name + " up"));
     if (link == nullptr) return refuse("set link", name + " up", "No such device");
     link->up = true;
+    return {};
+  }
+
+  /// Makes a new link (down, next ifindex) like the kernel's VLAN driver: "No such device" for an
+  /// unknown parent, "File exists" for a name that is taken. fail_on("add_vlan", "Operation not
+  /// supported (Unknown device type)") plays a kernel without VLAN support.
+  Result<void> add_vlan(const std::string& name, int parent_ifindex, int vlan_id,
+                        const MacAddress& mac) override {
+    const KernelLink* parent = find_link(parent_ifindex);
+    std::string text = describe_vlan(
+        name, parent != nullptr ? parent->name.str() : "if" + std::to_string(parent_ifindex), vlan_id, mac);
+    NICSYNC_TRY(record("add_vlan", "add vlan", text));
+    auto parsed = InterfaceName::parse(name);
+    if (!parsed.ok() || vlan_id < 1 || vlan_id > 4094) return refuse("add vlan", text, "Invalid argument");
+    if (parent == nullptr) return refuse("add vlan", text, "No such device");
+    if (std::any_of(kernel_links.begin(), kernel_links.end(),
+                    [&](const KernelLink& l) { return l.name == *parsed; })) {
+      return refuse("add vlan", text, "File exists");
+    }
+    kernel_links.push_back(KernelLink{next_ifindex_++, *parsed, mac, false});
+    return {};
+  }
+
+  /// Removes the link with its addresses and the routes through it, as the kernel does.
+  Result<void> delete_link(int ifindex) override {
+    KernelLink* link = find_link(ifindex);
+    std::string name = link != nullptr ? link->name.str() : "if" + std::to_string(ifindex);
+    NICSYNC_TRY(record_call("delete_link " + name, "delete link " + name));
+    if (link == nullptr) return refuse("delete link", name, "No such device");
+    std::erase_if(kernel_links, [&](const KernelLink& l) { return l.ifindex == ifindex; });
+    std::erase_if(kernel_addresses, [&](const KernelAddress& a) { return a.ifindex == ifindex; });
+    std::erase_if(kernel_routes, [&](const KernelRoute& r) { return r.ifindex == ifindex; });
     return {};
   }
 

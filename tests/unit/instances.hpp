@@ -33,4 +33,21 @@ inline Instance aws_two_eni() {
   return instance;
 }
 
+/// oracle-bm-vlan-vnic: the primary VNIC on physical NIC 0 (ens3f0, 10.0.0.8/24 by DHCP) and a
+/// secondary VNIC 10.0.4.5 in 10.0.4.0/24 (router 10.0.4.1) that arrives as VLAN 1 on it, resolved.
+inline Instance oracle_bm_vlan() {
+  Instance instance;
+  instance.vendor = Vendor::oracle;
+  instance.instance_id = *ResourceId::parse("ocid1.instance.oc1.phx.anyhqljtnbmvlanexample0001");
+  Interface primary =
+      make_nic("ens3f0", "90:e2:ba:d4:f1:68", NicRole::primary, 0, {"10.0.0.8"}, "10.0.0.0/24", "10.0.0.1");
+  primary.nic_index = 0;
+  instance.interfaces.push_back(primary);
+  Interface vnic = make_nic("ens3f0.1", "02:00:17:05:cf:51", NicRole::secondary, 1, {"10.0.4.5"},
+                            "10.0.4.0/24", "10.0.4.1");
+  vnic.vlan = VlanInfo{1, 0, *InterfaceName::parse("ens3f0")};
+  instance.interfaces.push_back(vnic);
+  return instance;
+}
+
 }  // namespace nicsync::test

@@ -112,6 +112,50 @@ TEST_SUITE("plan::make_plan") {
     CHECK(plan.error().message == "interfaces share routing table 1001 (eth2 has card 0, index 1)");
   }
 
+  TEST_CASE("a VLAN NIC is planned like any static secondary NIC, with its tag and parent") {
+    Plan plan = *make_plan(test::oracle_bm_vlan(), PlanOptions{});
+    REQUIRE(plan.nics.size() == 2);
+    CHECK_FALSE(plan.nics[0].vlan.has_value());
+    CHECK(plan.nics[0].addressing == Addressing::dhcp);
+    const NicPlan& vlan = plan.nics[1];
+    CHECK(vlan.name.str() == "ens3f0.1");
+    CHECK(vlan.mac.str() == "02:00:17:05:cf:51");
+    REQUIRE(vlan.vlan.has_value());
+    CHECK(*vlan.vlan == VlanPlan{1, *InterfaceName::parse("ens3f0")});
+    CHECK(vlan.addressing == Addressing::static_);
+    CHECK(vlan.addresses.size() == 1);
+    CHECK(*vlan.table == 1001);
+    CHECK(routes_of(vlan) == std::vector<std::string>{
+                                 "10.0.4.0/24 scope link table 1001",
+                                 "default via 10.0.4.1 table 1001 onlink",
+                                 "default via 10.0.4.1 metric 1001 onlink",
+                             });
+    REQUIRE(vlan.rules.size() == 1);
+    CHECK(vlan.rules[0].from.str() == "10.0.4.5");
+    CHECK(vlan.rules[0].priority == 1001);
+  }
+
+  TEST_CASE("a VLAN whose parent is not planned, or that is the primary, is an error") {
+    Instance no_parent = test::oracle_bm_vlan();
+    no_parent.interfaces[0].ipv4 = {};  // the parent has nothing to plan (IPv6 only, say)
+    auto plan = make_plan(no_parent, PlanOptions{});
+    REQUIRE_FALSE(plan.ok());
+    CHECK(plan.error().message ==
+          "VLAN ens3f0.1 rides on ens3f0, which is not planned (no IPv4 address, or not selected)");
+
+    Instance unresolved = test::oracle_bm_vlan();
+    unresolved.interfaces[1].vlan->parent.reset();
+    plan = make_plan(unresolved, PlanOptions{});
+    REQUIRE_FALSE(plan.ok());
+    CHECK(plan.error().message == "VLAN ens3f0.1 has no parent interface");
+
+    Instance primary = test::oracle_bm_vlan();
+    primary.interfaces[1].role = NicRole::primary;
+    plan = make_plan(primary, PlanOptions{});
+    REQUIRE_FALSE(plan.ok());
+    CHECK(plan.error().message == "VLAN ens3f0.1 cannot be the primary interface (it is left to DHCP)");
+  }
+
   TEST_CASE("a NIC without a gateway gets only its link route") {
     Instance instance = test::aws_two_eni();
     instance.interfaces[1].ipv4.gateway.reset();

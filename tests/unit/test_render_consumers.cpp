@@ -410,6 +410,84 @@ TEST_SUITE("render::consumers") {
     }
   }
 
+  TEST_CASE("netplan: a VLAN NIC is a vlan netdev with its MAC on its parent, routed like any secondary") {
+    if (!installed("netplan")) {
+      MESSAGE("netplan is not installed: skipped");
+      return;
+    }
+    const std::string parent_mac = "90:e2:ba:d4:f1:68";
+    const std::string vlan_mac = "02:00:17:05:cf:51";
+    struct VlanCase {
+      const char* title;
+      std::optional<std::string> cloud_init;
+    };
+    for (const VlanCase& c : {VlanCase{"nicsync defines the parent", std::nullopt},
+                              VlanCase{"cloud-init defines the parent under another id",
+                                       cloud_init_yaml("enp94s0f0", parent_mac, "ens3f0")}}) {
+      CAPTURE(c.title);
+      TempDir root;
+      std::vector<NetplanSource> sources;
+      if (c.cloud_init) sources.push_back({"/etc/netplan/50-cloud-init.yaml", *c.cloud_init});
+      Plan plan = plan_of(test::oracle_bm_vlan());
+      RenderedFile file = render_netplan(plan, *find_netplan_ids(plan, sources));
+      Outcome generated = generate(root.path(), c.cloud_init, file);
+      REQUIRE(generated.exit_code == 0);
+      CHECK(generated.err == "");
+      CHECK(generated.out == "");
+
+      // The device: a vlan with the tag, created with the VNIC's MAC (the cloud sends it there).
+      fs::path netdev_path = root.path() / "run/systemd/network/10-netplan-ens3f0.1.netdev";
+      REQUIRE(fs::exists(netdev_path));
+      IniFile netdev = parse_ini(netdev_path.filename().string(), read_all(netdev_path));
+      CHECK(netdev.maps("NetDev") ==
+            std::vector<KeyValues>{{{"Name", "ens3f0.1"}, {"Kind", "vlan"}, {"MACAddress", vlan_mac}}});
+      CHECK(netdev.maps("VLAN") == std::vector<KeyValues>{{{"Id", "1"}}});
+
+      // The parent keeps its DHCP and carries the VLAN; one definition only.
+      std::vector<IniFile> parent = networks_matching(root.path(), "ens3f0", parent_mac);
+      REQUIRE(parent.size() == 1);
+      CHECK(parent[0].values("Network", "DHCP") == std::vector<std::string>{"ipv4"});
+      CHECK(parent[0].values("Network", "VLAN") == std::vector<std::string>{"ens3f0.1"});
+
+      // The VLAN: static /32, its table's routes, main's fallback, one rule, as any secondary NIC.
+      std::vector<IniFile> vlan = networks_matching(root.path(), "ens3f0.1", vlan_mac);
+      REQUIRE(vlan.size() == 1);
+      CHECK(vlan[0].name == "10-netplan-ens3f0.1.network");
+      CHECK(vlan[0].maps("Match") == std::vector<KeyValues>{{{"Name", "ens3f0.1"}}});
+      CHECK(vlan[0].values("Link", "MACAddress") == std::vector<std::string>{vlan_mac});
+      CHECK(vlan[0].values("Network", "DHCP").empty());
+      CHECK(vlan[0].values("Network", "Address") == std::vector<std::string>{"10.0.4.5/32"});
+      CHECK(vlan[0].maps("Route") ==
+            std::vector<KeyValues>{
+                {{"Destination", "10.0.4.0/24"}, {"Scope", "link"}, {"Table", "1001"}},
+                {{"Destination", "0.0.0.0/0"},
+                 {"Gateway", "10.0.4.1"},
+                 {"GatewayOnLink", "true"},
+                 {"Table", "1001"}},
+                {{"Destination", "0.0.0.0/0"},
+                 {"Gateway", "10.0.4.1"},
+                 {"GatewayOnLink", "true"},
+                 {"Metric", "1001"}},
+            });
+      CHECK(vlan[0].maps("RoutingPolicyRule") ==
+            std::vector<KeyValues>{{{"From", "10.0.4.5"}, {"Table", "1001"}, {"Priority", "1001"}}});
+    }
+  }
+
+  TEST_CASE("netplan: a VLAN on a parent no file defines is refused (which the planner prevents)") {
+    // Why make_plan insists on a planned parent: netplan generate fails the whole configuration.
+    if (!installed("netplan")) {
+      MESSAGE("netplan is not installed: skipped");
+      return;
+    }
+    Plan plan = plan_of(test::oracle_bm_vlan());
+    plan.nics.erase(plan.nics.begin());
+    TempDir root;
+    Outcome generated = generate(root.path(), std::nullopt, render_netplan(plan, {}));
+    CHECK(generated.exit_code != 0);
+    CHECK(generated.err.find("ens3f0") != std::string::npos);
+  }
+
   TEST_CASE("netplan: without the existing id the primary gets two definitions and networkd ignores one") {
     // Why find_netplan_ids matters: definitions of one NIC under different ids are not merged.
     if (!installed("netplan")) {
@@ -486,6 +564,32 @@ TEST_SUITE("render::consumers") {
                                                                {"ARPUPDATE", "no"},
                                                                {"DEFROUTE", "no"},
                                                                {"PEERDNS", "no"}});
+  }
+
+  TEST_CASE("network-scripts: a VLAN ifcfg reads as ifup needs it (VLAN, PHYSDEV, VID, MACADDR; no HWADDR)") {
+    TempDir dir;
+    std::map<std::string, RenderedFile> files =
+        by_name(render_network_scripts(plan_of(test::oracle_bm_vlan())));
+    for (const auto& [name, file] : files) write_file(dir.path() / name, file.content, file.mode);
+    CHECK(source_ifcfg(dir.path() / "ifcfg-ens3f0.1") == KeyValues{{"DEVICE", "ens3f0.1"},
+                                                                   {"VLAN", "yes"},
+                                                                   {"PHYSDEV", "ens3f0"},
+                                                                   {"VID", "1"},
+                                                                   {"MACADDR", "02:00:17:05:cf:51"},
+                                                                   {"BOOTPROTO", "none"},
+                                                                   {"ONBOOT", "yes"},
+                                                                   {"IPADDR", "10.0.4.5"},
+                                                                   {"PREFIX", "32"},
+                                                                   {"ARPCHECK", "no"},
+                                                                   {"ARPUPDATE", "no"},
+                                                                   {"DEFROUTE", "no"},
+                                                                   {"PEERDNS", "no"}});
+    for (const std::vector<std::string>& line : ip_lines(files.at("route-ens3f0.1").content)) {
+      auto dev = std::find(line.begin(), line.end(), "dev");  // every line names its dev
+      REQUIRE(dev != line.end());
+      REQUIRE(std::next(dev) != line.end());
+      CHECK(*std::next(dev) == "ens3f0.1");
+    }
   }
 
   TEST_CASE("network-scripts: route and rule lines apply with ip in file order and give the planned kernel state") {

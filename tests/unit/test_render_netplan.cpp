@@ -63,6 +63,32 @@ const std::string kEth1Full =
     "          table: 1001\n"
     "          priority: 1001\n";
 
+/// The VLAN of oracle-bm-vlan-vnic as nicsync defines it (under vlans:, linked to ens3f0).
+const std::string kVlanFull =
+    "    ens3f0.1:\n"
+    "      id: 1\n"
+    "      link: ens3f0\n"
+    "      macaddress: \"02:00:17:05:cf:51\"\n"
+    "      dhcp4: false\n"
+    "      addresses:\n"
+    "        - 10.0.4.5/32\n"
+    "      routes:\n"
+    "        - to: 10.0.4.0/24\n"
+    "          scope: link\n"
+    "          table: 1001\n"
+    "        - to: default\n"
+    "          via: 10.0.4.1\n"
+    "          on-link: true\n"
+    "          table: 1001\n"
+    "        - to: default\n"
+    "          via: 10.0.4.1\n"
+    "          on-link: true\n"
+    "          metric: 1001\n"
+    "      routing-policy:\n"
+    "        - from: 10.0.4.5\n"
+    "          table: 1001\n"
+    "          priority: 1001\n";
+
 }  // namespace
 
 TEST_SUITE("render::netplan") {
@@ -191,6 +217,60 @@ TEST_SUITE("render::netplan") {
     CHECK(ens6["routes"].IsSequence());
     CHECK(ens6["routing-policy"].IsSequence());
     CHECK_FALSE(definition(file.content, "eth1"));
+  }
+
+  TEST_CASE("a VLAN NIC goes under vlans: with tag, parent's id, MAC and a secondary NIC's lists") {
+    RenderedFile file = render_netplan(plan_of(test::oracle_bm_vlan()), {});
+    CHECK(file.content == kHeader +
+                              "network:\n"
+                              "  version: 2\n"
+                              "  ethernets:\n"
+                              "    ens3f0:\n"
+                              "      match:\n"
+                              "        macaddress: \"90:e2:ba:d4:f1:68\"\n"
+                              "      set-name: ens3f0\n"
+                              "      dhcp4: true\n"
+                              "  vlans:\n" +
+                              kVlanFull);
+  }
+
+  TEST_CASE("a VLAN on a parent cloud-init defines links to cloud-init's id; the parent gets nothing") {
+    RenderedFile file = render_netplan(plan_of(test::oracle_bm_vlan()), {{"ens3f0", "enp94s0f0"}});
+    std::string expected = kVlanFull;
+    expected.replace(expected.find("link: ens3f0"), 12, "link: enp94s0f0");
+    CHECK(file.content == kHeader +
+                              "network:\n"
+                              "  version: 2\n"
+                              "  vlans:\n" +
+                              expected);
+  }
+
+  TEST_CASE("a VLAN another file defines gets only the lists, under that file's id in vlans:") {
+    RenderedFile file =
+        render_netplan(plan_of(test::oracle_bm_vlan()), {{"ens3f0", "ens3f0"}, {"ens3f0.1", "vnic2"}});
+    CHECK(file.content == kHeader +
+                              "network:\n"
+                              "  version: 2\n"
+                              "  vlans:\n"
+                              "    vnic2:\n"
+                              "      addresses:\n"
+                              "        - 10.0.4.5/32\n"
+                              "      routes:\n"
+                              "        - to: 10.0.4.0/24\n"
+                              "          scope: link\n"
+                              "          table: 1001\n"
+                              "        - to: default\n"
+                              "          via: 10.0.4.1\n"
+                              "          on-link: true\n"
+                              "          table: 1001\n"
+                              "        - to: default\n"
+                              "          via: 10.0.4.1\n"
+                              "          on-link: true\n"
+                              "          metric: 1001\n"
+                              "      routing-policy:\n"
+                              "        - from: 10.0.4.5\n"
+                              "          table: 1001\n"
+                              "          priority: 1001\n");
   }
 
   TEST_CASE("every route via a gateway is on-link (the /32 address gives no route to the gateway)") {
@@ -412,6 +492,43 @@ TEST_SUITE("render::netplan_ids") {
     };
     NetplanIds ids = *find_netplan_ids(plan_of(test::aws_two_eni()), sources);
     CHECK(ids.empty());
+  }
+
+  TEST_CASE("a VLAN NIC is found in vlans: by name, or by tag on its parent's id; never in ethernets:") {
+    Plan plan = plan_of(test::oracle_bm_vlan());
+    std::string cloud_init =
+        "network:\n"
+        "  version: 2\n"
+        "  ethernets:\n"
+        "    enp94s0f0:\n"
+        "      dhcp4: true\n"
+        "      match:\n"
+        "        macaddress: 90:e2:ba:d4:f1:68\n"
+        "      set-name: ens3f0\n";
+    SUBCASE("by name") {
+      std::string vlans = "network:\n  vlans:\n    ens3f0.1: {id: 1, link: enp94s0f0}\n";
+      NetplanIds ids = *find_netplan_ids(
+          plan, {{"/etc/netplan/50-cloud-init.yaml", cloud_init}, {"/etc/netplan/60-vlans.yaml", vlans}});
+      CHECK(ids == NetplanIds{{"ens3f0", "enp94s0f0"}, {"ens3f0.1", "ens3f0.1"}});
+    }
+    SUBCASE("by tag and the parent's id from another file") {
+      std::string vlans =
+          "network:\n  vlans:\n    other: {id: 2, link: enp94s0f0}\n    vnic2: {id: 1, link: enp94s0f0}\n";
+      NetplanIds ids = *find_netplan_ids(
+          plan, {{"/etc/netplan/40-vlans.yaml", vlans}, {"/etc/netplan/50-cloud-init.yaml", cloud_init}});
+      CHECK(ids == NetplanIds{{"ens3f0", "enp94s0f0"}, {"ens3f0.1", "vnic2"}});
+    }
+    SUBCASE("by tag and the parent's name") {
+      std::string vlans = "network:\n  vlans:\n    vnic2:\n      id: 1\n      link: ens3f0\n";
+      NetplanIds ids = *find_netplan_ids(plan, {{"/etc/netplan/60-vlans.yaml", vlans}});
+      CHECK(ids == NetplanIds{{"ens3f0.1", "vnic2"}});
+    }
+    SUBCASE("not by the tag alone, and not as an ethernet") {
+      std::string other =
+          "network:\n  ethernets:\n    ens3f0.1: {}\n  vlans:\n    vnic2: {id: 1, link: eth9}\n";
+      NetplanIds ids = *find_netplan_ids(plan, {{"/etc/netplan/60-other.yaml", other}});
+      CHECK(ids.empty());
+    }
   }
 
   TEST_CASE("a file that is not valid YAML is an error naming the file, line and column") {

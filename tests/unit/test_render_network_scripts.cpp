@@ -263,4 +263,50 @@ TEST_SUITE("render::network_scripts") {
                                                WritePolicy::replace_owned, WritePolicy::replace_owned,
                                                WritePolicy::replace_owned});
   }
+
+  TEST_CASE("a VLAN NIC: ifcfg with VLAN=yes, PHYSDEV, VID, MACADDR (no HWADDR); route and rule files") {
+    std::vector<RenderedFile> files = render_network_scripts(plan_of(test::oracle_bm_vlan()));
+    REQUIRE(paths_of(files) == std::vector<std::string>{kDir + "ifcfg-ens3f0", kDir + "ifcfg-ens3f0.1",
+                                                        kDir + "route-ens3f0.1", kDir + "rule-ens3f0.1"});
+    CHECK(files[0].content == kHeader +
+                                  "DEVICE=ens3f0\n"
+                                  "BOOTPROTO=dhcp\n"
+                                  "ONBOOT=yes\n"
+                                  "HWADDR=90:e2:ba:d4:f1:68\n");
+    // ifup creates the device from VID and PHYSDEV (which a "vlanN" name needs); ifup-eth sets
+    // MACADDR on it, whereas HWADDR would make it look for a device that already has the MAC.
+    CHECK(files[1].content == kHeader +
+                                  "DEVICE=ens3f0.1\n"
+                                  "VLAN=yes\n"
+                                  "PHYSDEV=ens3f0\n"
+                                  "VID=1\n"
+                                  "MACADDR=02:00:17:05:cf:51\n"
+                                  "BOOTPROTO=none\n"
+                                  "ONBOOT=yes\n"
+                                  "IPADDR=10.0.4.5\n"
+                                  "PREFIX=32\n"
+                                  "ARPCHECK=no\n"
+                                  "ARPUPDATE=no\n"
+                                  "DEFROUTE=no\n"
+                                  "PEERDNS=no\n");
+    CHECK(files[1].policy == WritePolicy::replace_owned);
+    CHECK(files[2].content == kHeader +
+                                  "10.0.4.0/24 dev ens3f0.1 scope link table 1001\n"
+                                  "default via 10.0.4.1 dev ens3f0.1 table 1001 onlink\n"
+                                  "default via 10.0.4.1 dev ens3f0.1 metric 1001 onlink\n");
+    CHECK(files[3].content == kHeader + "from 10.0.4.5 table 1001 priority 1001\n");
+  }
+
+  TEST_CASE("a VLAN named vlan<id> names its parent in PHYSDEV") {
+    Instance instance = test::oracle_bm_vlan();
+    instance.interfaces[0].os_name = *InterfaceName::parse("enp94s0f0np0");
+    instance.interfaces[1].os_name = *InterfaceName::parse("vlan1039");
+    instance.interfaces[1].vlan = VlanInfo{1039, 0, *InterfaceName::parse("enp94s0f0np0")};
+    std::vector<std::string> lines =
+        body_lines(file_at(render_network_scripts(plan_of(instance)), kDir + "ifcfg-vlan1039").content);
+    REQUIRE(lines.size() > 5);
+    CHECK(std::vector<std::string>(lines.begin(), lines.begin() + 5) ==
+          std::vector<std::string>{"DEVICE=vlan1039", "VLAN=yes", "PHYSDEV=enp94s0f0np0", "VID=1039",
+                                   "MACADDR=02:00:17:05:cf:51"});
+  }
 }

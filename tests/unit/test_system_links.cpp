@@ -33,6 +33,105 @@ TEST_SUITE("system::links") {
     CHECK(instance.interfaces[1].os_name->str() == "ens6");
   }
 
+  TEST_CASE("a VLAN rides on its physical NIC, is named <parent>.<id>, and is not looked up by MAC") {
+    // Only the physical NIC is there: the VLAN device (with the VNIC's MAC) is made later.
+    Instance instance = test::oracle_bm_vlan();
+    for (Interface& nic : instance.interfaces) nic.os_name.reset();
+    instance.interfaces[1].vlan->parent.reset();
+    std::vector<Link> links{{*InterfaceName::parse("ens3f0"), *MacAddress::parse("90:e2:ba:d4:f1:68")}};
+    REQUIRE(resolve_interfaces(instance, links).ok());
+    CHECK(instance.interfaces[0].os_name->str() == "ens3f0");
+    CHECK(instance.interfaces[1].os_name->str() == "ens3f0.1");
+    CHECK(instance.interfaces[1].vlan->parent->str() == "ens3f0");
+
+    SUBCASE("a rerun, with the VLAN device there, names it the same") {
+      links.push_back({*InterfaceName::parse("ens3f0.1"), *MacAddress::parse("02:00:17:05:cf:51")});
+      REQUIRE(resolve_interfaces(instance, links).ok());
+      CHECK(instance.interfaces[1].os_name->str() == "ens3f0.1");
+    }
+  }
+
+  TEST_CASE("the primary is physical NIC 0 when the metadata gives it no number, others by theirs") {
+    Instance instance = test::oracle_bm_vlan();
+    instance.interfaces[0].nic_index.reset();
+    Interface second_port = test::make_nic("ens3f1", "90:e2:ba:d4:f1:69", NicRole::secondary, 2, {"10.0.5.6"},
+                                           "10.0.5.0/24", "10.0.5.1");
+    second_port.nic_index = 1;
+    instance.interfaces.push_back(second_port);
+    Interface on_second = test::make_nic("x", "02:00:17:05:cf:52", NicRole::secondary, 3, {"10.0.5.7"},
+                                         "10.0.5.0/24", "10.0.5.1");
+    on_second.vlan = VlanInfo{1040, 1};
+    instance.interfaces.push_back(on_second);
+    std::vector<Link> links{{*InterfaceName::parse("ens3f0"), *MacAddress::parse("90:e2:ba:d4:f1:68")},
+                            {*InterfaceName::parse("ens3f1"), *MacAddress::parse("90:e2:ba:d4:f1:69")}};
+    REQUIRE(resolve_interfaces(instance, links).ok());
+    CHECK(instance.interfaces[1].os_name->str() == "ens3f0.1");
+    CHECK(instance.interfaces[3].os_name->str() == "ens3f1.1040");
+    CHECK(instance.interfaces[3].vlan->parent->str() == "ens3f1");
+  }
+
+  TEST_CASE("a VLAN name longer than 15 characters falls back to vlan<id>") {
+    Instance instance = test::oracle_bm_vlan();
+    instance.interfaces[1].vlan->id = 1039;
+    std::vector<Link> links{{*InterfaceName::parse("enp94s0f0np0"), *MacAddress::parse("90:e2:ba:d4:f1:68")}};
+    REQUIRE(resolve_interfaces(instance, links).ok());
+    CHECK(instance.interfaces[1].os_name->str() == "vlan1039");  // "enp94s0f0np0.1039" has 17
+    CHECK(instance.interfaces[1].vlan->parent->str() == "enp94s0f0np0");
+    // 15 characters still fit.
+    links[0].name = *InterfaceName::parse("enp94s0f0n");
+    REQUIRE(resolve_interfaces(instance, links).ok());
+    CHECK(instance.interfaces[1].os_name->str() == "enp94s0f0n.1039");
+  }
+
+  TEST_CASE("a VLAN on a physical NIC no interface of the metadata is: an error naming VNIC and index") {
+    Instance instance = test::oracle_bm_vlan();
+    instance.interfaces[1].vlan->parent_nic_index = 1;
+    instance.interfaces[1].id = *ResourceId::parse("ocid1.vnic.oc1.phx.examplevlanvnic");
+    std::vector<Link> links{{*InterfaceName::parse("ens3f0"), *MacAddress::parse("90:e2:ba:d4:f1:68")}};
+    auto result = resolve_interfaces(instance, links);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message ==
+          "oracle: interface 02:00:17:05:cf:51 (ocid1.vnic.oc1.phx.examplevlanvnic) is VLAN 1 on physical "
+          "NIC 1, "
+          "but no interface in the metadata is physical NIC 1");
+  }
+
+  TEST_CASE("two VLANs that would get one name are an error") {
+    Instance instance = test::oracle_bm_vlan();
+    // Another VLAN with the same tag on another long-named port: both would be vlan1039.
+    Interface port = test::make_nic("p", "90:e2:ba:d4:f1:69", NicRole::secondary, 2, {"10.0.5.6"},
+                                    "10.0.5.0/24", "10.0.5.1");
+    port.nic_index = 1;
+    instance.interfaces.push_back(port);
+    Interface twin = test::make_nic("q", "02:00:17:05:cf:52", NicRole::secondary, 3, {"10.0.5.7"},
+                                    "10.0.5.0/24", "10.0.5.1");
+    twin.vlan = VlanInfo{1039, 1};
+    instance.interfaces.push_back(twin);
+    instance.interfaces[1].vlan->id = 1039;
+    std::vector<Link> links{{*InterfaceName::parse("enp94s0f0np0"), *MacAddress::parse("90:e2:ba:d4:f1:68")},
+                            {*InterfaceName::parse("enp94s0f1np1"), *MacAddress::parse("90:e2:ba:d4:f1:69")}};
+    auto result = resolve_interfaces(instance, links);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message ==
+          "oracle: interfaces 02:00:17:05:cf:51 and 02:00:17:05:cf:52 would both be named vlan1039");
+  }
+
+  TEST_CASE("a VLAN tag outside 1-4094 is an error") {
+    Instance instance = test::oracle_bm_vlan();
+    instance.interfaces[1].vlan->id = 4095;
+    std::vector<Link> links{{*InterfaceName::parse("ens3f0"), *MacAddress::parse("90:e2:ba:d4:f1:68")}};
+    auto result = resolve_interfaces(instance, links);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message == "oracle: interface 02:00:17:05:cf:51: VLAN tag 4095 is outside 1-4094");
+  }
+
+  TEST_CASE("numbering leaves the VLAN's own index alone") {
+    Instance instance = test::oracle_bm_vlan();
+    number_interfaces(instance);
+    CHECK(*instance.interfaces[0].index == 0);
+    CHECK(*instance.interfaces[1].index == 1);
+  }
+
   TEST_CASE("numbering: primary 0, others in natural order of their names") {
     Instance instance;
     instance.vendor = Vendor::alibaba;

@@ -457,6 +457,47 @@ TEST_SUITE("system::LibnlNetlink") {
     });
   }
 
+  TEST_CASE("adds a VLAN with its tag and MAC, or fails naming it without kernel VLAN support") {
+    in_new_netns([] {
+      int eth1 = make_eth1();
+      auto netlink = open_netlink();
+      const MacAddress mac = *MacAddress::parse("02:00:17:05:cf:51");
+      auto added = netlink->add_vlan("eth1.1039", eth1, 1039, mac);
+      if (!added.ok()) {
+        // Without the 8021q module (as on the machine these tests were written on) the kernel
+        // answers EOPNOTSUPP, "Unknown device type".
+        INFO(added.error().message);
+        CHECK(starts_with(added.error().message,
+                          "add vlan eth1.1039 link eth1 id 1039 address 02:00:17:05:cf:51: "));
+        CHECK((added.error().message.find("Operation not supported") != std::string::npos ||
+               added.error().message.find("Unknown device type") != std::string::npos));
+        CHECK(ip_json({"link", "show"}).size() == 3);  // lo, eth1, peer1: nothing made
+        return;
+      }
+      nlohmann::json link = ip_json({"-d", "link", "show", "dev", "eth1.1039"}).at(0);
+      CHECK(link.at("address") == "02:00:17:05:cf:51");
+      CHECK(link.at("link") == "eth1");
+      CHECK(link.at("linkinfo").at("info_kind") == "vlan");
+      CHECK(link.at("linkinfo").at("info_data").at("id") == 1039);
+      auto again = netlink->add_vlan("eth1.1039", eth1, 1039, mac);
+      REQUIRE_FALSE(again.ok());
+      CHECK(starts_with(again.error().message,
+                        "add vlan eth1.1039 link eth1 id 1039 address 02:00:17:05:cf:51: File exists"));
+      auto deleted = netlink->delete_link(link.at("ifindex").get<int>());
+      REQUIRE_MESSAGE(deleted.ok(), deleted.error().message);
+      CHECK(ip_json({"link", "show"}).size() == 3);
+    });
+  }
+
+  TEST_CASE("deleting a link that is not there names it and the kernel's reason") {
+    in_new_netns([] {
+      auto netlink = open_netlink();
+      auto deleted = netlink->delete_link(999);
+      REQUIRE_FALSE(deleted.ok());
+      CHECK(starts_with(deleted.error().message, "delete link if999: No such device"));
+    });
+  }
+
   TEST_CASE("an adapter works in the network namespace of the thread that opened it") {
     in_new_netns([] {
       make_eth1();
@@ -515,6 +556,49 @@ TEST_SUITE("test::FakeNetlink") {
     CHECK(kernel.kernel_routes[0].protocol == 2);
     REQUIRE(kernel.delete_address(KernelAddress{eth1, ip("10.1.0.5"), 24, false}).ok());
     CHECK(kernel.kernel_routes.empty());
+  }
+
+  TEST_CASE("makes a VLAN as a new link, down; refuses as the kernel does; deletes it with its objects") {
+    test::FakeNetlink kernel;
+    int eth1 = kernel.add_link("eth1", kMac);
+    const MacAddress mac = *MacAddress::parse("02:00:17:05:cf:51");
+    REQUIRE(kernel.add_vlan("eth1.1039", eth1, 1039, mac).ok());
+    REQUIRE(kernel.kernel_links.size() == 2);
+    const KernelLink vlan = kernel.kernel_links[1];
+    CHECK(vlan.name.str() == "eth1.1039");
+    CHECK(vlan.mac == mac);
+    CHECK_FALSE(vlan.up);
+    CHECK(vlan.ifindex != eth1);
+
+    auto again = kernel.add_vlan("eth1.1039", eth1, 1039, mac);
+    REQUIRE_FALSE(again.ok());
+    CHECK(again.error().message ==
+          "add vlan eth1.1039 link eth1 id 1039 address 02:00:17:05:cf:51: File exists");
+    auto orphan = kernel.add_vlan("eth9.5", 999, 5, mac);
+    REQUIRE_FALSE(orphan.ok());
+    CHECK(orphan.error().message ==
+          "add vlan eth9.5 link if999 id 5 address 02:00:17:05:cf:51: No such device");
+
+    REQUIRE(kernel.set_link_up(vlan.ifindex).ok());
+    REQUIRE(kernel.add_address(KernelAddress{vlan.ifindex, ip("10.0.4.5"), 24, true}).ok());
+    REQUIRE(kernel.add_route(link_route(vlan.ifindex)).ok());
+    REQUIRE(kernel.delete_link(vlan.ifindex).ok());
+    CHECK(kernel.kernel_links.size() == 1);
+    CHECK(kernel.kernel_addresses.empty());
+    CHECK(kernel.kernel_routes.empty());
+    auto gone = kernel.delete_link(vlan.ifindex);
+    REQUIRE_FALSE(gone.ok());
+    CHECK(gone.error().message == "delete link if" + std::to_string(vlan.ifindex) + ": No such device");
+    CHECK(kernel.calls == std::vector<std::string>{
+                              "add_vlan eth1.1039 link eth1 id 1039 address 02:00:17:05:cf:51",
+                              "add_vlan eth1.1039 link eth1 id 1039 address 02:00:17:05:cf:51",
+                              "add_vlan eth9.5 link if999 id 5 address 02:00:17:05:cf:51",
+                              "set_link_up eth1.1039",
+                              "add_address 10.0.4.5/24 dev eth1.1039 noprefixroute",
+                              "add_route 10.0.0.0/24 dev eth1.1039 scope link table 1001",
+                              "delete_link eth1.1039",
+                              "delete_link if" + std::to_string(vlan.ifindex),
+                          });
   }
 
   TEST_CASE("fails the calls it is told to fail, changing nothing") {
