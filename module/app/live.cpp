@@ -1,6 +1,7 @@
 #include "app/live.hpp"
 
 #include <algorithm>
+#include <set>
 
 namespace nicsync {
 
@@ -33,6 +34,16 @@ std::string name_of(int ifindex, const std::vector<KernelLink>& links) {
   return "if" + std::to_string(ifindex);
 }
 
+/// The name of `ifindex` in a change of `group`: the group's NIC for kPendingIfindex.
+std::string name_in(int ifindex, const std::string& group, const std::vector<KernelLink>& links) {
+  return ifindex == kPendingIfindex ? group : name_of(ifindex, links);
+}
+
+const KernelLink* find_link(const InterfaceName& name, const std::vector<KernelLink>& links) {
+  auto found = std::find_if(links.begin(), links.end(), [&](const KernelLink& l) { return l.name == name; });
+  return found == links.end() ? nullptr : &*found;
+}
+
 struct Wanted {
   std::vector<KernelAddress> addresses;
   std::vector<KernelRoute> routes;
@@ -51,18 +62,35 @@ Result<KernelSnapshot> read_kernel(Netlink& netlink) {
 }
 
 Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const KernelSnapshot& kernel,
-                                                  const std::vector<OwnedAddress>& owned) {
+                                                  const std::vector<OwnedAddress>& owned,
+                                                  PrimarySecondaryPrefix primary_prefix) {
   std::vector<LiveChange> per_nic;
   Wanted all;
+  std::set<int> brought_up;  // links an earlier change already brings up
   for (const NicPlan& nic : plan.nics) {
-    auto link = std::find_if(kernel.links.begin(), kernel.links.end(),
-                             [&](const KernelLink& l) { return l.name == nic.name; });
-    if (link == kernel.links.end()) return Error{nic.name.str() + ": no such interface in the kernel"};
-    const int ifindex = link->ifindex;
     const std::string group = nic.name.str();
     auto add = [&](auto object) { per_nic.push_back(LiveChange{LiveAction::add, group, object}); };
+    auto bring_up = [&](int ifindex) {
+      if (ifindex == kPendingIfindex || brought_up.insert(ifindex).second) add(LinkUp{ifindex});
+    };
+    const KernelLink* link = find_link(nic.name, kernel.links);
+    const KernelLink* parent = nic.vlan ? find_link(nic.vlan->parent, kernel.links) : nullptr;
+    if (link == nullptr && !nic.vlan) return Error{nic.name.str() + ": no such interface in the kernel"};
+    if (link == nullptr && parent == nullptr) {
+      return Error{nic.name.str() + ": the VLAN's parent " + nic.vlan->parent.str() +
+                   " is not in the kernel"};
+    }
+    if (link != nullptr && link->up) brought_up.insert(link->ifindex);
+    // The VLAN driver refuses to bring a VLAN up while its parent is down.
+    if (parent != nullptr && !parent->up) bring_up(parent->ifindex);
+    int ifindex = kPendingIfindex;
+    if (link != nullptr) {
+      ifindex = link->ifindex;
+    } else {
+      add(VlanLink{nic.name, parent->ifindex, nic.vlan->id, nic.mac});  // made down, with the NIC's MAC
+    }
 
-    if (nic.addressing == Addressing::static_ && !link->up) add(LinkUp{ifindex});
+    if (nic.addressing == Addressing::static_) bring_up(ifindex);
     std::vector<KernelRoute> main_routes;
     for (const Ipv4Route& r : nic.routes) {
       KernelRoute route{r.table.value_or(kMainTable), r.destination, r.gateway, ifindex, r.metric, r.scope,
@@ -81,9 +109,11 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
       if (!contains(kernel.rules, rule, same_rule)) add(rule);
     }
     for (const Ipv4Address& a : nic.addresses) {
-      // The primary's secondaries take the subnet prefix (its lease stays the first address and
-      // the source); other NICs' addresses put no prefix route into main.
-      KernelAddress address{ifindex, a, nic.subnet.prefix_length(), nic.addressing == Addressing::static_};
+      // Other NICs' addresses put no prefix route into main; the DHCP primary's secondaries
+      // take the prefix its files use (see PrimarySecondaryPrefix), so the lease stays the source.
+      bool is_static = nic.addressing == Addressing::static_;
+      int prefix = !is_static && primary_prefix == PrimarySecondaryPrefix::host ? 32 : nic.subnet.prefix_length();
+      KernelAddress address{ifindex, a, prefix, is_static};
       all.addresses.push_back(address);
       if (!contains(kernel.addresses, address, same_address)) add(address);
     }
@@ -114,17 +144,30 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
 
 std::string describe(const LiveChange& change, const std::vector<KernelLink>& links) {
   std::string verb = change.action == LiveAction::add ? "add " : "remove ";
+  // The links to name objects by; with the group's NIC as kPendingIfindex when an object is on it.
+  auto names_for = [&](int ifindex) {
+    std::vector<KernelLink> names = links;
+    Result<InterfaceName> group = InterfaceName::parse(change.group);
+    if (ifindex == kPendingIfindex && group.ok()) {
+      names.push_back(KernelLink{kPendingIfindex, *group, MacAddress(), false});
+    }
+    return names;
+  };
   return std::visit(
       [&](const auto& object) -> std::string {
         using T = std::decay_t<decltype(object)>;
         if constexpr (std::is_same_v<T, LinkUp>) {
-          return "set link " + name_of(object.ifindex, links) + " up";
+          return "set link " + name_in(object.ifindex, change.group, links) + " up";
+        } else if constexpr (std::is_same_v<T, VlanLink>) {
+          return verb + "vlan " +
+                 describe_vlan(object.name.str(), name_of(object.parent_ifindex, links), object.id,
+                               object.mac);
         } else if constexpr (std::is_same_v<T, KernelRule>) {
           return verb + "rule " + nicsync::describe(object);
         } else if constexpr (std::is_same_v<T, KernelAddress>) {
-          return verb + "address " + nicsync::describe(object, links);
+          return verb + "address " + nicsync::describe(object, names_for(object.ifindex));
         } else {
-          return verb + "route " + nicsync::describe(object, links);
+          return verb + "route " + nicsync::describe(object, names_for(object.ifindex));
         }
       },
       change.object);
@@ -132,22 +175,37 @@ std::string describe(const LiveChange& change, const std::vector<KernelLink>& li
 
 namespace {
 
-Result<void> perform(Netlink& netlink, LiveAction action, const LiveChange::Object& object) {
+/// Carries out one change; `created` is the ifindex that kPendingIfindex stands for in this group.
+Result<void> perform(Netlink& netlink, LiveAction action, const LiveChange::Object& object, int created) {
+  auto real = [&](int ifindex) { return ifindex == kPendingIfindex ? created : ifindex; };
   return std::visit(
-      [&](const auto& o) -> Result<void> {
+      [&](auto o) -> Result<void> {
         using T = std::decay_t<decltype(o)>;
         bool add = action == LiveAction::add;
         if constexpr (std::is_same_v<T, LinkUp>) {
-          return add ? netlink.set_link_up(o.ifindex) : Result<void>();  // a link is left up
+          return add ? netlink.set_link_up(real(o.ifindex)) : Result<void>();  // a link is left up
+        } else if constexpr (std::is_same_v<T, VlanLink>) {
+          return add ? netlink.add_vlan(o.name.str(), o.parent_ifindex, o.id, o.mac)
+                     : netlink.delete_link(created);
         } else if constexpr (std::is_same_v<T, KernelAddress>) {
+          o.ifindex = real(o.ifindex);
           return add ? netlink.add_address(o) : netlink.delete_address(o);
         } else if constexpr (std::is_same_v<T, KernelRoute>) {
+          o.ifindex = real(o.ifindex);
           return add ? netlink.add_route(o) : netlink.delete_route(o);
         } else {
           return add ? netlink.add_rule(o) : netlink.delete_rule(o);
         }
       },
       object);
+}
+
+/// The ifindex of the link named `name`, read back from the kernel (a VLAN just created).
+Result<int> ifindex_of(Netlink& netlink, const InterfaceName& name) {
+  NICSYNC_TRY_ASSIGN(std::vector<KernelLink> links, netlink.links());
+  const KernelLink* link = find_link(name, links);
+  if (link == nullptr) return Error{"created " + name.str() + ", but the kernel does not list it"};
+  return link->ifindex;
 }
 
 LiveAction inverse(LiveAction action) { return action == LiveAction::add ? LiveAction::remove : LiveAction::add; }
@@ -157,7 +215,8 @@ void record(const LiveChange& change, const KernelSnapshot& kernel, std::vector<
             LiveAction action) {
   const auto* address = std::get_if<KernelAddress>(&change.object);
   if (address == nullptr) return;
-  OwnedAddress entry{name_of(address->ifindex, kernel.links), address->address, address->prefix_length};
+  OwnedAddress entry{name_in(address->ifindex, change.group, kernel.links), address->address,
+                     address->prefix_length};
   auto same = [&](const OwnedAddress& o) { return o.dev == entry.dev && o.address == entry.address; };
   owned.erase(std::remove_if(owned.begin(), owned.end(), same), owned.end());
   if (action == LiveAction::add) owned.push_back(entry);
@@ -182,28 +241,52 @@ Result<void> apply_live_changes(Netlink& netlink, const std::vector<LiveChange>&
                       outcome.owned.end());
 
   size_t group_start = 0;
+  int created = kPendingIfindex;  // the ifindex of the link the current group created
   for (size_t i = 0; i < changes.size(); ++i) {
-    if (i == 0 || changes[i].group != changes[i - 1].group) group_start = i;
+    if (i == 0 || changes[i].group != changes[i - 1].group) {
+      group_start = i;
+      created = kPendingIfindex;
+    }
     const LiveChange& change = changes[i];
-    auto result = perform(netlink, change.action, change.object);
+    auto result = perform(netlink, change.action, change.object, created);
+    const auto* vlan = std::get_if<VlanLink>(&change.object);
+    if (result.ok() && vlan != nullptr && change.action == LiveAction::add) {
+      Result<int> found = ifindex_of(netlink, vlan->name);
+      if (found.ok()) {
+        created = *found;
+      } else {
+        // Made but not found: it cannot be deleted by ifindex; say so, and undo the rest.
+        result = Error{"add vlan " + vlan->name.str() + ": " + found.error().message};
+      }
+    }
     if (result.ok()) {
       outcome.applied.push_back(describe(change, kernel.links));
       record(change, kernel, outcome.owned, change.action);
       continue;
     }
     // Undo this group's earlier changes, newest first, so no NIC is left half configured.
-    // (A link brought up stays up: harmless, and the next run needs it up anyway.)
+    // (A link brought up stays up: harmless, and the next run needs it up anyway. A VLAN device
+    // the group made is deleted, and with it the fact that it was brought up.)
     std::string undo_note;
     size_t undone = 0;
+    auto forget = [&](const LiveChange& undone_change) {
+      std::string text = describe(undone_change, kernel.links);
+      auto it = std::find(outcome.applied.rbegin(), outcome.applied.rend(), text);
+      if (it != outcome.applied.rend()) outcome.applied.erase(std::next(it).base());
+    };
     for (size_t j = i; j-- > group_start;) {
       if (std::holds_alternative<LinkUp>(changes[j].object)) continue;
-      auto result_of_undo = perform(netlink, inverse(changes[j].action), changes[j].object);
+      auto result_of_undo = perform(netlink, inverse(changes[j].action), changes[j].object, created);
       if (result_of_undo.ok()) {
         ++undone;
-        std::string text = describe(changes[j], kernel.links);
-        auto it = std::find(outcome.applied.rbegin(), outcome.applied.rend(), text);
-        if (it != outcome.applied.rend()) outcome.applied.erase(std::next(it).base());
+        forget(changes[j]);
         record(changes[j], kernel, outcome.owned, inverse(changes[j].action));
+        if (std::holds_alternative<VlanLink>(changes[j].object)) {
+          for (size_t k = j; k < i; ++k) {
+            const auto* up = std::get_if<LinkUp>(&changes[k].object);
+            if (up != nullptr && up->ifindex == kPendingIfindex) forget(changes[k]);
+          }
+        }
       } else {
         undo_note = "; undoing \"" + describe(changes[j], kernel.links) + "\" failed too: " +
                     result_of_undo.error().message;

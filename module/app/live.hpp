@@ -28,6 +28,19 @@ struct LinkUp {
   auto operator<=>(const LinkUp&) const = default;
 };
 
+/// Stands for the ifindex of the link that a group creates (a VLAN not yet in the kernel) in that
+/// group's later changes; apply_live_changes() puts the real ifindex in once the link exists.
+inline constexpr int kPendingIfindex = -1;
+
+/// A VLAN device to create on a parent link. Undoing it deletes the device again.
+struct VlanLink {
+  InterfaceName name;
+  int parent_ifindex = 0;
+  int id = 0;
+  MacAddress mac;
+  auto operator<=>(const VlanLink&) const = default;
+};
+
 enum class LiveAction { add, remove };
 
 /// One kernel change. Changes with the same `group` (a NIC's name, or "stale") are applied as a
@@ -35,18 +48,30 @@ enum class LiveAction { add, remove };
 struct LiveChange {
   LiveAction action = LiveAction::add;
   std::string group;
-  using Object = std::variant<LinkUp, KernelAddress, KernelRoute, KernelRule>;
+  using Object = std::variant<LinkUp, KernelAddress, KernelRoute, KernelRule, VlanLink>;
   Object object;
 };
 
-/// The changes that make the kernel match the plan, in a safe order: stale rules, addresses and
-/// routes first (rules before what they point at), then per NIC: link up, its table's routes
-/// (link route before gateway routes), its rules, its addresses, main's fallback default.
-/// Objects equal to a wanted one but installed by someone else (another protocol) count as present.
-Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const KernelSnapshot& kernel,
-                                                  const std::vector<OwnedAddress>& owned);
+/// How the DHCP primary's secondary IPs are added live: as the files configure them at the next
+/// boot, so that the network service restarting finds the same objects and the lease stays the
+/// source address. host (/32) for netplan: networkd adds static addresses before the lease, and a
+/// subnet-prefixed secondary would then become the subnet's primary address; subnet for
+/// network-scripts, whose alias files carry the netmask and come up after the lease.
+enum class PrimarySecondaryPrefix { host, subnet };
 
-/// "add route 10.0.0.0/24 dev eth1 scope link table 1001"
+/// The changes that make the kernel match the plan, in a safe order: stale rules, addresses and
+/// routes first (rules before what they point at), then per NIC: its VLAN device when the NIC is a
+/// VLAN missing from the kernel (its parent brought up first if down; the NIC's later changes then
+/// name the device by kPendingIfindex), link up, its table's routes (link route before gateway
+/// routes), its rules, its addresses, main's fallback default.
+/// Objects equal to a wanted one but installed by someone else (another protocol) count as present.
+/// A NIC missing from the kernel (for a VLAN: its parent) is an Error.
+Result<std::vector<LiveChange>> plan_live_changes(
+    const Plan& plan, const KernelSnapshot& kernel, const std::vector<OwnedAddress>& owned,
+    PrimarySecondaryPrefix primary_prefix = PrimarySecondaryPrefix::subnet);
+
+/// "add route 10.0.0.0/24 dev eth1 scope link table 1001"; kPendingIfindex reads as the group's
+/// NIC: "add vlan ens3f0.1039 link ens3f0 id 1039 address 02:00:17:05:cf:51", "set link ens3f0.1039 up".
 std::string describe(const LiveChange& change, const std::vector<KernelLink>& links);
 
 struct LiveOutcome {
@@ -55,7 +80,9 @@ struct LiveOutcome {
 };
 
 /// Applies the changes group by group. On a failure the failed group's earlier changes are
-/// undone, and the Error names the object and the kernel's message; groups before it stay done.
+/// undone (a VLAN device it created is deleted), and the Error names the object and the kernel's
+/// message; groups before it stay done. A group that creates a VLAN looks up the new device's
+/// ifindex right after creating it and uses it for the group's kPendingIfindex objects.
 /// `outcome` is filled even on failure, so the caller can record what was kept.
 Result<void> apply_live_changes(Netlink& netlink, const std::vector<LiveChange>& changes,
                                 const KernelSnapshot& kernel, const std::vector<OwnedAddress>& owned,

@@ -24,6 +24,29 @@ struct Machine {
 
 Plan plan_of(const Instance& instance) { return *make_plan(instance, PlanOptions{}); }
 
+/// oracle-bm-vlan-vnic before a run: the physical NIC ens3f0 with its DHCP lease; no VLAN device yet.
+struct BareMetal {
+  test::FakeNetlink kernel;
+  int ens3f0 = kernel.add_link("ens3f0", "90:e2:ba:d4:f1:68", true);
+  explicit BareMetal(bool parent_up = true) {
+    kernel.kernel_links[0].up = parent_up;
+    kernel.kernel_addresses.push_back(KernelAddress{ens3f0, *Ipv4Address::parse("10.0.0.8"), 24, false});
+    kernel.kernel_routes.push_back(KernelRoute{kMainTable, Ipv4Cidr(), Ipv4Address::parse("10.0.0.1").value(),
+                                               ens3f0, 100, RouteScope::global, false, 16});
+  }
+  KernelSnapshot snapshot() { return *read_kernel(kernel); }
+};
+
+const std::vector<std::string> kVlanCalls = {
+    "add_vlan ens3f0.1 link ens3f0 id 1 address 02:00:17:05:cf:51",
+    "set_link_up ens3f0.1",
+    "add_route 10.0.4.0/24 dev ens3f0.1 scope link table 1001",
+    "add_route default via 10.0.4.1 dev ens3f0.1 table 1001 onlink",
+    "add_rule from 10.0.4.5 lookup 1001 priority 1001",
+    "add_address 10.0.4.5/24 dev ens3f0.1 noprefixroute",
+    "add_route default via 10.0.4.1 dev ens3f0.1 metric 1001 onlink",
+};
+
 std::vector<std::string> describe_all(const std::vector<LiveChange>& changes, const KernelSnapshot& kernel) {
   std::vector<std::string> out;
   for (const LiveChange& c : changes) out.push_back(c.group + ": " + describe(c, kernel.links));
@@ -70,6 +93,14 @@ TEST_SUITE("app::live") {
       auto again = *plan_live_changes(plan_of(test::aws_two_eni()), m.snapshot(), outcome.owned);
       CHECK(again.empty());
     }
+  }
+
+  TEST_CASE("under netplan the primary's secondary IPs go in as /32, as networkd will configure them") {
+    Machine m;
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(plan_of(test::aws_two_eni()), before, {}, PrimarySecondaryPrefix::host);
+    CHECK(describe(changes[0], before.links) == "add address 10.0.0.58/32 dev eth0");
+    CHECK(describe(changes[5], before.links) == "add address 10.0.0.226/24 dev eth1 noprefixroute");
   }
 
   TEST_CASE("objects someone else installed count as present, whatever their protocol") {
@@ -157,5 +188,113 @@ TEST_SUITE("app::live") {
     auto changes = plan_live_changes(plan_of(test::aws_two_eni()), snapshot, {});
     REQUIRE_FALSE(changes.ok());
     CHECK(changes.error().message == "eth1: no such interface in the kernel");
+  }
+
+  TEST_CASE("a VLAN missing from the kernel: its device is made first, then its objects on it") {
+    BareMetal m;
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(plan_of(test::oracle_bm_vlan()), before, {});
+    // Planned before the device exists: its objects name it by the group's NIC.
+    CHECK(describe_all(changes, before) ==
+          std::vector<std::string>{
+              "ens3f0.1: add vlan ens3f0.1 link ens3f0 id 1 address 02:00:17:05:cf:51",
+              "ens3f0.1: set link ens3f0.1 up",
+              "ens3f0.1: add route 10.0.4.0/24 dev ens3f0.1 scope link table 1001",
+              "ens3f0.1: add route default via 10.0.4.1 dev ens3f0.1 table 1001 onlink",
+              "ens3f0.1: add rule from 10.0.4.5 lookup 1001 priority 1001",
+              "ens3f0.1: add address 10.0.4.5/24 dev ens3f0.1 noprefixroute",
+              "ens3f0.1: add route default via 10.0.4.1 dev ens3f0.1 metric 1001 onlink",
+          });
+    LiveOutcome outcome;
+    auto applied = apply_live_changes(m.kernel, changes, before, {}, outcome);
+    REQUIRE_MESSAGE(applied.ok(), applied.error().message);
+    CHECK(m.kernel.calls == kVlanCalls);
+    CHECK(outcome.applied.size() == 7);
+    CHECK(outcome.applied[0] == "add vlan ens3f0.1 link ens3f0 id 1 address 02:00:17:05:cf:51");
+    CHECK(outcome.owned == std::vector<OwnedAddress>{{"ens3f0.1", *Ipv4Address::parse("10.0.4.5"), 24}});
+
+    // The device exists with the VNIC's MAC, up, and every object sits on its real ifindex.
+    REQUIRE(m.kernel.kernel_links.size() == 2);
+    const KernelLink& vlan = m.kernel.kernel_links[1];
+    CHECK(vlan.name.str() == "ens3f0.1");
+    CHECK(vlan.mac.str() == "02:00:17:05:cf:51");
+    CHECK(vlan.up);
+    for (const KernelRoute& r : m.kernel.kernel_routes) {
+      if (r.table == 1001 || r.metric == 1001U) CHECK(r.ifindex == vlan.ifindex);
+    }
+    CHECK(m.kernel.kernel_addresses.back() ==
+          KernelAddress{vlan.ifindex, *Ipv4Address::parse("10.0.4.5"), 24, true});
+
+    SUBCASE("a rerun finds the device and has nothing to do") {
+      auto again = *plan_live_changes(plan_of(test::oracle_bm_vlan()), m.snapshot(), outcome.owned);
+      CHECK(again.empty());
+    }
+  }
+
+  TEST_CASE("a refused change in a VLAN NIC undoes its objects and deletes the device it made") {
+    BareMetal m;
+    m.kernel.fail_on("add_address 10.0.4.5", "Cannot assign requested address");
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(plan_of(test::oracle_bm_vlan()), before, {});
+    LiveOutcome outcome;
+    auto result = apply_live_changes(m.kernel, changes, before, {}, outcome);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message ==
+          "ens3f0.1: add address 10.0.4.5/24 dev ens3f0.1 noprefixroute: Cannot assign requested address "
+          "(4 earlier changes of ens3f0.1 undone)");
+    std::vector<std::string> expected(kVlanCalls.begin(), kVlanCalls.begin() + 6);
+    for (const char* undo :
+         {"delete_rule from 10.0.4.5 lookup 1001 priority 1001",
+          "delete_route default via 10.0.4.1 dev ens3f0.1 table 1001 onlink",
+          "delete_route 10.0.4.0/24 dev ens3f0.1 scope link table 1001", "delete_link ens3f0.1"}) {
+      expected.push_back(undo);
+    }
+    CHECK(m.kernel.calls == expected);
+    CHECK(m.kernel.kernel_links.size() == 1);
+    CHECK(m.kernel.kernel_rules.empty());
+    for (const KernelRoute& r : m.kernel.kernel_routes) CHECK(r.table != 1001U);
+    CHECK(outcome.applied.empty());
+    CHECK(outcome.owned.empty());
+  }
+
+  TEST_CASE("a kernel without VLAN support: the error names the VLAN and nothing else changes") {
+    BareMetal m;
+    m.kernel.fail_on("add_vlan", "Operation not supported (Unknown device type)");
+    KernelSnapshot before = m.snapshot();
+    LiveOutcome outcome;
+    auto result = apply_live_changes(
+        m.kernel, *plan_live_changes(plan_of(test::oracle_bm_vlan()), before, {}), before, {}, outcome);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message ==
+          "ens3f0.1: add vlan ens3f0.1 link ens3f0 id 1 address 02:00:17:05:cf:51: Operation not supported "
+          "(Unknown device type)");
+    CHECK(m.kernel.calls == std::vector<std::string>{kVlanCalls[0]});
+  }
+
+  TEST_CASE("a VLAN's parent that is down is brought up before the VLAN") {
+    BareMetal m(false);
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(plan_of(test::oracle_bm_vlan()), before, {});
+    REQUIRE(changes.size() == 8);
+    CHECK(describe(changes[0], before.links) == "set link ens3f0 up");
+    CHECK(changes[0].group == "ens3f0.1");
+    LiveOutcome outcome;
+    REQUIRE(apply_live_changes(m.kernel, changes, before, {}, outcome).ok());
+    CHECK(m.kernel.calls[0] == "set_link_up ens3f0");
+    CHECK(std::vector<std::string>(m.kernel.calls.begin() + 1, m.kernel.calls.end()) == kVlanCalls);
+  }
+
+  TEST_CASE("a VLAN whose parent is not in the kernel is an error before anything changes") {
+    test::FakeNetlink kernel;
+    KernelSnapshot snapshot = *read_kernel(kernel);
+    auto changes = plan_live_changes(plan_of(test::oracle_bm_vlan()), snapshot, {});
+    REQUIRE_FALSE(changes.ok());
+    CHECK(changes.error().message == "ens3f0: no such interface in the kernel");
+    kernel.add_link("eth0", "90:e2:ba:d4:f1:68");
+    Plan vlan_only = plan_of(test::oracle_bm_vlan());
+    vlan_only.nics.erase(vlan_only.nics.begin());
+    changes = plan_live_changes(vlan_only, *read_kernel(kernel), {});
+    REQUIRE_FALSE(changes.ok());
+    CHECK(changes.error().message == "ens3f0.1: the VLAN's parent ens3f0 is not in the kernel");
   }
 }
