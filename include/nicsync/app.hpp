@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "nicsync/config.hpp"
 #include "nicsync/filesystem.hpp"
 #include "nicsync/http.hpp"
+#include "nicsync/live_mode.hpp"
 #include "nicsync/model.hpp"
 #include "nicsync/netlink.hpp"
 #include "nicsync/plan.hpp"
@@ -21,23 +23,31 @@ enum ExitCode : int {
   kExitOk = 0,       ///< done (with or without changes)
   kExitFailed = 1,   ///< the run failed: metadata, validation, interfaces or files; nothing half-written
   kExitUsage = 2,    ///< bad command line
+  kExitNoCloud = 3,  ///< no supported cloud detected (and no vendor given)
 };
 
-enum class Command { apply, plan, show };
+enum class Command { apply, plan, show, config_check };
 enum class OutputFormat { text, json };
-/// automatic: apply to the running kernel when networking is up (the primary NIC has an IPv4
-/// address) and --root is /; on: always; off: write files only.
-enum class LiveMode { automatic, on, off };
 
+/// One run's settings. parse_command_line() fills `command_line` with only the options given;
+/// apply_settings() merges it over the settings files and fills the rest.
 struct RunOptions {
   Command command = Command::apply;
   std::string root = "/";
+  OutputFormat format = OutputFormat::text;
+  Config command_line;  ///< the settings layer given on the command line
+
+  // Effective settings (apply_settings):
   std::optional<std::string> metadata_url;
   std::optional<RendererKind> renderer;
   std::optional<Vendor> vendor;
-  OutputFormat format = OutputFormat::text;
   LiveMode live = LiveMode::automatic;
   PlanOptions plan;
+  HttpOptions http;
+  std::map<std::string, std::vector<Ipv4Address>> oracle_secondary_ips;  ///< VNIC id or MAC -> IPs
+  std::optional<std::vector<InterfaceSelector>> include_interfaces;
+  std::vector<InterfaceSelector> exclude_interfaces;
+  Config effective;  ///< every layer merged, for `config check`
 };
 
 /// The OS touchpoints one run uses; tests pass fakes.
@@ -51,6 +61,10 @@ struct Services {
 /// Parses argv (without argv[0]). Returns the options, or an Error for a usage problem.
 /// `--help` and `--version` are reported through `early_exit_text`.
 Result<RunOptions> parse_command_line(const std::vector<std::string>& args, std::optional<std::string>& early_exit_text);
+
+/// Merges the command-line layer over the settings files (nicsync.yaml, conf.d, cloud-config)
+/// read through `fs`, validates the result and fills the effective fields of `options`.
+Result<void> apply_settings(RunOptions& options, FileSystem& fs);
 
 /// Runs one command. Results go to `out` (diffs, show output), progress and errors to `log`.
 int run(const RunOptions& options, Services& services, std::ostream& out, std::ostream& log);

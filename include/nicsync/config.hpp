@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "nicsync/address.hpp"
-#include "nicsync/app.hpp"
+#include "nicsync/live_mode.hpp"
+#include "nicsync/plan.hpp"
+#include "nicsync/render.hpp"
 #include "nicsync/filesystem.hpp"
 #include "nicsync/model.hpp"
 #include "nicsync/plan.hpp"

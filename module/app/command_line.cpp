@@ -18,12 +18,17 @@ Commands:
   plan            print a unified diff of the files apply would change and the kernel
                   changes it would make; changes nothing
   show            print the instance's interfaces as nicsync understands them
+  config check    validate the settings files and print the effective settings
+
+Settings come from /etc/nicsync/nicsync.yaml, then /etc/nicsync/conf.d/*.yaml (by name),
+then the `nicsync:` key of cloud-init's /run/cloud-init/combined-cloud-config.json, then
+these options; each layer overrides the one before.
 
 Options:
   --root DIR            read and write every path under DIR (image builds, tests); default /
-  --metadata-url URL    metadata service endpoint (default: the vendor's, e.g.
-                        http://169.254.169.254)
-  --vendor NAME         aws (the only cloud this version fetches)
+  --metadata-url URL    metadata service endpoint (default: the vendor's:
+                        http://169.254.169.254, Alibaba http://100.100.100.200)
+  --vendor NAME         aws, oracle or alibaba; default: detected from /sys/class/dmi/id
   --renderer NAME       netplan or network-scripts; default: netplan if /etc/netplan
                         exists, else network-scripts if /etc/sysconfig/network-scripts does
   --policy-routing MODE auto (default: on when two or more NICs have IPv4), on or off
@@ -41,6 +46,7 @@ Exit status:
      wrong. Unreachable or invalid metadata, a missing interface or a bad option
      change nothing; a refused kernel change undoes the changes made to that NIC
   2  bad command line
+  3  no supported cloud detected and no --vendor given
 )";
 
 Result<uint32_t> parse_number(const std::string& option, const std::string& text) {
@@ -79,9 +85,9 @@ Result<RunOptions> parse_command_line(const std::vector<std::string>& args,
     if (arg == "--json") {
       options.format = OutputFormat::json;
     } else if (arg == "--live") {
-      options.live = LiveMode::on;
+      options.command_line.live = LiveMode::on;
     } else if (arg == "--no-live") {
-      options.live = LiveMode::off;
+      options.command_line.live = LiveMode::off;
     } else if (arg == "--root") {
       NICSYNC_TRY_ASSIGN(options.root, value());
       if (options.root.empty() || options.root[0] != '/') return Error{"--root: " + quote(options.root) + " is not an absolute path"};
@@ -91,29 +97,28 @@ Result<RunOptions> parse_command_line(const std::vector<std::string>& args,
         return Error{"--metadata-url: " + quote(url) + " is not an http:// or https:// URL"};
       }
       while (!url.empty() && url.back() == '/') url.pop_back();
-      options.metadata_url = url;
+      options.command_line.metadata.url = url;
     } else if (arg == "--vendor") {
       NICSYNC_TRY_ASSIGN(std::string text, value());
       auto vendor = parse_vendor(text);
       if (!vendor.ok()) return with_context("--vendor: ", vendor.error());
-      options.vendor = *vendor;
+      options.command_line.vendor = *vendor;
     } else if (arg == "--renderer") {
       NICSYNC_TRY_ASSIGN(std::string text, value());
       auto renderer = parse_renderer(text);
       if (!renderer.ok()) return with_context("--renderer: ", renderer.error());
-      options.renderer = *renderer;
+      options.command_line.renderer = *renderer;
     } else if (arg == "--policy-routing") {
       NICSYNC_TRY_ASSIGN(std::string text, value());
-      if (text == "auto") options.plan.policy_routing = PolicyRouting::automatic;
-      else if (text == "on") options.plan.policy_routing = PolicyRouting::on;
-      else if (text == "off") options.plan.policy_routing = PolicyRouting::off;
+      if (text == "auto") options.command_line.policy_routing = PolicyRouting::automatic;
+      else if (text == "on") options.command_line.policy_routing = PolicyRouting::on;
+      else if (text == "off") options.command_line.policy_routing = PolicyRouting::off;
       else return Error{"--policy-routing: " + quote(text) + " is not auto, on or off"};
     } else if (arg == "--table-base") {
       NICSYNC_TRY_ASSIGN(std::string text, value());
       NICSYNC_TRY_ASSIGN(uint32_t base, parse_number(arg, text));
       if (base < 1 || base > 250000000) return Error{"--table-base: " + text + " is out of range"};
-      options.plan.table_base = base;
-      options.plan.priority_base = base;
+      options.command_line.table_base = base;
     } else if (!arg.empty() && arg[0] == '-') {
       return Error{"unknown option " + quote(arg) + " (see nicsync --help)"};
     } else if (command) {
@@ -124,11 +129,15 @@ Result<RunOptions> parse_command_line(const std::vector<std::string>& args,
       command = Command::plan;
     } else if (arg == "show") {
       command = Command::show;
+    } else if (arg == "config") {
+      if (i + 1 >= args.size() || args[i + 1] != "check") return Error{"config: the only subcommand is \"check\""};
+      ++i;
+      command = Command::config_check;
     } else {
-      return Error{"unknown command " + quote(arg) + " (commands: apply, plan, show)"};
+      return Error{"unknown command " + quote(arg) + " (commands: apply, plan, show, config check)"};
     }
   }
-  if (!command) return Error{"no command given (commands: apply, plan, show; see nicsync --help)"};
+  if (!command) return Error{"no command given (commands: apply, plan, show, config check; see nicsync --help)"};
   options.command = *command;
   return options;
 }

@@ -17,14 +17,36 @@ namespace nicsync {
 
 namespace {
 
+/// The cloud: --vendor or the settings, else what /sys/class/dmi/id says.
+Result<Vendor> choose_vendor(const RunOptions& options, FileSystem& fs) {
+  if (options.vendor) return *options.vendor;
+  return detect_vendor(fs);
+}
+
 /// The instance's metadata, from the vendor's service.
-Result<Instance> fetch_metadata(Vendor vendor, HttpClient& http, const std::optional<std::string>& url) {
+Result<Instance> fetch_metadata(Vendor vendor, HttpClient& http, const RunOptions& options) {
   switch (vendor) {
-    case Vendor::aws: return fetch_aws(http, url.value_or(kAwsDefaultEndpoint));
+    case Vendor::aws: return fetch_aws(http, options.metadata_url.value_or(kAwsDefaultEndpoint));
     case Vendor::oracle:
-    case Vendor::alibaba: break;
+      return fetch_oracle(http, options.metadata_url.value_or(kOracleDefaultEndpoint), options.oracle_secondary_ips);
+    case Vendor::alibaba: return fetch_alibaba(http, options.metadata_url.value_or(kAlibabaDefaultEndpoint));
   }
-  return Error{std::string(vendor_name(vendor)) + ": this version of nicsync fetches AWS metadata only"};
+  return Error{"unknown vendor"};
+}
+
+/// Keeps only the interfaces the settings select (interfaces.include / interfaces.exclude).
+void select_interfaces(Instance& instance, const RunOptions& options) {
+  auto selected = [&](const Interface& nic) {
+    auto matches = [&](const InterfaceSelector& s) { return s.matches(nic); };
+    if (options.include_interfaces &&
+        std::none_of(options.include_interfaces->begin(), options.include_interfaces->end(), matches)) {
+      return false;
+    }
+    return std::none_of(options.exclude_interfaces.begin(), options.exclude_interfaces.end(), matches);
+  };
+  auto& nics = instance.interfaces;
+  nics.erase(std::remove_if(nics.begin(), nics.end(), [&](const Interface& nic) { return !selected(nic); }),
+             nics.end());
 }
 
 /// The local interfaces: from the kernel when it is the target, else from sysfs under --root.
@@ -162,11 +184,20 @@ std::string count_text(size_t n, const char* one, const char* many) {
 
 Result<int> run_pipeline(const RunOptions& options, Services& services, std::ostream& out, std::ostream& log) {
   FileSystem& fs = services.fs;
-  Vendor vendor = options.vendor.value_or(Vendor::aws);
-  NICSYNC_TRY_ASSIGN(Instance instance, fetch_metadata(vendor, services.http, options.metadata_url));
+  if (options.command == Command::config_check) {
+    out << describe_config(options.effective);
+    return kExitOk;
+  }
+  auto vendor = choose_vendor(options, fs);
+  if (!vendor.ok()) {
+    log << "nicsync: error: " << vendor.error().message << "\n";
+    return kExitNoCloud;
+  }
+  NICSYNC_TRY_ASSIGN(Instance instance, fetch_metadata(*vendor, services.http, options));
   NICSYNC_TRY_ASSIGN(std::optional<KernelSnapshot> kernel, kernel_if_live(options, services));
   NICSYNC_TRY_ASSIGN(std::vector<Link> links, local_links(kernel, fs));
   NICSYNC_TRY(resolve(instance, links));
+  select_interfaces(instance, options);
   if (options.command == Command::show) {
     out << (options.format == OutputFormat::json ? describe_json(instance) : describe_text(instance));
     return kExitOk;
@@ -179,7 +210,9 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
   bool live = kernel && (options.live == LiveMode::on || networking_up(plan, *kernel));
   std::vector<LiveChange> kernel_changes;
   if (live) {
-    NICSYNC_TRY_ASSIGN(kernel_changes, plan_live_changes(plan, *kernel, state.addresses));
+    PrimarySecondaryPrefix primary_prefix =
+        renderer == RendererKind::netplan ? PrimarySecondaryPrefix::host : PrimarySecondaryPrefix::subnet;
+    NICSYNC_TRY_ASSIGN(kernel_changes, plan_live_changes(plan, *kernel, state.addresses, primary_prefix));
   }
 
   const bool planned = options.command == Command::plan;
@@ -219,6 +252,39 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
 
 }  // namespace
 
+Result<void> apply_settings(RunOptions& options, FileSystem& fs) {
+  NICSYNC_TRY_ASSIGN(Config files, load_config(fs));
+  Config merged = merge(files, options.command_line);
+  NICSYNC_TRY(check_merged_config(merged));
+  if (merged.primary_rules.value_or(false)) {
+    return Error{"primary_rules: true is not supported by this version of nicsync"};
+  }
+  if (merged.secondary_addressing.value_or(Addressing::static_) != Addressing::static_) {
+    return Error{"secondary_addressing: dhcp is not supported by this version of nicsync"};
+  }
+  options.effective = merged;
+  options.vendor = merged.vendor;
+  options.renderer = merged.renderer;
+  options.metadata_url = merged.metadata.url;
+  options.live = merged.live.value_or(LiveMode::automatic);
+  options.plan.policy_routing = merged.policy_routing.value_or(PolicyRouting::automatic);
+  options.plan.table_base = merged.table_base.value_or(kDefaultTableBase);
+  options.plan.priority_base = merged.rule_priority_base.value_or(options.plan.table_base);
+  const MetadataSettings& m = merged.metadata;
+  options.http.connect_timeout_ms = m.connect_timeout_ms.value_or(kDefaultConnectTimeoutMs);
+  options.http.request_timeout_ms = m.timeout_ms.value_or(kDefaultTimeoutMs);
+  options.http.attempts = static_cast<int>(m.attempts.value_or(kDefaultAttempts));
+  options.http.backoff_ms = m.backoff_ms.value_or(kDefaultBackoffMs);
+  options.http.max_in_flight = static_cast<int>(m.max_in_flight.value_or(kDefaultMaxInFlight));
+  options.oracle_secondary_ips.clear();
+  for (const auto& [selector, addresses] : merged.oracle.secondary_ips) {
+    options.oracle_secondary_ips[selector.value] = addresses;
+  }
+  options.include_interfaces = merged.interfaces.include;
+  options.exclude_interfaces = merged.interfaces.exclude.value_or(std::vector<InterfaceSelector>{});
+  return {};
+}
+
 int run(const RunOptions& options, Services& services, std::ostream& out, std::ostream& log) {
   auto result = run_pipeline(options, services, out, log);
   if (!result.ok()) {
@@ -242,7 +308,12 @@ int run_cli(int argc, char** argv) {
       return kExitUsage;
     }
     auto fs = make_real_filesystem(options->root);
-    auto http = make_curl_http_client(HttpOptions{});
+    auto settings = apply_settings(*options, *fs);
+    if (!settings.ok()) {
+      std::cerr << "nicsync: error: " << settings.error().message << "\n";
+      return kExitFailed;
+    }
+    auto http = make_curl_http_client(options->http);
     Services services{*fs, *http, nullptr, ""};
     auto netlink = make_libnl_netlink();
     if (netlink.ok()) {

@@ -19,8 +19,8 @@ TEST_SUITE("app::command_line") {
                            "network-scripts"});
     CHECK(options.command == Command::plan);
     CHECK(options.root == "/tmp/r");
-    CHECK(*options.metadata_url == "http://127.0.0.1:8080");
-    CHECK(*options.renderer == RendererKind::network_scripts);
+    CHECK(*options.command_line.metadata.url == "http://127.0.0.1:8080");
+    CHECK(*options.command_line.renderer == RendererKind::network_scripts);
   }
 
   TEST_CASE("help and version exit early") {
@@ -34,8 +34,9 @@ TEST_SUITE("app::command_line") {
   }
 
   TEST_CASE("usage errors are one line naming the argument") {
-    CHECK(parse({}).error().message == "no command given (commands: apply, plan, show; see nicsync --help)");
-    CHECK(parse({"frob"}).error().message == "unknown command \"frob\" (commands: apply, plan, show)");
+    CHECK(parse({}).error().message == "no command given (commands: apply, plan, show, config check; see nicsync --help)");
+    CHECK(parse({"frob"}).error().message == "unknown command \"frob\" (commands: apply, plan, show, config check)");
+    CHECK(parse({"config"}).error().message == "config: the only subcommand is \"check\"");
     CHECK(parse({"apply", "--bogus"}).error().message == "unknown option \"--bogus\" (see nicsync --help)");
     CHECK(parse({"apply", "--root"}).error().message == "--root needs a value");
     CHECK(parse({"apply", "--root", "rel"}).error().message == "--root: \"rel\" is not an absolute path");
@@ -46,10 +47,13 @@ TEST_SUITE("app::command_line") {
     CHECK(parse({"apply", "--table-base", "12x"}).error().message == "--table-base: \"12x\" is not a number");
   }
 
-  TEST_CASE("policy routing and table base") {
-    auto options = *parse({"apply", "--policy-routing", "off", "--table-base", "200"});
-    CHECK(options.plan.policy_routing == PolicyRouting::off);
-    CHECK(options.plan.table_base == 200);
-    CHECK(options.plan.priority_base == 200);
+  TEST_CASE("the command line is a settings layer of only what was given") {
+    auto options = *parse({"apply", "--policy-routing", "off", "--table-base", "200", "--no-live", "--vendor", "oracle"});
+    CHECK(*options.command_line.policy_routing == PolicyRouting::off);
+    CHECK(*options.command_line.table_base == 200);
+    CHECK(*options.command_line.live == LiveMode::off);
+    CHECK(*options.command_line.vendor == Vendor::oracle);
+    CHECK_FALSE(options.command_line.renderer.has_value());
+    CHECK(parse({"config", "check"})->command == Command::config_check);
   }
 }

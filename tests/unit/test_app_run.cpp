@@ -1,0 +1,176 @@
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "app/state.hpp"
+#include "fake_filesystem.hpp"
+#include "fake_http.hpp"
+#include "fake_netlink.hpp"
+#include "nicsync/app.hpp"
+
+using namespace nicsync;
+
+namespace {
+
+nlohmann::json fixture(const std::string& name) {
+  std::ifstream in(std::string(NICSYNC_TEST_FIXTURES) + "/" + name + ".json");
+  return nlohmann::json::parse(in);
+}
+
+/// A target root as the launcher sees it: the fixture's NICs in sysfs and /etc/netplan.
+struct Machine {
+  test::FakeFileSystem fs;
+  testing::FakeHttpClient http;
+  explicit Machine(const std::string& name) {
+    nlohmann::json data = fixture(name);
+    testing::serve_fixture(http, data, "http://169.254.169.254");
+    for (const auto& link : data["links"]) {
+      fs.add("/sys/class/net/" + link["name"].get<std::string>() + "/address", link["mac"].get<std::string>() + "\n");
+    }
+    for (const auto& [key, value] : data["dmi"].items()) {
+      fs.add("/sys/class/dmi/id/" + key, value.get<std::string>() + "\n");
+    }
+    fs.directories.insert("/etc/netplan");
+  }
+  int run(std::vector<std::string> args, std::string& out, std::string& log, Netlink* netlink = nullptr) {
+    std::optional<std::string> early;
+    RunOptions options = *parse_command_line(args, early);
+    std::ostringstream out_stream, log_stream;
+    auto settings = apply_settings(options, fs);
+    if (!settings.ok()) {
+      log = "nicsync: error: " + settings.error().message + "\n";
+      return kExitFailed;
+    }
+    Services services{fs, http, netlink, netlink ? "" : "no netlink in this test"};
+    int code = nicsync::run(options, services, out_stream, log_stream);
+    out = out_stream.str();
+    log = log_stream.str();
+    return code;
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("app::run") {
+  TEST_CASE("show prints the resolved interfaces as text and as JSON") {
+    Machine m("aws-seed-two-eni");
+    std::string out, log;
+    REQUIRE(m.run({"--root", "/r", "show"}, out, log) == kExitOk);
+    CHECK(out ==
+          "aws instance i-094226850fb16bdf1\n"
+          "eth0 02:86:10:77:7f:fe primary card 0 index 0 eni-05af1804c2797549f\n"
+          "  ipv4 10.0.0.76 10.0.0.58 subnet 10.0.0.0/24 gateway 10.0.0.1\n"
+          "eth1 02:86:10:65:fd:31 secondary card 0 index 1 eni-0e7275b13b81f8bd2\n"
+          "  ipv4 10.0.0.226 subnet 10.0.0.0/24 gateway 10.0.0.1\n");
+    CHECK(log.empty());
+    REQUIRE(m.run({"--root", "/r", "show", "--json"}, out, log) == kExitOk);
+    nlohmann::json doc = nlohmann::json::parse(out);
+    CHECK(doc["vendor"] == "aws");
+    CHECK(doc["instance_id"] == "i-094226850fb16bdf1");
+    REQUIRE(doc["interfaces"].size() == 2);
+    CHECK(doc["interfaces"][1] == nlohmann::json::parse(R"({
+      "name": "eth1", "mac": "02:86:10:65:fd:31", "role": "secondary", "card": 0, "index": 1,
+      "id": "eni-0e7275b13b81f8bd2",
+      "ipv4": {"addresses": ["10.0.0.226"], "subnet": "10.0.0.0/24", "gateway": "10.0.0.1", "prefixes": []},
+      "ipv6": {"addresses": [], "subnets": [], "gateway": null, "prefixes": []},
+      "vlan": null})"));
+    CHECK(m.fs.files_written.empty());
+  }
+
+  TEST_CASE("plan prints a diff and writes nothing; apply writes; then plan is empty") {
+    Machine m("aws-seed-two-eni");
+    std::string out, log;
+    REQUIRE(m.run({"--root", "/r", "plan"}, out, log) == kExitOk);
+    CHECK(out.rfind("--- /dev/null\n+++ b/etc/netplan/90-nicsync.yaml\n@@ -0,0 +1,35 @@\n+# Written by nicsync", 0) == 0);
+    CHECK(log ==
+          "nicsync: would create /etc/netplan/90-nicsync.yaml (mode 0600)\n"
+          "nicsync: aws i-094226850fb16bdf1: 2 interfaces (eth0 primary, eth1 table 1001), 2 static IPv4 "
+          "addresses; netplan: 1 file to change\n");
+    CHECK(m.fs.files_written.empty());
+
+    REQUIRE(m.run({"--root", "/r", "apply"}, out, log) == kExitOk);
+    CHECK(out.empty());
+    CHECK(m.fs.files_written == std::vector<std::string>{"/etc/netplan/90-nicsync.yaml", kStatePath});
+    CHECK(m.fs.files["/etc/netplan/90-nicsync.yaml"].mode == 0600);
+
+    REQUIRE(m.run({"--root", "/r", "plan"}, out, log) == kExitOk);
+    CHECK(out.empty());
+    CHECK(log ==
+          "nicsync: aws i-094226850fb16bdf1: 2 interfaces (eth0 primary, eth1 table 1001), 2 static IPv4 "
+          "addresses; netplan: no changes\n");
+  }
+
+  TEST_CASE("an invalid metadata value fails the run with one line and writes nothing") {
+    Machine m("aws-seed-two-eni");
+    m.http.set_body(HttpMethod::get,
+                    "http://169.254.169.254/latest/meta-data/network/interfaces/macs/02:86:10:65:fd:31/local-ipv4s",
+                    "10.0.0.226\n10.0.0.2x6");
+    std::string out, log;
+    CHECK(m.run({"--root", "/r", "apply"}, out, log) == kExitFailed);
+    CHECK(log == "nicsync: error: aws: macs/02:86:10:65:fd:31/local-ipv4s line 2: \"10.0.0.2x6\" is not an IPv4 address\n");
+    CHECK(m.fs.files_written.empty());
+  }
+
+  TEST_CASE("the vendor comes from DMI; an unknown cloud exits 3 naming what it saw") {
+    Machine m("aws-seed-two-eni");
+    std::string out, log;
+    m.fs.add("/sys/class/dmi/id/sys_vendor", "QEMU\n");
+    m.fs.add("/sys/class/dmi/id/product_name", "Standard PC\n");
+    m.fs.add("/sys/class/dmi/id/chassis_asset_tag", "\n");
+    CHECK(m.run({"--root", "/r", "apply"}, out, log) == kExitNoCloud);
+    CHECK(log.rfind("nicsync: error: no supported cloud detected", 0) == 0);
+    CHECK(m.fs.files_written.empty());
+    CHECK(m.run({"--root", "/r", "--vendor", "aws", "show"}, out, log) == kExitOk);
+  }
+
+  TEST_CASE("settings files are read under --root and the command line overrides them") {
+    Machine m("aws-seed-two-eni");
+    std::string out, log;
+    m.fs.add("/etc/nicsync/nicsync.yaml", "table_base: 2000\ninterfaces:\n  exclude: [eth1]\n");
+    REQUIRE(m.run({"--root", "/r", "show"}, out, log) == kExitOk);
+    CHECK(out.find("eth1") == std::string::npos);
+    REQUIRE(m.run({"--root", "/r", "config", "check"}, out, log) == kExitOk);
+    CHECK(out.find("table_base: 2000") != std::string::npos);
+    m.fs.add("/etc/nicsync/nicsync.yaml", "table_base: 2000\n");
+    REQUIRE(m.run({"--root", "/r", "--table-base", "3000", "plan"}, out, log) == kExitOk);
+    CHECK(out.find("table: 3001") != std::string::npos);
+    m.fs.add("/etc/nicsync/nicsync.yaml", "tabel_base: 2000\n");
+    CHECK(m.run({"--root", "/r", "config", "check"}, out, log) == kExitFailed);
+    CHECK(log == "nicsync: error: /etc/nicsync/nicsync.yaml:1:1: unknown key \"tabel_base\" (did you mean \"table_base\"?)\n");
+  }
+
+  TEST_CASE("no renderer directory is an error that says what to pass") {
+    Machine m("aws-seed-two-eni");
+    m.fs.directories.clear();
+    std::string out, log;
+    CHECK(m.run({"--root", "/r", "apply"}, out, log) == kExitFailed);
+    CHECK(log ==
+          "nicsync: error: no renderer: neither /etc/netplan nor /etc/sysconfig/network-scripts exists; pass "
+          "--renderer netplan or --renderer network-scripts\n");
+  }
+
+  TEST_CASE("--live without netlink is an error; with it, the kernel is changed after the files") {
+    Machine m("aws-seed-two-eni");
+    std::string out, log;
+    CHECK(m.run({"--root", "/r", "--live", "apply"}, out, log) == kExitFailed);
+    CHECK(log == "nicsync: error: --live: no netlink in this test\n");
+    CHECK(m.fs.files_written.empty());
+
+    test::FakeNetlink kernel;
+    int eth0 = kernel.add_link("eth0", "02:86:10:77:7f:fe");
+    kernel.add_link("eth1", "02:86:10:65:fd:31", false);
+    kernel.kernel_addresses.push_back(KernelAddress{eth0, *Ipv4Address::parse("10.0.0.76"), 24, false});
+    REQUIRE(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == kExitOk);
+    CHECK(kernel.calls.size() == 7);
+    CHECK(log.find("nicsync: created /etc/netplan/90-nicsync.yaml (mode 0600)\nnicsync: add address 10.0.0.58/32 dev eth0\n") == 0);
+    CHECK(log.find("netplan + live: 1 file, 7 kernel objects changed\n") != std::string::npos);
+    State state = *load_state(m.fs);
+    CHECK(state.addresses.size() == 2);
+
+    kernel.calls.clear();
+    REQUIRE(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == kExitOk);
+    CHECK(kernel.calls.empty());
+    CHECK(log.find("netplan + live: no changes\n") != std::string::npos);
+  }
+}
