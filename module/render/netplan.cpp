@@ -73,6 +73,13 @@ std::string list_keys(const NicPlan& nic) {
   return out;
 }
 
+/// A static NIC takes no IPv6 router advertisements: nicsync configures no IPv6 on it, and an RA
+/// would put a default route via this NIC into main, while networkd waits ~10 s for one at boot
+/// before it calls the link configured.
+std::string router_advertisements(const NicPlan& nic) {
+  return nic.addressing == Addressing::static_ ? "      accept-ra: false\n" : "";
+}
+
 /// The whole definition of a NIC no other file defines: match, name, DHCP, then the lists.
 std::string full_definition(const NicPlan& nic) {
   std::string out = "    " + yaml_name(nic.name.str()) + ":\n";
@@ -80,6 +87,7 @@ std::string full_definition(const NicPlan& nic) {
   out += "        macaddress: \"" + nic.mac.str() + "\"\n";
   out += "      set-name: " + yaml_name(nic.name.str()) + "\n";
   out += nic.addressing == Addressing::dhcp ? "      dhcp4: true\n" : "      dhcp4: false\n";
+  out += router_advertisements(nic);
   return out + list_keys(nic);
 }
 
@@ -94,6 +102,7 @@ std::string vlan_definition(const NicPlan& nic, const NetplanIds& existing) {
   out += "      link: " + yaml_name(link) + "\n";
   out += "      macaddress: \"" + nic.mac.str() + "\"\n";
   out += nic.addressing == Addressing::dhcp ? "      dhcp4: true\n" : "      dhcp4: false\n";
+  out += router_advertisements(nic);
   return out + list_keys(nic);
 }
 

@@ -82,7 +82,7 @@ TEST_SUITE("app::run") {
     Machine m("aws-seed-two-eni");
     std::string out, log;
     REQUIRE(m.run({"--root", "/r", "plan"}, out, log) == kExitOk);
-    CHECK(out.rfind("--- /dev/null\n+++ b/etc/netplan/90-nicsync.yaml\n@@ -0,0 +1,35 @@\n+# Written by nicsync", 0) == 0);
+    CHECK(out.rfind("--- /dev/null\n+++ b/etc/netplan/90-nicsync.yaml\n@@ -0,0 +1,36 @@\n+# Written by nicsync", 0) == 0);
     CHECK(log ==
           "nicsync: would create /etc/netplan/90-nicsync.yaml (mode 0600)\n"
           "nicsync: aws i-094226850fb16bdf1: 2 interfaces (eth0 primary, eth1 table 1001), 2 static IPv4 "

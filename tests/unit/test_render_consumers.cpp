@@ -398,6 +398,8 @@ TEST_SUITE("render::consumers") {
       CHECK(eth1[0].maps("Match") == std::vector<KeyValues>{{{"PermanentMACAddress", c.eth1_mac}, {"Name", "eth1"}}});
       CHECK(eth1[0].values("Network", "DHCP").empty());
       CHECK(eth1[0].values("Network", "Address") == std::vector<std::string>{c.eth1_address + "/32"});
+      // No router advertisements on a static NIC: networkd does not wait for one at boot.
+      CHECK(eth1[0].values("Network", "IPv6AcceptRA") == std::vector<std::string>{"no"});
       CHECK(eth1[0].maps("Route") ==
             std::vector<KeyValues>{
                 {{"Destination", c.subnet}, {"Scope", "link"}, {"Table", "1001"}},
@@ -457,6 +459,7 @@ TEST_SUITE("render::consumers") {
       CHECK(vlan[0].values("Link", "MACAddress") == std::vector<std::string>{vlan_mac});
       CHECK(vlan[0].values("Network", "DHCP").empty());
       CHECK(vlan[0].values("Network", "Address") == std::vector<std::string>{"10.0.4.5/32"});
+      CHECK(vlan[0].values("Network", "IPv6AcceptRA") == std::vector<std::string>{"no"});
       CHECK(vlan[0].maps("Route") ==
             std::vector<KeyValues>{
                 {{"Destination", "10.0.4.0/24"}, {"Scope", "link"}, {"Table", "1001"}},

@@ -44,6 +44,7 @@ const std::string kEth1Full =
     "        macaddress: \"02:86:10:65:fd:31\"\n"
     "      set-name: eth1\n"
     "      dhcp4: false\n"
+    "      accept-ra: false\n"
     "      addresses:\n"
     "        - 10.0.0.226/32\n"
     "      routes:\n"
@@ -70,6 +71,7 @@ const std::string kVlanFull =
     "      link: ens3f0\n"
     "      macaddress: \"02:00:17:05:cf:51\"\n"
     "      dhcp4: false\n"
+    "      accept-ra: false\n"
     "      addresses:\n"
     "        - 10.0.4.5/32\n"
     "      routes:\n"
@@ -152,6 +154,7 @@ TEST_SUITE("render::netplan") {
                               "        macaddress: \"0a:75:69:92:e2:16\"\n"
                               "      set-name: eth1\n"
                               "      dhcp4: false\n"
+                              "      accept-ra: false\n"
                               "      addresses:\n"
                               "        - 172.31.47.221/32\n"
                               "      routes:\n"
@@ -312,6 +315,7 @@ TEST_SUITE("render::netplan") {
                               "        macaddress: \"02:86:10:65:fd:31\"\n"
                               "      set-name: eth1\n"
                               "      dhcp4: false\n"
+                              "      accept-ra: false\n"
                               "      addresses:\n"
                               "        - 10.0.0.226/32\n");
   }
