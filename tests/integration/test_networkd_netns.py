@@ -381,7 +381,7 @@ def check_live_then_networkd(t, fixture, how):
             proc = networkd.enter([NICSYNC, "--root", str(root), "--vendor", data["vendor"], "--live", "apply"])
             check(proc.returncode == 0, f"nicsync --live apply exited {proc.returncode}:\n{proc.stderr}")
             live = cloud.kernel_state()
-            diffs = nc.state_differences(live, expect)
+            diffs = nc.state_differences(live, expect, by_ip=True)
             check(not diffs, "; ".join(diffs) + f"\nkernel: {json.dumps(live)}")
             ours = own_objects(cloud)
             check(ours == {"routes": len(expect["routes"]), "rules": len(expect["rules"])},
