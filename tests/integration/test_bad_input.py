@@ -10,24 +10,25 @@ FIXTURE = "aws-seed-two-eni"
 MACS = "/latest/meta-data/network/interfaces/macs/"
 
 
-def expect_failure(t, name, renderer, message_parts, overrides=(), links=None, url=None):
-    with t.case(f"{name} ({renderer})"):
+def expect_failure(t, name, renderer, message_parts, overrides=(), links=None, url=None, fixture=FIXTURE,
+                   mock_args=()):
+    with t.case(f"{fixture}: {name} ({renderer})"):
         with tempfile.TemporaryDirectory() as tmp:
             extra = []
             for i, (path, body) in enumerate(overrides):
                 body_file = pathlib.Path(tmp) / f"body{i}"
                 body_file.write_text(body)
                 extra += ["--override", f"{path}={body_file}"]
-            with target_root(FIXTURE, renderer) as root, mock_server(FIXTURE) as good_url:
+            with target_root(fixture, renderer) as root, mock_server(fixture) as good_url:
                 # A good run first, so there are files that must stay as they are.
                 run_nicsync("--root", str(root), "--metadata-url", good_url, "apply", check_exit=0)
                 if links is not None:
-                    for link in load_fixture(FIXTURE)["links"]:
+                    for link in load_fixture(fixture)["links"]:
                         if link["name"] not in links:
                             (root / "sys/class/net" / link["name"] / "address").unlink()
                             (root / "sys/class/net" / link["name"]).rmdir()
                 before = snapshot(root)
-                with mock_server(FIXTURE, *extra) as bad_url:
+                with mock_server(fixture, *extra, *mock_args) as bad_url:
                     proc = run_nicsync("--root", str(root), "--metadata-url", url or bad_url, "apply")
                 assert proc.returncode == 1, f"exit {proc.returncode}, stderr: {proc.stderr}"
                 lines = proc.stderr.splitlines()
@@ -53,6 +54,21 @@ def main():
         expect_failure(t, "unreachable endpoint", renderer,
                        ["nicsync: error: aws:", "/latest/api/token", f"127.0.0.1:{port}"],
                        url=f"http://127.0.0.1:{port}")
+        vnics = load_fixture("oracle-vm-secondary-vnic")["imds"]["responses"]["/opc/v2/vnics/"]
+        expect_failure(t, "truncated vnics JSON", renderer, ["nicsync: error: oracle: vnics/", "JSON"],
+                       fixture="oracle-vm-secondary-vnic", overrides=[("/opc/v2/vnics/", vnics[: len(vnics) // 2])])
+        expect_failure(t, "a VNIC without macAddr", renderer,
+                       ["nicsync: error: oracle: vnics/ entry 2", '"macAddr" is missing'],
+                       fixture="oracle-vm-secondary-vnic",
+                       overrides=[("/opc/v2/vnics/", vnics.replace('"macAddr" : "00:00:17:02:2B:B1",', ""))])
+        ali = "/latest/meta-data/network/interfaces/macs/00:16:3e:45:5e:32/private-ipv4s"
+        expect_failure(t, "private-ipv4s not an array", renderer,
+                       ["nicsync: error: alibaba: macs/00:16:3e:45:5e:32/private-ipv4s", '"172.16.10.57"',
+                        "not a JSON array"],
+                       fixture="alibaba-seed-eni-eip", overrides=[(ali, "172.16.10.57")])
+        expect_failure(t, "token PUT answered 403", renderer,
+                       ["nicsync: error: alibaba: PUT /latest/api/token: HTTP 403"],
+                       fixture="alibaba-seed-eni-eip", mock_args=["--fault-status", "/latest/api/token:403"])
     t.finish()
 
 
