@@ -252,4 +252,7 @@ class Failures:
 
     def finish(self):
         print(f"{self.passed} passed, {len(self.failed)} failed")
+        if self.passed == 0 and not self.failed:
+            print("no test case ran: that is a failure, not a pass")
+            raise SystemExit(1)
         raise SystemExit(1 if self.failed else 0)
