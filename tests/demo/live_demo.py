@@ -28,6 +28,10 @@ def main():
     nc.cleanup_stale("demo")
     with nc.Cloud("aws-seed-two-eni", "demo") as cloud, tempfile.TemporaryDirectory(prefix="nicsync-demo-") as root:
         (pathlib.Path(root) / "etc/netplan").mkdir(parents=True)
+        dmi = pathlib.Path(root) / "sys/class/dmi/id"  # the simulated instance's DMI: nicsync detects AWS
+        dmi.mkdir(parents=True)
+        for key, value in cloud.fixture["dmi"].items():
+            (dmi / key).write_text(value + "\n")
         cloud.start_metadata()
         print(f"==== simulated instance {cloud.inst}: eth0 (primary, DHCP lease {cloud.lease}) and eth1, "
               f"metadata at {cloud.endpoint_url}", flush=True)
