@@ -120,8 +120,8 @@ def check(cond, message):
 
 
 def add_batch(fixture):
-    """`ip -batch` lines adding what `expect` holds beyond the lease, the way nicsync does it:
-    the primary's secondaries with the subnet prefix, the others noprefixroute; each table's link
+    """`ip -batch` lines adding what `expect` holds beyond the lease, the way nicsync does it
+    under netplan: the primary's secondaries as /32, the others noprefixroute; each table's link
     route and onlink default; main's fallback default; one rule per address."""
     e = fixture["expect"]
     primary = next(l for l in fixture["links"] if "dhcp" in l)
@@ -130,7 +130,7 @@ def add_batch(fixture):
         for a in addrs:
             if link == primary["name"]:
                 if a != primary["dhcp"]:
-                    lines.append(f"address add {a} dev {link}")
+                    lines.append(f"address add {a.split('/')[0]}/32 dev {link}")
             else:
                 lines.append(f"address add {a} dev {link} noprefixroute")
     for r in e["routes"]:
@@ -156,7 +156,7 @@ def reset_batch(fixture):
               for r in e["routes"] if r["table"] == "main"]
     for link, addrs in e["addresses"].items():
         if link == primary["name"]:
-            lines += [f"address del {a} dev {link}" for a in addrs if a != primary["dhcp"]]
+            lines += [f"address del {a.split('/')[0]}/32 dev {link}" for a in addrs if a != primary["dhcp"]]
         else:
             lines.append(f"address flush dev {link}")
     return lines
@@ -218,7 +218,7 @@ class Bench:
         return len(self.cloud.metadata_requests())
 
     def differences(self, expect):
-        return nc.state_differences(self.cloud.kernel_state(), expect)
+        return nc.state_differences(self.cloud.kernel_state(), expect, by_ip=True)
 
     def verify(self, what):
         diffs = self.differences(self.fixture["expect"])
@@ -313,7 +313,7 @@ class Bench:
                     break
                 noops.append(self.nicsync(root, "apply", "--live", noop=True))
             noop_rss = self.nicsync(root, "apply", "--live", rss=True, noop=True)
-            check(not nc.state_differences(cloud.kernel_state(), settled), "a no-op rerun changed the kernel")
+            check(not nc.state_differences(cloud.kernel_state(), settled, by_ip=True), "a no-op rerun changed the kernel")
             self.summary_noop = noop_rss.summary
             self.add_row(f"{self.name} apply --live (no-op)", noops, rss=noop_rss, objects=0,
                          requests=noops[0].requests if noops else "-")
