@@ -15,7 +15,7 @@ namespace nicsync {
 
 /// How to talk to one vendor's metadata service.
 struct ImdsProtocol {
-  std::string base_url;         ///< e.g. "http://169.254.169.254" (no trailing slash)
+  std::string base_url;         ///< e.g. "http://169.254.169.254"; trailing slashes are dropped
   std::string token_path;       ///< PUT here for a session token; empty: no tokens
   std::string token_ttl_header; ///< sent with the PUT, value "21600"
   std::string token_header;     ///< carries the token on every GET

@@ -246,10 +246,8 @@ Result<Instance> assemble_instance(const MacAddress& primary_mac, const Resource
 }  // namespace alibaba
 
 Result<Instance> fetch_alibaba(HttpClient& http, const std::string& endpoint) {
-  std::string base = endpoint;
-  while (!base.empty() && base.back() == '/') base.pop_back();
   ImdsProtocol protocol;
-  protocol.base_url = base;
+  protocol.base_url = endpoint;
   protocol.token_path = "/latest/api/token";
   protocol.token_ttl_header = "X-aliyun-ecs-metadata-token-ttl-seconds";
   protocol.token_header = "X-aliyun-ecs-metadata-token";

@@ -244,10 +244,8 @@ Result<Instance> assemble_instance(const MacAddress& primary_mac, const Resource
 }  // namespace aws
 
 Result<Instance> fetch_aws(HttpClient& http, const std::string& endpoint) {
-  std::string base = endpoint;
-  while (!base.empty() && base.back() == '/') base.pop_back();
   ImdsProtocol protocol;
-  protocol.base_url = base;
+  protocol.base_url = endpoint;
   protocol.token_path = "/latest/api/token";
   protocol.token_ttl_header = "X-aws-ec2-metadata-token-ttl-seconds";
   protocol.token_header = "X-aws-ec2-metadata-token";

@@ -44,7 +44,10 @@ std::string_view trim_line_end(std::string_view text) {
 }  // namespace
 
 ImdsSession::ImdsSession(HttpClient& http, ImdsProtocol protocol, std::string vendor_label)
-    : http_(http), protocol_(std::move(protocol)), label_(std::move(vendor_label)) {}
+    : http_(http), protocol_(std::move(protocol)), label_(std::move(vendor_label)) {
+  std::string& base = protocol_.base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+}
 
 Result<void> ImdsSession::acquire_token() {
   token_tried_ = true;

@@ -248,10 +248,8 @@ Instance assemble_instance(const InstanceInfo& info, std::vector<Interface> vnic
 
 Result<Instance> fetch_oracle(HttpClient& http, const std::string& endpoint,
                               const std::map<std::string, std::vector<Ipv4Address>>& secondary_ips) {
-  std::string base = endpoint;
-  while (!base.empty() && base.back() == '/') base.pop_back();
   ImdsProtocol protocol;
-  protocol.base_url = base;
+  protocol.base_url = endpoint;
   protocol.static_headers = {{"Authorization", "Bearer Oracle"}};  // v2 needs it; v1 ignores it
   ImdsSession session(http, std::move(protocol), "oracle");
 
