@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_http.hpp"
+#include "instance_text.hpp"
 #include "metadata/aws.hpp"
 #include "nicsync/provider.hpp"
 
@@ -22,6 +23,10 @@ using nicsync::NicRole;
 using nicsync::testing::FakeHttpClient;
 using nicsync::testing::header_value;
 using nicsync::testing::serve_fixture;
+
+using nicsync::test::join;
+using nicsync::test::request_lines;
+using nicsync::test::batches;
 
 namespace {
 
@@ -37,29 +42,6 @@ nlohmann::json load_fixture(const std::string& name) {
 MacAddress mac(const char* text) { return nicsync::MacAddress::parse(text).value(); }
 
 /// Values printed with str(), separated by spaces: "10.0.0.76 10.0.0.58".
-template <typename T>
-std::string join(const std::vector<T>& values) {
-  std::string out;
-  for (const T& value : values) out += (out.empty() ? "" : " ") + value.str();
-  return out;
-}
-
-/// "PUT /latest/api/token", one line per request, the endpoint left out.
-std::string request_lines(const FakeHttpClient& fake) {
-  std::string out;
-  for (const HttpRequest& request : fake.requests) {
-    std::string path = request.url.substr(request.url.find('/', std::string("http://").size()));
-    out += (request.method == HttpMethod::put ? "PUT " : "GET ") + path + "\n";
-  }
-  return out;
-}
-
-std::string batches(const FakeHttpClient& fake) {
-  std::string out;
-  for (size_t size : fake.batch_sizes) out += (out.empty() ? "" : " ") + std::to_string(size);
-  return out;
-}
-
 std::string error_of(const nicsync::Result<Instance>& result) {
   REQUIRE_FALSE(result.ok());
   return result.error().message;

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_http.hpp"
+#include "instance_text.hpp"
 #include "mock/mock_imds.hpp"
 #include "nicsync/provider.hpp"
 
@@ -28,6 +29,8 @@ using nicsync::HttpResponse;
 using nicsync::mock::Fault;
 using nicsync::mock::MockImds;
 using nicsync::mock::RecordedRequest;
+
+using nicsync::test::describe;
 
 namespace {
 
@@ -120,36 +123,6 @@ int closed_port() {
   REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
   ::close(fd);
   return ntohs(address.sin_port);
-}
-
-template <typename T>
-std::string join(const std::vector<T>& values) {
-  std::string out;
-  for (const T& value : values) out += (out.empty() ? "" : ",") + value.str();
-  return out;
-}
-
-template <typename T>
-std::string optional_str(const std::optional<T>& value) {
-  return value ? value->str() : "-";
-}
-
-/// Every field of an Instance, one line per NIC, to compare two of them exactly.
-std::string describe(const nicsync::Instance& instance) {
-  std::ostringstream out;
-  out << nicsync::vendor_name(instance.vendor) << " " << optional_str(instance.instance_id) << "\n";
-  for (const nicsync::Interface& nic : instance.interfaces) {
-    out << nic.card << "/" << (nic.index ? std::to_string(*nic.index) : "-") << " " << nic.mac.str() << " "
-        << (nic.role == nicsync::NicRole::primary ? "primary" : "secondary") << " id=" << optional_str(nic.id)
-        << " os=" << optional_str(nic.os_name) << " v4=" << join(nic.ipv4.addresses)
-        << " subnet=" << optional_str(nic.ipv4.subnet) << " gw=" << optional_str(nic.ipv4.gateway)
-        << " v4prefix=" << join(nic.ipv4.delegated_prefixes) << " v6=" << join(nic.ipv6.addresses)
-        << " v6subnets=" << join(nic.ipv6.subnets) << " v6gw=" << optional_str(nic.ipv6.gateway)
-        << " v6prefix=" << join(nic.ipv6.delegated_prefixes) << " vlan="
-        << (nic.vlan ? std::to_string(nic.vlan->id) + "@" + std::to_string(nic.vlan->parent_nic_index) : "-")
-        << "\n";
-  }
-  return out.str();
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_http.hpp"
+#include "instance_text.hpp"
 #include "metadata/oracle.hpp"
 #include "mock/mock_imds.hpp"
 #include "nicsync/provider.hpp"
@@ -26,6 +27,11 @@ using nicsync::oracle::SecondaryIps;
 using nicsync::testing::FakeHttpClient;
 using nicsync::testing::header_value;
 using nicsync::testing::serve_fixture;
+
+using nicsync::test::join;
+using nicsync::test::describe;
+using nicsync::test::request_lines;
+using nicsync::test::batches;
 
 namespace {
 
@@ -70,52 +76,6 @@ SecondaryIps secondary_ips_of(const nlohmann::json& fixture) {
 SecondaryIps ips(const std::string& key, std::vector<const char*> addresses) {
   SecondaryIps out;
   for (const char* a : addresses) out[key].push_back(*Ipv4Address::parse(a));
-  return out;
-}
-
-template <typename T>
-std::string join(const std::vector<T>& values) {
-  std::string out;
-  for (const T& value : values) out += (out.empty() ? "" : " ") + value.str();
-  return out;
-}
-
-template <typename T>
-std::string optional_str(const std::optional<T>& value) {
-  return value ? value->str() : "-";
-}
-
-/// Every field of an Instance, one line per NIC, to compare exactly.
-std::string describe(const Instance& instance) {
-  std::ostringstream out;
-  out << nicsync::vendor_name(instance.vendor) << " " << optional_str(instance.instance_id) << "\n";
-  for (const nicsync::Interface& nic : instance.interfaces) {
-    out << nic.card << "/" << (nic.index ? std::to_string(*nic.index) : "-") << " " << nic.mac.str() << " "
-        << (nic.role == nicsync::NicRole::primary ? "primary" : "secondary") << " id=" << optional_str(nic.id)
-        << " os=" << optional_str(nic.os_name) << " v4=" << join(nic.ipv4.addresses)
-        << " subnet=" << optional_str(nic.ipv4.subnet) << " gw=" << optional_str(nic.ipv4.gateway)
-        << " v4prefix=" << join(nic.ipv4.delegated_prefixes) << " v6=" << join(nic.ipv6.addresses)
-        << " v6subnets=" << join(nic.ipv6.subnets) << " v6gw=" << optional_str(nic.ipv6.gateway)
-        << " v6prefix=" << join(nic.ipv6.delegated_prefixes) << " vlan="
-        << (nic.vlan ? std::to_string(nic.vlan->id) + "@" + std::to_string(nic.vlan->parent_nic_index) : "-")
-        << "\n";
-  }
-  return out.str();
-}
-
-/// "GET /opc/v2/vnics/", one line per request, the endpoint left out.
-std::string request_lines(const FakeHttpClient& fake) {
-  std::string out;
-  for (const HttpRequest& request : fake.requests) {
-    std::string path = request.url.substr(request.url.find('/', std::string("http://").size()));
-    out += (request.method == HttpMethod::put ? "PUT " : "GET ") + path + "\n";
-  }
-  return out;
-}
-
-std::string batches(const FakeHttpClient& fake) {
-  std::string out;
-  for (size_t size : fake.batch_sizes) out += (out.empty() ? "" : " ") + std::to_string(size);
   return out;
 }
 
