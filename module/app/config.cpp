@@ -667,7 +667,11 @@ std::string describe_config(const Config& config) {
     out += "rule_priority_base: " + std::to_string(config.table_base.value_or(kDefaultTableBase)) +
            "  # default: table_base\n";
   }
-  line("primary_rules", config.primary_rules.value_or(false) ? "true" : "false", !config.primary_rules);
+  if (!config.primary_rules && config.secondary_addressing == Addressing::dhcp) {
+    out += "primary_rules: true  # default with secondary_addressing: dhcp\n";
+  } else {
+    line("primary_rules", config.primary_rules.value_or(false) ? "true" : "false", !config.primary_rules);
+  }
   line("secondary_addressing",
        config.secondary_addressing.value_or(Addressing::static_) == Addressing::dhcp ? "dhcp" : "static",
        !config.secondary_addressing);

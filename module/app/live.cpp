@@ -69,10 +69,6 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
   std::set<int> brought_up;  // links an earlier change already brings up
   for (const NicPlan& nic : plan.nics) {
     const std::string group = nic.name.str();
-    auto add = [&](auto object) { per_nic.push_back(LiveChange{LiveAction::add, group, object}); };
-    auto bring_up = [&](int ifindex) {
-      if (ifindex == kPendingIfindex || brought_up.insert(ifindex).second) add(LinkUp{ifindex});
-    };
     const KernelLink* link = find_link(nic.name, kernel.links);
     const KernelLink* parent = nic.vlan ? find_link(nic.vlan->parent, kernel.links) : nullptr;
     if (link == nullptr && !nic.vlan) return Error{nic.name.str() + ": no such interface in the kernel"};
@@ -80,6 +76,17 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
       return Error{nic.name.str() + ": the VLAN's parent " + nic.vlan->parent.str() +
                    " is not in the kernel"};
     }
+    // A secondary DHCP NIC that is down is its DHCP client's to bring up (nicsync brings up only
+    // static NICs), with the routes and rules of the files: nothing to change on it now, and
+    // nothing of it is stale either.
+    const bool leave_to_dhcp = nic.addressing == Addressing::dhcp && nic.role != NicRole::primary &&
+                               link != nullptr && !link->up;
+    auto add = [&](auto object) {
+      if (!leave_to_dhcp) per_nic.push_back(LiveChange{LiveAction::add, group, object});
+    };
+    auto bring_up = [&](int ifindex) {
+      if (ifindex == kPendingIfindex || brought_up.insert(ifindex).second) add(LinkUp{ifindex});
+    };
     if (link != nullptr && link->up) brought_up.insert(link->ifindex);
     // The VLAN driver refuses to bring a VLAN up while its parent is down.
     if (parent != nullptr && !parent->up) bring_up(parent->ifindex);
@@ -111,9 +118,13 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
     for (const Ipv4Address& a : nic.addresses) {
       // Other NICs' addresses put no prefix route into main; the DHCP primary's secondaries
       // take the prefix its files use (see PrimarySecondaryPrefix), so the lease stays the source.
-      bool is_static = nic.addressing == Addressing::static_;
-      int prefix = !is_static && primary_prefix == PrimarySecondaryPrefix::host ? 32 : nic.subnet.prefix_length();
-      KernelAddress address{ifindex, a, prefix, is_static};
+      // Another DHCP NIC's secondaries are /32 in both formats' files, and so they are here.
+      bool primary = nic.role == NicRole::primary;
+      int prefix = nic.subnet.prefix_length();
+      if (nic.addressing == Addressing::dhcp && (!primary || primary_prefix == PrimarySecondaryPrefix::host)) {
+        prefix = 32;
+      }
+      KernelAddress address{ifindex, a, prefix, !primary};
       all.addresses.push_back(address);
       if (!contains(kernel.addresses, address, same_address)) add(address);
     }

@@ -65,7 +65,11 @@ enum class PrimarySecondaryPrefix { host, subnet };
 /// name the device by kPendingIfindex), link up, its table's routes (link route before gateway
 /// routes), its rules, its addresses, main's fallback default.
 /// Objects equal to a wanted one but installed by someone else (another protocol) count as present.
-/// A NIC missing from the kernel (for a VLAN: its parent) is an Error.
+/// DHCP NICs are never brought up and their leased address is never added (their DHCP client's
+/// job); another DHCP NIC than the primary that is down gets no changes at all (its network
+/// service brings it up with the files' routes and rules), and its wanted objects are not stale.
+/// Its secondary IPs go in as /32, as in its files. A NIC missing from the kernel (for a VLAN: its
+/// parent) is an Error.
 Result<std::vector<LiveChange>> plan_live_changes(
     const Plan& plan, const KernelSnapshot& kernel, const std::vector<OwnedAddress>& owned,
     PrimarySecondaryPrefix primary_prefix = PrimarySecondaryPrefix::subnet);

@@ -73,20 +73,37 @@ std::string list_keys(const NicPlan& nic) {
   return out;
 }
 
-/// A static NIC takes no IPv6 router advertisements: nicsync configures no IPv6 on it, and an RA
-/// would put a default route via this NIC into main, while networkd waits ~10 s for one at boot
-/// before it calls the link configured.
-std::string router_advertisements(const NicPlan& nic) {
-  return nic.addressing == Addressing::static_ ? "      accept-ra: false\n" : "";
+/// `dhcp4`, and for a DHCP NIC other than the primary its lease's overrides: no routes from the
+/// lease (networkd's UseRoutes=false, and UseGateway follows it: no default via this NIC in main),
+/// and the lease's routes at metric T. networkd (>= 249) gives the prefix route the kernel adds
+/// to main for the leased address the same metric, so it loses to the primary's (100 under
+/// netplan) when both NICs share a subnet. netplan cannot move it out of main (no route table
+/// key among dhcp4-overrides; see PlanOptions::secondary_addressing for what that costs).
+std::string dhcp_keys(const NicPlan& nic) {
+  if (nic.addressing == Addressing::static_) return "      dhcp4: false\n";
+  std::string out = "      dhcp4: true\n";
+  if (nic.lease_route_metric) {
+    out += "      dhcp4-overrides:\n";
+    out += "        use-routes: false\n";
+    out += "        route-metric: " + std::to_string(*nic.lease_route_metric) + "\n";
+  }
+  return out;
 }
 
-/// The whole definition of a NIC no other file defines: match, name, DHCP, then the lists.
+/// A NIC other than the primary takes no IPv6 router advertisements: nicsync configures no IPv6
+/// on it, and an RA would put a default route via this NIC into main, while networkd waits ~10 s
+/// for one at boot before it calls the link configured.
+std::string router_advertisements(const NicPlan& nic) {
+  return nic.role != NicRole::primary ? "      accept-ra: false\n" : "";
+}
+
+/// The whole definition of a NIC no other file defines: match, name, DHCP, RAs, then the lists.
 std::string full_definition(const NicPlan& nic) {
   std::string out = "    " + yaml_name(nic.name.str()) + ":\n";
   out += "      match:\n";
   out += "        macaddress: \"" + nic.mac.str() + "\"\n";
   out += "      set-name: " + yaml_name(nic.name.str()) + "\n";
-  out += nic.addressing == Addressing::dhcp ? "      dhcp4: true\n" : "      dhcp4: false\n";
+  out += dhcp_keys(nic);
   out += router_advertisements(nic);
   return out + list_keys(nic);
 }
@@ -101,13 +118,14 @@ std::string vlan_definition(const NicPlan& nic, const NetplanIds& existing) {
   out += "      id: " + std::to_string(nic.vlan->id) + "\n";
   out += "      link: " + yaml_name(link) + "\n";
   out += "      macaddress: \"" + nic.mac.str() + "\"\n";
-  out += nic.addressing == Addressing::dhcp ? "      dhcp4: true\n" : "      dhcp4: false\n";
+  out += dhcp_keys(nic);
   out += router_advertisements(nic);
   return out + list_keys(nic);
 }
 
 /// Additions to a definition another file owns: lists only, under its id. Scalars are left out,
 /// because a scalar in a later file overrides the other file's (dhcp4: false would kill DHCP).
+/// dhcp4-overrides and accept-ra are left out too: the other file's DHCP and RA settings stand.
 std::string additions(const NicPlan& nic, const std::string& id) {
   std::string lists = list_keys(nic);
   if (lists.empty()) return "";

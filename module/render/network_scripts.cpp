@@ -10,19 +10,35 @@ std::string script_path(std::string_view kind, const std::string& device) {
   return std::string(kNetworkScriptsDir) + "/" + std::string(kind) + device;
 }
 
-/// The primary's ifcfg: DHCP only. Secondary IPs go to alias files, because ifcfg-eth0 with
-/// BOOTPROTO=dhcp silently ignores IPADDRn.
+/// A DHCP NIC's ifcfg. The primary's: DHCP only, written only if there is none. Another NIC's
+/// (secondary_addressing: dhcp) is nicsync's, and its lease adds no default route (DEFROUTE=no:
+/// dhclient-script then adds none) and does not rewrite resolv.conf (PEERDNS=no); its table,
+/// rules and main fallback come from route-/rule-<dev>. PERSISTENT_DHCLIENT=yes: when no lease
+/// comes in time, dhclient goes on trying in the background and ifup still applies the alias,
+/// route and rule files, where `dhclient -1` would fail ifup before them (ec2-net-utils 1.x
+/// writes the same). dhclient-script adds the lease with its prefix: a metric-0 prefix route in
+/// main that no setting changes (see PlanOptions::secondary_addressing); in a subnet shared with
+/// the primary, the primary's own, added first at boot, stays first. Secondary IPs go to alias
+/// files, because ifcfg-<dev> with BOOTPROTO=dhcp silently ignores IPADDRn.
 RenderedFile dhcp_ifcfg(const NicPlan& nic) {
+  const bool primary = nic.role == NicRole::primary;
   std::string content = ownership_header();
   content += "DEVICE=" + nic.name.str() + "\n";
   content += "BOOTPROTO=dhcp\n";
   content += "ONBOOT=yes\n";
   content += "HWADDR=" + nic.mac.str() + "\n";
-  return RenderedFile{script_path("ifcfg-", nic.name.str()), content, 0644, WritePolicy::create_only};
+  if (!primary) {
+    content += "DEFROUTE=no\n";
+    content += "PEERDNS=no\n";
+    content += "PERSISTENT_DHCLIENT=yes\n";
+  }
+  return RenderedFile{script_path("ifcfg-", nic.name.str()), content, 0644,
+                      primary ? WritePolicy::create_only : WritePolicy::replace_owned};
 }
 
 /// One ifcfg-<dev>:<n> per secondary IP of a DHCP NIC. ifup-aliases configures them after the
-/// lease, so the subnet's netmask keeps the lease the source address; without a netmask it errs.
+/// lease, so on the primary the subnet's netmask keeps the lease the source address; on another
+/// NIC they are /32 (PREFIX=32), putting no route into main. Without a netmask or prefix it errs.
 std::vector<RenderedFile> alias_ifcfgs(const NicPlan& nic) {
   std::vector<RenderedFile> files;
   for (size_t n = 0; n < nic.addresses.size(); ++n) {
@@ -31,7 +47,11 @@ std::vector<RenderedFile> alias_ifcfgs(const NicPlan& nic) {
     content += "DEVICE=" + device + "\n";
     content += "BOOTPROTO=static\n";
     content += "IPADDR=" + nic.addresses[n].str() + "\n";
-    content += "NETMASK=" + nic.subnet.netmask().str() + "\n";
+    if (nic.role == NicRole::primary) {
+      content += "NETMASK=" + nic.subnet.netmask().str() + "\n";
+    } else {
+      content += "PREFIX=32\n";
+    }
     content += "ONBOOT=yes\n";
     content += "ARPCHECK=no\n";
     content += "ARPUPDATE=no\n";

@@ -2,17 +2,34 @@
 the reviewed golden files (both renderers), a rerun changes nothing, `plan` shows no diff, and
 the real consumer (netplan generate) turns the netplan output into exactly the fixture's
 expected addresses, routes and rules. network-scripts files are sourced by bash and their
-route/rule lines read the way ifup-routes reads them."""
+route/rule lines read the way ifup-routes reads them.
 
+Settings variants: for the fixtures in VARIANT_FIXTURES the same checks run again with each of
+VARIANTS written to /etc/nicsync/conf.d/ (`primary_rules: true`, `secondary_addressing: dhcp`),
+against golden/<fixture>/<renderer>+<variant>/ (see golden/README.md) and the fixture's `expect`
+adjusted the way the setting promises (expected_for())."""
+
+import ipaddress
 import re
 import shlex
 import subprocess
 import sys
 
 from harness import (GOLDEN, Failures, canonical, check_addresses, compare_golden, fixtures, load_fixture,
-                     mock_server, networkd_state, run_nicsync, snapshot, target_root)
+                     mock_server, networkd_state, parse_networkd, run_nicsync, snapshot, target_root)
 
 VENDORS = sys.argv[1:] or ["aws", "oracle", "alibaba"]
+
+# Settings variants: name -> the conf.d file that turns them on. Their golden files are in
+# golden/<fixture>/<renderer>+<name>/.
+VARIANTS = {
+    "primary-rules": "primary_rules: true\n",
+    # primary_rules follows secondary_addressing (true with dhcp) unless set: this variant is
+    # the DHCP secondaries alone.
+    "secondary-dhcp": "secondary_addressing: dhcp\nprimary_rules: false\n",
+}
+# Fixtures with policy routing in effect (two NICs or more), one or more per cloud.
+VARIANT_FIXTURES = ["aws-seed-two-eni", "oracle-vm-secondary-vnic", "oracle-bm-vlan-vnic", "alibaba-seed-eni-eip"]
 
 
 def source_ifcfg(path):
@@ -28,18 +45,22 @@ def source_ifcfg(path):
 def network_scripts_state(root, fixture):
     """Addresses, routes and rules as network-scripts would configure them from the files."""
     scripts = root / "etc/sysconfig/network-scripts"
+    primary = next(l["name"] for l in load_fixture(fixture)["links"] if "dhcp" in l)
     static, dhcp, routes, rules = {}, set(), [], []
     for f in sorted(scripts.glob("ifcfg-*")):
         v = source_ifcfg(f)
         device = v["DEVICE"]
         assert f.name == f"ifcfg-{device}", f"{f.name} has DEVICE={device}"
-        if ":" in device:  # alias of a DHCP parent: IPADDR + NETMASK, no duplicate-address check
+        if ":" in device:  # alias of a DHCP parent: IPADDR + NETMASK or PREFIX, no duplicate-address check
             parent = device.split(":")[0]
             assert v["BOOTPROTO"] == "static" and v["ARPCHECK"] == "no" and v["ARPUPDATE"] == "no", f.name
-            static.setdefault(parent, []).append(v["IPADDR"] + "/" + v["NETMASK"])
+            assert ("NETMASK" in v) != ("PREFIX" in v), f"{f.name}: needs NETMASK or PREFIX (one of them)"
+            static.setdefault(parent, []).append(v["IPADDR"] + "/" + v.get("NETMASK", v.get("PREFIX", "")))
             continue
         if v["BOOTPROTO"] == "dhcp":
             dhcp.add(device)
+            if device != primary:  # a secondary NIC on DHCP: its lease gives no default route
+                assert v["DEFROUTE"] == "no" and v["PEERDNS"] == "no", f"{f.name}: DEFROUTE/PEERDNS"
             continue
         assert v["BOOTPROTO"] == "none" and v["DEFROUTE"] == "no" and v["PEERDNS"] == "no", f.name
         for key in sorted(v):
@@ -102,54 +123,134 @@ def check_route_order(root):
                 assert table in seen_link, f"{f.name}: {line!r} comes before table {table}'s link route"
 
 
+def expected_for(data, variant):
+    """The fixture's `expect`, changed the way the settings variant promises: with primary-rules the
+    primary gets table 1000 (its index 0, card 0 in every fixture) with its subnet's link route and
+    a default via its gateway (no main fallback), and a rule per address, its lease's included;
+    secondary-dhcp changes no kernel object (only who configures the first address)."""
+    expect = {k: list(v) if isinstance(v, list) else dict(v) for k, v in data["expect"].items()}
+    if variant == "primary-rules":
+        lease = next(l for l in data["links"] if "dhcp" in l)
+        network = str(ipaddress.IPv4Interface(lease["dhcp"]).network)
+        expect["routes"] = expect["routes"] + [
+            {"table": 1000, "dst": network, "dev": lease["name"], "scope": "link"},
+            {"table": 1000, "dst": "default", "via": lease["gateway"], "dev": lease["name"]},
+        ]
+        expect["rules"] = expect["rules"] + [{"priority": 1000, "from": a.split("/")[0], "table": 1000}
+                                             for a in data["expect"]["addresses"][lease["name"]]]
+    return expect
+
+
+def secondary_dhcp_links(data):
+    """The links that secondary_addressing: dhcp puts on DHCP: every one but the primary that the
+    machine has (a VLAN the fixture expects but the machine lacks is nicsync's to make, and stays
+    static), as name -> the address its lease gives (the first the fixture expects)."""
+    present = {l["name"] for l in data["links"] if "dhcp" not in l}
+    return {name: addrs[0] for name, addrs in data["expect"]["addresses"].items() if name in present}
+
+
+def check_variant_addresses(fixture, variant, static, dhcp):
+    """check_addresses(), with the secondary NICs that the variant leaves to DHCP holding their
+    first expected address by lease."""
+    data = load_fixture(fixture)
+    leased = secondary_dhcp_links(data) if variant == "secondary-dhcp" else {}
+    assert dhcp - {next(l["name"] for l in data["links"] if "dhcp" in l)} == set(leased), \
+        f"on DHCP: {sorted(dhcp)}, expected the primary and {sorted(leased)}"
+    for name, lease in leased.items():
+        addrs = static.get(name, [])
+        assert lease.split("/")[0] not in {a.split("/")[0] for a in addrs}, \
+            f"{name}: the leased {lease} is also configured statically: {addrs}"
+        static = {**static, name: addrs + [lease.split("/")[0] + "/32"]}
+    check_addresses(fixture, static, dhcp - set(leased))
+
+
+def lease_overrides(root, data):
+    """[DHCP] settings of the .network file of each secondary link on DHCP: {link: {key: value}}."""
+    by_mac = {l["mac"].lower(): l["name"] for l in data["links"]}
+    out = {}
+    for f in sorted((root / "run/systemd/network").glob("*.network")):
+        sections = parse_networkd(f)
+        match = next(s for name, s in sections if name == "Match")
+        name = by_mac[match["PermanentMACAddress"][0].lower()] if "PermanentMACAddress" in match else match["Name"][0]
+        network = dict(next((s for n, s in sections if n == "Network"), {}))
+        if network.get("DHCP", ["no"])[0] in ("ipv4", "yes") and "dhcp" not in next(
+                l for l in data["links"] if l["name"] == name):
+            out[name] = {k: v[0] for n, s in sections if n in ("DHCP", "DHCPv4") for k, v in s.items()}
+    return out
+
+
+def check_case(t, fixture, url, renderer, variant=None):
+    """Every check of one fixture, renderer and settings variant (None: the defaults)."""
+    data = load_fixture(fixture)
+    expect = expected_for(data, variant)
+    label = f"{fixture} {renderer}" + (f" +{variant}" if variant else "")
+    golden = GOLDEN / fixture / (renderer + (f"+{variant}" if variant else ""))
+    with target_root(fixture, renderer) as root:
+        if variant:
+            (root / "etc/nicsync/conf.d").mkdir(parents=True, exist_ok=True)
+            (root / "etc/nicsync/conf.d/50-variant.yaml").write_text(VARIANTS[variant])
+        # No --vendor: the vendor is detected from the fixture's DMI values.
+        args = ["--root", str(root), "--metadata-url", url]
+        with t.case(f"{label}: apply writes the golden files"):
+            run_nicsync(*args, "apply", check_exit=0)
+            compare_golden(root, golden)
+        with t.case(f"{label}: rerun changes nothing, plan shows no diff"):
+            before = snapshot(root)
+            rerun = run_nicsync(*args, "apply", check_exit=0)
+            assert "no changes" in rerun.stderr, rerun.stderr
+            assert snapshot(root) == before, "a rerun touched files"
+            plan = run_nicsync(*args, "plan", check_exit=0)
+            assert plan.stdout == "", f"plan printed a diff:\n{plan.stdout}"
+        if renderer == "netplan":
+            with t.case(f"{label}: netplan generate gives the expected networkd state"):
+                gen = subprocess.run(["netplan", "generate", "--root-dir", str(root)],
+                                     capture_output=True, text=True)
+                assert gen.returncode == 0 and gen.stderr == "", f"netplan generate: {gen.stderr}"
+                links, routes, rules = networkd_state(root, fixture)
+                static = {name: l["addresses"] for name, l in links.items() if l["addresses"]}
+                dhcp = {name for name, l in links.items() if l["dhcp4"]}
+                check_variant_addresses(fixture, variant, static, dhcp)
+                for name, addrs in static.items():
+                    assert all(a.endswith("/32") for a in addrs), f"{name}: {addrs} not all /32"
+                if variant == "secondary-dhcp":
+                    # The lease adds no route and its prefix route ranks below the primary's.
+                    tables = {r["dev"]: r["table"] for r in expect["routes"] if r["table"] != "main"}
+                    overrides = {name: {k: o.get(k) for k in ("RouteMetric", "UseRoutes")}
+                                 for name, o in lease_overrides(root, data).items()}
+                    assert overrides == {name: {"RouteMetric": str(tables[name]), "UseRoutes": "false"}
+                                         for name in secondary_dhcp_links(data)}, \
+                        f"[DHCP] of the secondary NICs: {overrides}"
+                assert canonical(routes) == canonical(expect["routes"]), \
+                    f"routes: got {canonical(routes)}\nexpected {canonical(expect['routes'])}"
+                assert canonical(rules) == canonical(expect["rules"]), \
+                    f"rules: got {canonical(rules)}\nexpected {canonical(expect['rules'])}"
+        else:
+            with t.case(f"{label}: sourced files give the expected state"):
+                static, dhcp, routes, rules = network_scripts_state(root, fixture)
+                check_variant_addresses(fixture, variant, static, dhcp)
+                primary = next(l["name"] for l in data["links"] if "dhcp" in l)
+                for a in static.get(primary, []):
+                    assert not a.endswith("/32"), f"alias {a} on the primary must carry the netmask"
+                for name, addrs in static.items():
+                    if name != primary:
+                        assert all(a.endswith("/32") for a in addrs), f"{name}: {addrs} not all /32"
+                assert canonical(routes) == canonical(expect["routes"]), \
+                    f"routes: got {canonical(routes)}\nexpected {canonical(expect['routes'])}"
+                assert canonical(rules) == canonical(expect["rules"]), \
+                    f"rules: got {canonical(rules)}\nexpected {canonical(expect['rules'])}"
+                check_route_order(root)
+
+
 def main():
     t = Failures()
     for vendor in VENDORS:
         for fixture in fixtures(vendor):
-            data = load_fixture(fixture)
-            expect = data["expect"]
             with mock_server(fixture) as url:
                 for renderer in ("netplan", "network-scripts"):
-                    with target_root(fixture, renderer) as root:
-                        # No --vendor: the vendor is detected from the fixture's DMI values.
-                        args = ["--root", str(root), "--metadata-url", url]
-                        with t.case(f"{fixture} {renderer}: apply writes the golden files"):
-                            run_nicsync(*args, "apply", check_exit=0)
-                            compare_golden(root, GOLDEN / fixture / renderer)
-                        with t.case(f"{fixture} {renderer}: rerun changes nothing, plan shows no diff"):
-                            before = snapshot(root)
-                            rerun = run_nicsync(*args, "apply", check_exit=0)
-                            assert "no changes" in rerun.stderr, rerun.stderr
-                            assert snapshot(root) == before, "a rerun touched files"
-                            plan = run_nicsync(*args, "plan", check_exit=0)
-                            assert plan.stdout == "", f"plan printed a diff:\n{plan.stdout}"
-                        if renderer == "netplan":
-                            with t.case(f"{fixture} netplan: netplan generate gives the expected networkd state"):
-                                gen = subprocess.run(["netplan", "generate", "--root-dir", str(root)],
-                                                     capture_output=True, text=True)
-                                assert gen.returncode == 0 and gen.stderr == "", f"netplan generate: {gen.stderr}"
-                                links, routes, rules = networkd_state(root, fixture)
-                                static = {name: l["addresses"] for name, l in links.items() if l["addresses"]}
-                                dhcp = {name for name, l in links.items() if l["dhcp4"]}
-                                check_addresses(fixture, static, dhcp)
-                                for name, addrs in static.items():
-                                    assert all(a.endswith("/32") for a in addrs), f"{name}: {addrs} not all /32"
-                                assert canonical(routes) == canonical(expect["routes"]), \
-                                    f"routes: got {canonical(routes)}\nexpected {canonical(expect['routes'])}"
-                                assert canonical(rules) == canonical(expect["rules"]), \
-                                    f"rules: got {canonical(rules)}\nexpected {canonical(expect['rules'])}"
-                        else:
-                            with t.case(f"{fixture} network-scripts: sourced files give the expected state"):
-                                static, dhcp, routes, rules = network_scripts_state(root, fixture)
-                                check_addresses(fixture, static, dhcp)
-                                primary = next(l["name"] for l in data["links"] if "dhcp" in l)
-                                for a in static.get(primary, []):
-                                    assert not a.endswith("/32"), f"alias {a} on the primary must carry the netmask"
-                                assert canonical(routes) == canonical(expect["routes"]), \
-                                    f"routes: got {canonical(routes)}\nexpected {canonical(expect['routes'])}"
-                                assert canonical(rules) == canonical(expect["rules"]), \
-                                    f"rules: got {canonical(rules)}\nexpected {canonical(expect['rules'])}"
-                                check_route_order(root)
+                    check_case(t, fixture, url, renderer)
+                    if fixture in VARIANT_FIXTURES:
+                        for variant in VARIANTS:
+                            check_case(t, fixture, url, renderer, variant)
     t.finish()
 
 

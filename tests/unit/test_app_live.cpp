@@ -298,3 +298,127 @@ TEST_SUITE("app::live") {
     CHECK(changes.error().message == "ens3f0.1: the VLAN's parent ens3f0 is not in the kernel");
   }
 }
+
+namespace {
+
+Plan plan_with(const Instance& instance, bool primary_rules, Addressing secondary) {
+  PlanOptions options;
+  options.primary_rules = primary_rules;
+  options.secondary_addressing = secondary;
+  return *make_plan(instance, options);
+}
+
+/// aws-seed-two-eni with a second address 10.0.0.227 on eth1.
+Instance two_eni_two_ips() {
+  Instance instance = test::aws_two_eni();
+  instance.interfaces[1].ipv4.addresses.push_back(*Ipv4Address::parse("10.0.0.227"));
+  return instance;
+}
+
+/// Machine after eth1's DHCP client took its lease 10.0.0.226/24 (route metric 1001, as networkd
+/// with route-metric: 1001 leaves it): eth1 up.
+void lease_on_eth1(Machine& m) {
+  m.kernel.kernel_links[1].up = true;
+  m.kernel.kernel_addresses.push_back(KernelAddress{m.eth1, *Ipv4Address::parse("10.0.0.226"), 24, false});
+}
+
+}  // namespace
+
+TEST_SUITE("app::live") {
+  TEST_CASE("primary_rules: the primary's table and rules (the lease's too) go in with nicsync's protocol; it is not set up") {
+    Machine m;
+    KernelSnapshot before = m.snapshot();
+    Plan plan = plan_with(test::aws_two_eni(), true, Addressing::static_);
+    auto changes = *plan_live_changes(plan, before, {}, PrimarySecondaryPrefix::host);
+    CHECK(describe_all(changes, before) == std::vector<std::string>{
+                                               "eth0: add route 10.0.0.0/24 dev eth0 scope link table 1000",
+                                               "eth0: add route default via 10.0.0.1 dev eth0 table 1000 onlink",
+                                               "eth0: add rule from 10.0.0.76 lookup 1000 priority 1000",
+                                               "eth0: add rule from 10.0.0.58 lookup 1000 priority 1000",
+                                               "eth0: add address 10.0.0.58/32 dev eth0",
+                                               "eth1: set link eth1 up",
+                                               "eth1: add route 10.0.0.0/24 dev eth1 scope link table 1001",
+                                               "eth1: add route default via 10.0.0.1 dev eth1 table 1001 onlink",
+                                               "eth1: add rule from 10.0.0.226 lookup 1001 priority 1001",
+                                               "eth1: add address 10.0.0.226/24 dev eth1 noprefixroute",
+                                               "eth1: add route default via 10.0.0.1 dev eth1 metric 1001 onlink",
+                                           });
+    LiveOutcome outcome;
+    auto applied = apply_live_changes(m.kernel, changes, before, {}, outcome);
+    REQUIRE_MESSAGE(applied.ok(), applied.error().message);
+    CHECK(m.kernel.calls[0] == "add_route 10.0.0.0/24 dev eth0 scope link table 1000");
+    for (const KernelRoute& r : m.kernel.kernel_routes) {
+      if (r.table == 1000) CHECK(r.protocol == kNicsyncProtocol);
+    }
+    CHECK(m.kernel.kernel_rules.size() == 3);
+    for (const KernelRule& r : m.kernel.kernel_rules) CHECK(r.protocol == kNicsyncProtocol);
+    CHECK(outcome.owned == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 32},
+                                                     {"eth1", *Ipv4Address::parse("10.0.0.226"), 24}});
+    CHECK(plan_live_changes(plan, m.snapshot(), outcome.owned, PrimarySecondaryPrefix::host)->empty());
+
+    SUBCASE("turned off again: the primary's rules and routes are stale and go, nothing else") {
+      auto off = *plan_live_changes(plan_of(test::aws_two_eni()), m.snapshot(), outcome.owned, PrimarySecondaryPrefix::host);
+      CHECK(describe_all(off, m.snapshot()) == std::vector<std::string>{
+                                                   "stale: remove rule from 10.0.0.76 lookup 1000 priority 1000",
+                                                   "stale: remove rule from 10.0.0.58 lookup 1000 priority 1000",
+                                                   "stale: remove route 10.0.0.0/24 dev eth0 scope link table 1000",
+                                                   "stale: remove route default via 10.0.0.1 dev eth0 table 1000 onlink",
+                                               });
+    }
+  }
+
+  TEST_CASE("secondary_addressing dhcp: the lease is left to the DHCP client; secondaries /32, routes and rules added") {
+    Machine m;
+    lease_on_eth1(m);
+    KernelSnapshot before = m.snapshot();
+    Plan plan = plan_with(two_eni_two_ips(), false, Addressing::dhcp);
+    // The same whatever the renderer: the files say /32 for both.
+    for (PrimarySecondaryPrefix prefix : {PrimarySecondaryPrefix::subnet, PrimarySecondaryPrefix::host}) {
+      auto changes = *plan_live_changes(plan, before, {}, prefix);
+      std::vector<std::string> text = describe_all(changes, before);
+      CHECK(std::vector<std::string>(text.begin() + 1, text.end()) ==
+            std::vector<std::string>{
+                "eth1: add route 10.0.0.0/24 dev eth1 scope link table 1001",
+                "eth1: add route default via 10.0.0.1 dev eth1 table 1001 onlink",
+                "eth1: add rule from 10.0.0.226 lookup 1001 priority 1001",
+                "eth1: add rule from 10.0.0.227 lookup 1001 priority 1001",
+                "eth1: add address 10.0.0.227/32 dev eth1 noprefixroute",
+                "eth1: add route default via 10.0.0.1 dev eth1 metric 1001 onlink",
+            });
+    }
+    auto changes = *plan_live_changes(plan, before, {});
+    LiveOutcome outcome;
+    auto applied = apply_live_changes(m.kernel, changes, before, {}, outcome);
+    REQUIRE_MESSAGE(applied.ok(), applied.error().message);
+    CHECK(std::find(m.kernel.calls.begin(), m.kernel.calls.end(), "set_link_up eth1") == m.kernel.calls.end());
+    for (const std::string& call : m.kernel.calls) CHECK(call.find("add_address 10.0.0.226") == std::string::npos);
+    CHECK(outcome.owned == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 24},
+                                                     {"eth1", *Ipv4Address::parse("10.0.0.227"), 32}});
+    CHECK(plan_live_changes(plan, m.snapshot(), outcome.owned)->empty());
+  }
+
+  TEST_CASE("secondary_addressing dhcp: a NIC that is down is left to its DHCP client, and none of its objects is stale") {
+    Machine m;
+    Plan plan = plan_with(two_eni_two_ips(), false, Addressing::dhcp);
+    // What an earlier run added while the NIC was up: its rules stay in the kernel when it goes down.
+    m.kernel.kernel_rules.push_back(KernelRule{1001, Ipv4Cidr::parse("10.0.0.226/32").value(), 1001, kNicsyncProtocol});
+    m.kernel.kernel_rules.push_back(KernelRule{1001, Ipv4Cidr::parse("10.0.0.227/32").value(), 1001, kNicsyncProtocol});
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(plan, before, {});
+    CHECK(describe_all(changes, before) == std::vector<std::string>{"eth0: add address 10.0.0.58/24 dev eth0"});
+    LiveOutcome outcome;
+    REQUIRE(apply_live_changes(m.kernel, changes, before, {}, outcome).ok());
+    CHECK(m.kernel.calls == std::vector<std::string>{"add_address 10.0.0.58/24 dev eth0"});
+    CHECK(m.kernel.kernel_links[1].up == false);
+    CHECK(m.kernel.kernel_rules.size() == 2);
+  }
+
+  TEST_CASE("secondary_addressing dhcp leaves a VLAN NIC static: made, set up, its address added") {
+    BareMetal m;
+    KernelSnapshot before = m.snapshot();
+    LiveOutcome outcome;
+    auto changes = *plan_live_changes(plan_with(test::oracle_bm_vlan(), false, Addressing::dhcp), before, {});
+    REQUIRE(apply_live_changes(m.kernel, changes, before, {}, outcome).ok());
+    CHECK(m.kernel.calls == kVlanCalls);
+  }
+}

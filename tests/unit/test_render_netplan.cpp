@@ -564,3 +564,132 @@ TEST_SUITE("render::renderer") {
     CHECK(kind.error().message == "\"ifupdown\" is not a renderer (netplan or network-scripts)");
   }
 }
+
+namespace {
+
+Plan plan_with(const Instance& instance, bool primary_rules, Addressing secondary) {
+  PlanOptions options;
+  options.primary_rules = primary_rules;
+  options.secondary_addressing = secondary;
+  return *make_plan(instance, options);
+}
+
+const std::string kEth0PrimaryRulesLists =
+    "      addresses:\n"
+    "        - 10.0.0.58/32\n"
+    "      routes:\n"
+    "        - to: 10.0.0.0/24\n"
+    "          scope: link\n"
+    "          table: 1000\n"
+    "        - to: default\n"
+    "          via: 10.0.0.1\n"
+    "          on-link: true\n"
+    "          table: 1000\n"
+    "      routing-policy:\n"
+    "        - from: 10.0.0.76\n"
+    "          table: 1000\n"
+    "          priority: 1000\n"
+    "        - from: 10.0.0.58\n"
+    "          table: 1000\n"
+    "          priority: 1000\n";
+
+}  // namespace
+
+TEST_SUITE("render::netplan") {
+  TEST_CASE("primary_rules: the primary keeps DHCP and gets its table's routes and a rule for the lease too") {
+    RenderedFile file = render_netplan(plan_with(test::aws_two_eni(), true, Addressing::static_), {});
+    CHECK(file.content == kHeader +
+                              "network:\n"
+                              "  version: 2\n"
+                              "  ethernets:\n"
+                              "    eth0:\n"
+                              "      match:\n"
+                              "        macaddress: \"02:86:10:77:7f:fe\"\n"
+                              "      set-name: eth0\n"
+                              "      dhcp4: true\n" +
+                              kEth0PrimaryRulesLists + kEth1Full);
+  }
+
+  TEST_CASE("primary_rules with the primary in cloud-init's file: lists only under its id, no scalars") {
+    RenderedFile file = render_netplan(plan_with(test::aws_two_eni(), true, Addressing::static_), {{"eth0", "ens5"}});
+    CHECK(file.content == kHeader +
+                              "network:\n"
+                              "  version: 2\n"
+                              "  ethernets:\n"
+                              "    ens5:\n" +
+                              kEth0PrimaryRulesLists + kEth1Full);
+  }
+
+  TEST_CASE("secondary_addressing dhcp: the NIC's lease adds no routes and its prefix route ranks below the primary's") {
+    Instance instance = test::aws_two_eni();
+    instance.interfaces[1].ipv4.addresses.push_back(*Ipv4Address::parse("10.0.0.227"));
+    RenderedFile file = render_netplan(plan_with(instance, false, Addressing::dhcp), {{"eth0", "eth0"}});
+    CHECK(file.content == kHeader +
+                              "network:\n"
+                              "  version: 2\n"
+                              "  ethernets:\n"
+                              "    eth0:\n"
+                              "      addresses:\n"
+                              "        - 10.0.0.58/32\n"
+                              "    eth1:\n"
+                              "      match:\n"
+                              "        macaddress: \"02:86:10:65:fd:31\"\n"
+                              "      set-name: eth1\n"
+                              "      dhcp4: true\n"
+                              "      dhcp4-overrides:\n"
+                              "        use-routes: false\n"
+                              "        route-metric: 1001\n"
+                              "      accept-ra: false\n"
+                              "      addresses:\n"
+                              "        - 10.0.0.227/32\n"
+                              "      routes:\n"
+                              "        - to: 10.0.0.0/24\n"
+                              "          scope: link\n"
+                              "          table: 1001\n"
+                              "        - to: default\n"
+                              "          via: 10.0.0.1\n"
+                              "          on-link: true\n"
+                              "          table: 1001\n"
+                              "        - to: default\n"
+                              "          via: 10.0.0.1\n"
+                              "          on-link: true\n"
+                              "          metric: 1001\n"
+                              "      routing-policy:\n"
+                              "        - from: 10.0.0.226\n"
+                              "          table: 1001\n"
+                              "          priority: 1001\n"
+                              "        - from: 10.0.0.227\n"
+                              "          table: 1001\n"
+                              "          priority: 1001\n");
+  }
+
+  TEST_CASE("secondary_addressing dhcp: a NIC with only its leased address has no addresses key") {
+    RenderedFile file = render_netplan(plan_with(test::aws_two_eni(), false, Addressing::dhcp), {});
+    YAML::Node eth1 = definition(file.content, "eth1");
+    CHECK(eth1["dhcp4"].as<std::string>() == "true");
+    CHECK(eth1["dhcp4-overrides"]["use-routes"].as<std::string>() == "false");
+    CHECK(eth1["dhcp4-overrides"]["route-metric"].as<std::string>() == "1001");
+    CHECK_FALSE(eth1["addresses"]);
+    CHECK(eth1["routing-policy"][0]["from"].as<std::string>() == "10.0.0.226");
+    // The primary is as without the setting: no overrides, RAs accepted.
+    YAML::Node eth0 = definition(file.content, "eth0");
+    CHECK_FALSE(eth0["dhcp4-overrides"]);
+    CHECK_FALSE(eth0["accept-ra"]);
+  }
+
+  TEST_CASE("secondary_addressing dhcp with the NIC in another file: lists only, that file's DHCP settings stand") {
+    RenderedFile file = render_netplan(plan_with(test::aws_two_eni(), false, Addressing::dhcp), {{"eth1", "ens6"}});
+    YAML::Node ens6 = definition(file.content, "ens6");
+    REQUIRE(ens6.IsMap());
+    CHECK(ens6.size() == 2);
+    CHECK(ens6["routes"].IsSequence());
+    CHECK(ens6["routing-policy"].IsSequence());
+  }
+
+  TEST_CASE("secondary_addressing dhcp leaves a VLAN NIC static (dhcp4: false, no overrides)") {
+    RenderedFile file = render_netplan(plan_with(test::oracle_bm_vlan(), false, Addressing::dhcp), {});
+    YAML::Node vlan = YAML::Load(file.content)["network"]["vlans"]["ens3f0.1"];
+    CHECK(vlan["dhcp4"].as<std::string>() == "false");
+    CHECK_FALSE(vlan["dhcp4-overrides"]);
+  }
+}

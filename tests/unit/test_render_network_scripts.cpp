@@ -310,3 +310,82 @@ TEST_SUITE("render::network_scripts") {
                                    "MACADDR=02:00:17:05:cf:51"});
   }
 }
+
+namespace {
+
+Plan plan_with(const Instance& instance, bool primary_rules, Addressing secondary) {
+  PlanOptions options;
+  options.primary_rules = primary_rules;
+  options.secondary_addressing = secondary;
+  return *make_plan(instance, options);
+}
+
+}  // namespace
+
+TEST_SUITE("render::network_scripts") {
+  TEST_CASE("primary_rules: route- and rule-<primary> files; the primary's ifcfg stays DHCP and create-only") {
+    std::vector<RenderedFile> files = render_network_scripts(plan_with(test::aws_two_eni(), true, Addressing::static_));
+    REQUIRE(paths_of(files) == std::vector<std::string>{kDir + "ifcfg-eth0", kDir + "ifcfg-eth0:0",
+                                                        kDir + "route-eth0", kDir + "rule-eth0",
+                                                        kDir + "ifcfg-eth1", kDir + "route-eth1",
+                                                        kDir + "rule-eth1"});
+    CHECK(files[0].content == kHeader +
+                                  "DEVICE=eth0\n"
+                                  "BOOTPROTO=dhcp\n"
+                                  "ONBOOT=yes\n"
+                                  "HWADDR=02:86:10:77:7f:fe\n");
+    CHECK(files[0].policy == WritePolicy::create_only);
+    // No fallback default in main: the lease gives main its default.
+    CHECK(files[2].content == kHeader +
+                                  "10.0.0.0/24 dev eth0 scope link table 1000\n"
+                                  "default via 10.0.0.1 dev eth0 table 1000 onlink\n");
+    CHECK(files[2].policy == WritePolicy::replace_owned);
+    CHECK(files[3].content == kHeader +
+                                  "from 10.0.0.76 table 1000 priority 1000\n"
+                                  "from 10.0.0.58 table 1000 priority 1000\n");
+    CHECK(files[3].policy == WritePolicy::replace_owned);
+  }
+
+  TEST_CASE("secondary_addressing dhcp: a DHCP ifcfg of nicsync's without default route, /32 aliases, the NIC's routes and rules") {
+    Instance instance = test::aws_two_eni();
+    instance.interfaces[1].ipv4.addresses.push_back(*Ipv4Address::parse("10.0.0.227"));
+    std::vector<RenderedFile> files = render_network_scripts(plan_with(instance, false, Addressing::dhcp));
+    REQUIRE(paths_of(files) == std::vector<std::string>{kDir + "ifcfg-eth0", kDir + "ifcfg-eth0:0",
+                                                        kDir + "ifcfg-eth1", kDir + "ifcfg-eth1:0",
+                                                        kDir + "route-eth1", kDir + "rule-eth1"});
+    CHECK(files[2].content == kHeader +
+                                  "DEVICE=eth1\n"
+                                  "BOOTPROTO=dhcp\n"
+                                  "ONBOOT=yes\n"
+                                  "HWADDR=02:86:10:65:fd:31\n"
+                                  "DEFROUTE=no\n"
+                                  "PEERDNS=no\n"
+                                  "PERSISTENT_DHCLIENT=yes\n");
+    CHECK(files[2].policy == WritePolicy::replace_owned);
+    CHECK(files[3].content == kHeader +
+                                  "DEVICE=eth1:0\n"
+                                  "BOOTPROTO=static\n"
+                                  "IPADDR=10.0.0.227\n"
+                                  "PREFIX=32\n"
+                                  "ONBOOT=yes\n"
+                                  "ARPCHECK=no\n"
+                                  "ARPUPDATE=no\n");
+    CHECK(files[4].content == kHeader +
+                                  "10.0.0.0/24 dev eth1 scope link table 1001\n"
+                                  "default via 10.0.0.1 dev eth1 table 1001 onlink\n"
+                                  "default via 10.0.0.1 dev eth1 metric 1001 onlink\n");
+    CHECK(files[5].content == kHeader +
+                                  "from 10.0.0.226 table 1001 priority 1001\n"
+                                  "from 10.0.0.227 table 1001 priority 1001\n");
+    // The primary's files are as without the setting.
+    CHECK(files[0].policy == WritePolicy::create_only);
+    CHECK(files[1].content.find("NETMASK=255.255.255.0\n") != std::string::npos);
+  }
+
+  TEST_CASE("secondary_addressing dhcp leaves a VLAN NIC static") {
+    std::vector<RenderedFile> files = render_network_scripts(plan_with(test::oracle_bm_vlan(), false, Addressing::dhcp));
+    std::string text = file_at(files, kDir + "ifcfg-ens3f0.1").content;
+    CHECK(text.find("BOOTPROTO=none\n") != std::string::npos);
+    CHECK(text.find("IPADDR=10.0.4.5\n") != std::string::npos);
+  }
+}
