@@ -1,0 +1,126 @@
+// The journal log: journald's native protocol through sd_journal_sendv, one datagram per entry,
+// with nicsync's fields as NICSYNC_* journal fields.
+
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <iostream>
+
+// No CODE_FILE/CODE_LINE/CODE_FUNC: they would name this file for every entry nicsync logs.
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
+
+#include "system/journal_fields.hpp"
+
+namespace nicsync {
+
+namespace {
+
+/// Where sd_journal_sendv sends to (a fixed path in libsystemd).
+constexpr const char* kJournalSocket = "/run/systemd/journal/socket";
+constexpr std::string_view kFieldPrefix = "NICSYNC_";
+constexpr size_t kMaxFieldNameLength = 64;  // journald drops fields with longer names
+
+const char* priority_of(LogLevel level) {
+  switch (level) {
+    case LogLevel::info:
+      return "6";  // LOG_INFO
+    case LogLevel::warning:
+      return "4";  // LOG_WARNING
+    case LogLevel::error:
+      return "3";  // LOG_ERR
+  }
+  return "3";
+}
+
+class JournalLog final : public Log {
+ public:
+  JournalLog(JournalSender send, std::ostream& fallback)
+      : send_(std::move(send)), fallback_(make_stream_log(fallback)) {}
+
+  void write(LogLevel level, std::string_view message, const std::vector<LogField>& fields) override {
+    // The plain line still reaches the journal when stderr is the journal's stream socket.
+    if (send_(journal_entry(level, message, fields)) < 0) fallback_->write(level, message, fields);
+  }
+
+ private:
+  JournalSender send_;
+  std::unique_ptr<Log> fallback_;
+};
+
+bool parse_decimal(std::string_view text, std::uint64_t& value) {
+  if (text.empty()) return false;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+}  // namespace
+
+std::string journal_field_name(std::string_view name) {
+  if (name.empty()) name = "UNNAMED";
+  std::string result(kFieldPrefix);
+  for (char c : name.substr(0, kMaxFieldNameLength - kFieldPrefix.size())) {
+    if (c >= 'a' && c <= 'z') {
+      result += static_cast<char>(c - 'a' + 'A');
+    } else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_') {
+      result += c;
+    } else {
+      result += '_';
+    }
+  }
+  return result;
+}
+
+std::vector<std::string> journal_entry(LogLevel level, std::string_view message,
+                                       const std::vector<LogField>& fields) {
+  std::vector<std::string> entry;
+  entry.reserve(3 + fields.size());
+  entry.push_back("MESSAGE=" + std::string(message));
+  entry.push_back(std::string("PRIORITY=") + priority_of(level));
+  entry.push_back("SYSLOG_IDENTIFIER=nicsync");
+  for (const LogField& field : fields) entry.push_back(journal_field_name(field.name) + "=" + field.value);
+  return entry;
+}
+
+int send_to_journal(const std::vector<std::string>& entry) {
+  struct stat st {};
+  if (::stat(kJournalSocket, &st) != 0 || !S_ISSOCK(st.st_mode)) return -ENOENT;
+  std::vector<iovec> iov;
+  iov.reserve(entry.size());
+  for (const std::string& item : entry) iov.push_back(iovec{const_cast<char*>(item.data()), item.size()});
+  // Values are passed as bytes, never as a format string; sd_journal_sendv itself sends values
+  // holding a newline in the protocol's binary form.
+  return sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+}
+
+std::unique_ptr<Log> make_journal_log(JournalSender send, std::ostream& fallback) {
+  return std::make_unique<JournalLog>(std::move(send), fallback);
+}
+
+std::unique_ptr<Log> make_journal_log() { return make_journal_log(send_to_journal, std::cerr); }
+
+std::optional<JournalStream> parse_journal_stream(std::string_view text) {
+  size_t colon = text.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  JournalStream stream;
+  if (!parse_decimal(text.substr(0, colon), stream.device)) return std::nullopt;
+  if (!parse_decimal(text.substr(colon + 1), stream.inode)) return std::nullopt;
+  return stream;
+}
+
+bool stderr_is_journal() {
+  const char* value = std::getenv("JOURNAL_STREAM");
+  if (value == nullptr) return false;
+  std::optional<JournalStream> stream = parse_journal_stream(value);
+  if (!stream) return false;
+  struct stat st {};
+  if (::fstat(STDERR_FILENO, &st) != 0) return false;
+  return static_cast<std::uint64_t>(st.st_dev) == stream->device &&
+         static_cast<std::uint64_t>(st.st_ino) == stream->inode;
+}
+
+}  // namespace nicsync
