@@ -5,16 +5,19 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nicsync/config.hpp"
 #include "nicsync/filesystem.hpp"
 #include "nicsync/http.hpp"
 #include "nicsync/live_mode.hpp"
+#include "nicsync/log.hpp"
 #include "nicsync/model.hpp"
 #include "nicsync/netlink.hpp"
 #include "nicsync/plan.hpp"
 #include "nicsync/render.hpp"
+#include "nicsync/service_bus.hpp"
 
 namespace nicsync {
 
@@ -29,12 +32,19 @@ enum ExitCode : int {
 enum class Command { apply, plan, show, config_check };
 enum class OutputFormat { text, json };
 
+/// `boot` (nicsync.service, `--boot`): short metadata timeouts, fall back to cloud-init's data
+/// and the last good view when the service cannot be reached, never fail the boot for missing
+/// metadata, and on the live system wait (at most kUdevSettleTimeoutSeconds) for udev to finish
+/// naming the NICs.
+enum class RunMode { normal, boot };
+
 /// One run's settings. parse_command_line() fills `command_line` with only the options given;
 /// apply_settings() merges it over the settings files and fills the rest.
 struct RunOptions {
   Command command = Command::apply;
   std::string root = "/";
   OutputFormat format = OutputFormat::text;
+  RunMode mode = RunMode::normal;
   Config command_line;  ///< the settings layer given on the command line
 
   // Effective settings (apply_settings):
@@ -50,12 +60,19 @@ struct RunOptions {
   Config effective;  ///< every layer merged, for `config check`
 };
 
+/// `udevadm settle` before a boot run reads the interface names (see RunMode::boot).
+inline constexpr std::string_view kUdevadmProgram = "/usr/bin/udevadm";
+inline constexpr int kUdevSettleTimeoutSeconds = 5;
+
 /// The OS touchpoints one run uses; tests pass fakes.
 struct Services {
   FileSystem& fs;
   HttpClient& http;
   Netlink* netlink = nullptr;  ///< null when no rtnetlink socket could be opened
-  std::string netlink_error;   ///< why, when netlink is null
+  std::string netlink_error{};   ///< why, when netlink is null
+  ServiceBus* bus = nullptr;   ///< null when the system bus could not be reached
+  std::string bus_error{};     ///< why, when bus is null
+  CommandRunner* commands = nullptr;  ///< runs `udevadm settle`, `netplan generate`; null: neither
 };
 
 /// Parses argv (without argv[0]). Returns the options, or an Error for a usage problem.
@@ -67,7 +84,7 @@ Result<RunOptions> parse_command_line(const std::vector<std::string>& args, std:
 Result<void> apply_settings(RunOptions& options, FileSystem& fs);
 
 /// Runs one command. Results go to `out` (diffs, show output), progress and errors to `log`.
-int run(const RunOptions& options, Services& services, std::ostream& out, std::ostream& log);
+int run(const RunOptions& options, Services& services, std::ostream& out, Log& log);
 
 /// main(): builds the real services from argv and runs.
 int run_cli(int argc, char** argv);

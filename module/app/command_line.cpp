@@ -36,6 +36,11 @@ Options:
   --live                also apply to the running kernel (default: when networking is up
                         and --root is /)
   --no-live             write files only
+  --boot                the boot run (nicsync.service): metadata.boot_timeout_ms per
+                        request and at most 2 tries; when the metadata service cannot
+                        be reached, use cloud-init's /run/cloud-init/instance-data.json,
+                        then the last good view (/var/lib/nicsync/metadata.json); with
+                        none of them, warn and exit 0, leaving the files as they are
   --json                show: print JSON
   -h, --help            this text
   --version             print the version
@@ -88,6 +93,8 @@ Result<RunOptions> parse_command_line(const std::vector<std::string>& args,
       options.command_line.live = LiveMode::on;
     } else if (arg == "--no-live") {
       options.command_line.live = LiveMode::off;
+    } else if (arg == "--boot") {
+      options.mode = RunMode::boot;
     } else if (arg == "--root") {
       NICSYNC_TRY_ASSIGN(options.root, value());
       if (options.root.empty() || options.root[0] != '/') return Error{"--root: " + quote(options.root) + " is not an absolute path"};

@@ -7,10 +7,12 @@
 #include "app/describe.hpp"
 #include "app/file_changes.hpp"
 #include "app/live.hpp"
+#include "app/metadata_sources.hpp"
 #include "app/state.hpp"
 #include "app/unified_diff.hpp"
 #include "nicsync/app.hpp"
 #include "nicsync/links.hpp"
+#include "nicsync/log.hpp"
 #include "nicsync/provider.hpp"
 
 namespace nicsync {
@@ -21,17 +23,6 @@ namespace {
 Result<Vendor> choose_vendor(const RunOptions& options, FileSystem& fs) {
   if (options.vendor) return *options.vendor;
   return detect_vendor(fs);
-}
-
-/// The instance's metadata, from the vendor's service.
-Result<Instance> fetch_metadata(Vendor vendor, HttpClient& http, const RunOptions& options) {
-  switch (vendor) {
-    case Vendor::aws: return fetch_aws(http, options.metadata_url.value_or(kAwsDefaultEndpoint));
-    case Vendor::oracle:
-      return fetch_oracle(http, options.metadata_url.value_or(kOracleDefaultEndpoint), options.oracle_secondary_ips);
-    case Vendor::alibaba: return fetch_alibaba(http, options.metadata_url.value_or(kAlibabaDefaultEndpoint));
-  }
-  return Error{"unknown vendor"};
 }
 
 /// Keeps only the interfaces the settings select (interfaces.include / interfaces.exclude).
@@ -104,12 +95,18 @@ Result<std::vector<NetplanSource>> read_netplan_sources(FileSystem& fs) {
   return sources;
 }
 
-/// The files the plan needs, in the chosen format.
-Result<std::vector<RenderedFile>> render(const Plan& plan, RendererKind kind, FileSystem& fs) {
-  if (kind == RendererKind::network_scripts) return render_network_scripts(plan);
+/// What the other netplan files (cloud-init's 50-cloud-init.yaml) already define for the planned
+/// NICs; nothing for network-scripts.
+Result<NetplanExisting> existing_netplan(const Plan& plan, RendererKind kind, FileSystem& fs) {
+  if (kind != RendererKind::netplan) return NetplanExisting{};
   NICSYNC_TRY_ASSIGN(std::vector<NetplanSource> sources, read_netplan_sources(fs));
-  NICSYNC_TRY_ASSIGN(NetplanIds ids, find_netplan_ids(plan, sources));
-  return std::vector<RenderedFile>{render_netplan(plan, ids)};
+  return read_netplan_existing(plan, sources);
+}
+
+/// The files the plan needs, in the chosen format.
+Result<std::vector<RenderedFile>> render(const Plan& plan, RendererKind kind, const NetplanExisting& existing) {
+  if (kind == RendererKind::network_scripts) return render_network_scripts(plan);
+  return std::vector<RenderedFile>{render_netplan(plan, existing.ids)};
 }
 
 std::string summary_of(const Instance& instance, const Plan& plan) {
@@ -134,25 +131,27 @@ std::string mode_text(unsigned mode) {
 }
 
 /// Logs each change (or planned change) on its own line; returns how many touch the disk.
-size_t report_changes(const std::vector<FileChange>& changes, std::ostream& log, bool planned) {
+size_t report_changes(const std::vector<FileChange>& changes, Log& log, bool planned) {
   size_t count = 0;
   for (const FileChange& change : changes) {
     std::string verb;
+    std::string action;
     switch (change.action) {
       case FileAction::unchanged: continue;
-      case FileAction::create: verb = planned ? "would create " : "created "; break;
-      case FileAction::replace: verb = planned ? "would update " : "updated "; break;
-      case FileAction::remove: verb = planned ? "would remove " : "removed "; break;
+      case FileAction::create: verb = planned ? "would create " : "created "; action = "create"; break;
+      case FileAction::replace: verb = planned ? "would update " : "updated "; action = "update"; break;
+      case FileAction::remove: verb = planned ? "would remove " : "removed "; action = "remove"; break;
       case FileAction::skip_foreign:
-        log << "nicsync: warning: left " << change.path << " alone: it was not written by nicsync\n";
+        log.warning("left " + change.path + " alone: it was not written by nicsync",
+                    {{"FILE", change.path}, {"ACTION", "skip"}});
         continue;
       case FileAction::skip_existing:
-        log << "nicsync: kept " << change.path << " as it is (not written by nicsync)\n";
+        log.info("kept " + change.path + " as it is (not written by nicsync)", {{"FILE", change.path}, {"ACTION", "keep"}});
         continue;
     }
     ++count;
-    log << "nicsync: " << verb << change.path
-        << (change.action == FileAction::remove ? "" : " (mode " + mode_text(change.mode) + ")") << "\n";
+    log.info(verb + change.path + (change.action == FileAction::remove ? "" : " (mode " + mode_text(change.mode) + ")"),
+             {{"FILE", change.path}, {"ACTION", planned ? "plan-" + action : action}});
   }
   return count;
 }
@@ -182,7 +181,39 @@ std::string count_text(size_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
-Result<int> run_pipeline(const RunOptions& options, Services& services, std::ostream& out, std::ostream& log) {
+/// At boot nicsync.service may run while udev is still renaming NICs (eth1 -> ens6); the names
+/// it writes must be the final ones. When udev runs on the target, waits (bounded) for its queue.
+void settle_udev(const RunOptions& options, Services& services, Log& log) {
+  if (options.root != "/" || services.commands == nullptr || !services.fs.is_directory("/run/udev")) return;
+  std::string timeout = "--timeout=" + std::to_string(kUdevSettleTimeoutSeconds);
+  Result<void> settled = services.commands->run({std::string(kUdevadmProgram), "settle", timeout});
+  if (!settled.ok()) log.warning(settled.error().message + "; using the interface names as they are now");
+}
+
+/// Tells the network service about changed files (netplan generate, reloads); each call one line.
+/// Before networking is up (at boot) no network service runs yet, so only `netplan generate`
+/// runs (systemd ran netplan's generator before nicsync wrote its file) and the bus is not
+/// used: early in boot the bus may not answer until after nicsync.service has finished.
+void notify(RendererKind renderer, bool live, const RunOptions& options, Services& services, Log& log) {
+  if (services.commands == nullptr) return;
+  ServiceBus* bus = live ? services.bus : nullptr;
+  if (live && bus == nullptr) {
+    log.warning("no system bus (" + services.bus_error + "); no network service reloaded", {{"ACTION", "notify"}});
+  }
+  std::vector<std::string> done;
+  Result<void> result = notify_network_service(renderer, options.root, bus, *services.commands, done);
+  for (const std::string& line : done) log.info(line, {{"ACTION", "notify"}});
+  if (!result.ok()) {
+    log.warning(result.error().message + "; the files are written, the network service has not read them yet",
+                {{"ACTION", "notify"}});
+  }
+}
+
+/// True when this run tells the network service about changed files: on the live system, or
+/// when the run applies live to a test namespace (--live with --root).
+bool notifies(const RunOptions& options) { return options.root == "/" || options.live == LiveMode::on; }
+
+Result<int> run_pipeline(const RunOptions& options, Services& services, std::ostream& out, Log& log) {
   FileSystem& fs = services.fs;
   if (options.command == Command::config_check) {
     out << describe_config(options.effective);
@@ -190,13 +221,33 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
   }
   auto vendor = choose_vendor(options, fs);
   if (!vendor.ok()) {
-    log << "nicsync: error: " << vendor.error().message << "\n";
+    log.write(options.mode == RunMode::boot ? LogLevel::warning : LogLevel::error, vendor.error().message, {});
     return kExitNoCloud;
   }
-  NICSYNC_TRY_ASSIGN(Instance instance, fetch_metadata(*vendor, services.http, options));
+  const bool planned = options.command == Command::plan;
+  const bool applying = options.command == Command::apply;
+  // The view is saved (or the refresh marker left) only by an apply, once its files are written.
+  NICSYNC_TRY_ASSIGN(std::optional<SourcedInstance> sourced,
+                     obtain_instance(*vendor, options, services, SaveView::no, log));
+  if (!sourced) {
+    if (applying) record_view(nullptr, fs, log);  // obtain_instance has said why
+    return kExitOk;
+  }
+  Instance instance = sourced->instance;  // resolved below; the view is saved as fetched
+  if (options.mode == RunMode::boot) settle_udev(options, services, log);
   NICSYNC_TRY_ASSIGN(std::optional<KernelSnapshot> kernel, kernel_if_live(options, services));
   NICSYNC_TRY_ASSIGN(std::vector<Link> links, local_links(kernel, fs));
-  NICSYNC_TRY(resolve(instance, links));
+  Result<void> resolved = resolve(instance, links);
+  if (!resolved.ok() && sourced->source != MetadataSource::imds) {
+    // An older view (cloud-init's cache, or a view baked into an image built elsewhere) may name
+    // NICs this instance does not have; at boot that must not fail the unit or touch the files.
+    log.warning(resolved.error().message + " (in the " + std::string(metadata_source_name(sourced->source)) +
+                    "); the files on disk are left as they are",
+                {{"SOURCE", std::string(metadata_source_key(sourced->source))}});
+    if (applying) record_view(nullptr, fs, log);
+    return kExitOk;
+  }
+  NICSYNC_TRY(resolved);
   select_interfaces(instance, options);
   if (options.command == Command::show) {
     out << (options.format == OutputFormat::json ? describe_json(instance) : describe_text(instance));
@@ -204,7 +255,11 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
   }
   NICSYNC_TRY_ASSIGN(Plan plan, make_plan(instance, options.plan));
   NICSYNC_TRY_ASSIGN(RendererKind renderer, choose_renderer(options.renderer, fs));
-  NICSYNC_TRY_ASSIGN(std::vector<RenderedFile> files, render(plan, renderer, fs));
+  NICSYNC_TRY_ASSIGN(NetplanExisting existing, existing_netplan(plan, renderer, fs));
+  std::vector<std::string> notes;
+  Plan wanted = subtract_configured(plan, existing, notes);  // nothing another file already configures
+  for (const std::string& note : notes) log.info(note, {{"INTERFACE", note.substr(0, note.find(':'))}, {"ACTION", "leave"}});
+  NICSYNC_TRY_ASSIGN(std::vector<RenderedFile> files, render(wanted, renderer, existing));
   NICSYNC_TRY_ASSIGN(State state, load_state(fs));
   NICSYNC_TRY_ASSIGN(std::vector<FileChange> file_changes, plan_file_changes(fs, files, state));
   bool live = kernel && (options.live == LiveMode::on || networking_up(plan, *kernel));
@@ -212,10 +267,9 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
   if (live) {
     PrimarySecondaryPrefix primary_prefix =
         renderer == RendererKind::netplan ? PrimarySecondaryPrefix::host : PrimarySecondaryPrefix::subnet;
-    NICSYNC_TRY_ASSIGN(kernel_changes, plan_live_changes(plan, *kernel, state.addresses, primary_prefix));
+    NICSYNC_TRY_ASSIGN(kernel_changes, plan_live_changes(wanted, *kernel, state.addresses, primary_prefix));
   }
 
-  const bool planned = options.command == Command::plan;
   size_t kernel_count = kernel_changes.size();
   Result<void> live_result;
   size_t file_count = 0;
@@ -230,11 +284,13 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
     if (live) {
       LiveOutcome outcome;
       live_result = apply_live_changes(*services.netlink, kernel_changes, *kernel, state.addresses, outcome);
-      for (const std::string& line : outcome.applied) log << "nicsync: " << line << "\n";
+      for (const std::string& line : outcome.applied) log.info(line, {{"ACTION", "kernel"}});
       kernel_count = outcome.applied.size();
       next.addresses = outcome.owned;
     }
     NICSYNC_TRY(save_state(fs, next, state));
+    record_view(&*sourced, fs, log);
+    if (file_count > 0 && notifies(options)) notify(renderer, live, options, services, log);
   }
   std::string verdict;
   if (file_count == 0 && kernel_count == 0) {
@@ -244,8 +300,16 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
               (live ? ", " + count_text(kernel_count, "kernel object", "kernel objects") : "") +
               (planned ? " to change" : " changed");
   }
-  log << "nicsync: " << summary_of(instance, plan) << "; " << renderer_name(renderer)
-      << (live ? " + live" : "") << ": " << verdict << "\n";
+  std::string from = sourced->source == MetadataSource::imds
+                         ? ""
+                         : " (from the " + std::string(metadata_source_name(sourced->source)) + ")";
+  log.info(summary_of(instance, plan) + from + "; " + std::string(renderer_name(renderer)) + (live ? " + live" : "") +
+               ": " + verdict,
+           {{"VENDOR", std::string(vendor_name(instance.vendor))},
+            {"INSTANCE_ID", instance.instance_id ? instance.instance_id->str() : ""},
+            {"SOURCE", std::string(metadata_source_key(sourced->source))},
+            {"FILES_CHANGED", std::to_string(file_count)},
+            {"KERNEL_CHANGES", std::to_string(kernel_count)}});
   if (!live_result.ok()) return live_result.error();
   return kExitOk;
 }
@@ -256,12 +320,6 @@ Result<void> apply_settings(RunOptions& options, FileSystem& fs) {
   NICSYNC_TRY_ASSIGN(Config files, load_config(fs));
   Config merged = merge(files, options.command_line);
   NICSYNC_TRY(check_merged_config(merged));
-  if (merged.primary_rules.value_or(false)) {
-    return Error{"primary_rules: true is not supported by this version of nicsync"};
-  }
-  if (merged.secondary_addressing.value_or(Addressing::static_) != Addressing::static_) {
-    return Error{"secondary_addressing: dhcp is not supported by this version of nicsync"};
-  }
   options.effective = merged;
   options.vendor = merged.vendor;
   options.renderer = merged.renderer;
@@ -270,10 +328,22 @@ Result<void> apply_settings(RunOptions& options, FileSystem& fs) {
   options.plan.policy_routing = merged.policy_routing.value_or(PolicyRouting::automatic);
   options.plan.table_base = merged.table_base.value_or(kDefaultTableBase);
   options.plan.priority_base = merged.rule_priority_base.value_or(options.plan.table_base);
+  options.plan.secondary_addressing = merged.secondary_addressing.value_or(Addressing::static_);
+  // A DHCP secondary's lease puts its subnet's prefix route into main, which would carry the
+  // primary's replies to that subnet out of the wrong NIC; the primary's own rules prevent it.
+  options.plan.primary_rules =
+      merged.primary_rules.value_or(options.plan.secondary_addressing == Addressing::dhcp);
   const MetadataSettings& m = merged.metadata;
   options.http.connect_timeout_ms = m.connect_timeout_ms.value_or(kDefaultConnectTimeoutMs);
   options.http.request_timeout_ms = m.timeout_ms.value_or(kDefaultTimeoutMs);
   options.http.attempts = static_cast<int>(m.attempts.value_or(kDefaultAttempts));
+  if (options.mode == RunMode::boot) {
+    // Boot is never held for long: short attempts, at most two, then the fallback sources.
+    uint32_t boot_timeout = m.boot_timeout_ms.value_or(kDefaultBootTimeoutMs);
+    options.http.request_timeout_ms = boot_timeout;
+    options.http.connect_timeout_ms = std::min<long>(options.http.connect_timeout_ms, boot_timeout);
+    options.http.attempts = std::min(options.http.attempts, 2);
+  }
   options.http.backoff_ms = m.backoff_ms.value_or(kDefaultBackoffMs);
   options.http.max_in_flight = static_cast<int>(m.max_in_flight.value_or(kDefaultMaxInFlight));
   options.oracle_secondary_ips.clear();
@@ -285,16 +355,17 @@ Result<void> apply_settings(RunOptions& options, FileSystem& fs) {
   return {};
 }
 
-int run(const RunOptions& options, Services& services, std::ostream& out, std::ostream& log) {
+int run(const RunOptions& options, Services& services, std::ostream& out, Log& log) {
   auto result = run_pipeline(options, services, out, log);
   if (!result.ok()) {
-    log << "nicsync: error: " << result.error().message << "\n";
+    log.error(result.error().message);
     return kExitFailed;
   }
   return *result;
 }
 
 int run_cli(int argc, char** argv) {
+  std::unique_ptr<Log> log = stderr_is_journal() ? make_journal_log() : make_stream_log(std::cerr);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     std::optional<std::string> early_exit_text;
@@ -310,20 +381,32 @@ int run_cli(int argc, char** argv) {
     auto fs = make_real_filesystem(options->root);
     auto settings = apply_settings(*options, *fs);
     if (!settings.ok()) {
-      std::cerr << "nicsync: error: " << settings.error().message << "\n";
+      log->error(settings.error().message);
       return kExitFailed;
     }
     auto http = make_curl_http_client(options->http);
-    Services services{*fs, *http, nullptr, ""};
+    Services services{.fs = *fs, .http = *http};
     auto netlink = make_libnl_netlink();
     if (netlink.ok()) {
       services.netlink = netlink->get();
     } else {
       services.netlink_error = netlink.error().message;
     }
-    return run(*options, services, std::cout, std::cerr);
+    std::unique_ptr<CommandRunner> commands = make_command_runner();
+    services.commands = commands.get();
+    std::unique_ptr<ServiceBus> bus;
+    if (options->command == Command::apply && notifies(*options)) {
+      auto opened = make_sd_bus_service_bus();
+      if (opened.ok()) {
+        bus = std::move(*opened);
+        services.bus = bus.get();
+      } else {
+        services.bus_error = opened.error().message;
+      }
+    }
+    return run(*options, services, std::cout, *log);
   } catch (const std::exception& e) {
-    std::cerr << "nicsync: internal error: " << e.what() << "\n";
+    log->error(std::string("internal error: ") + e.what());
     return kExitFailed;
   }
 }

@@ -8,6 +8,7 @@
 #include "fake_http.hpp"
 #include "fake_netlink.hpp"
 #include "nicsync/app.hpp"
+#include "nicsync/metadata_sources.hpp"
 
 using namespace nicsync;
 
@@ -42,8 +43,9 @@ struct Machine {
       log = "nicsync: error: " + settings.error().message + "\n";
       return kExitFailed;
     }
-    Services services{fs, http, netlink, netlink ? "" : "no netlink in this test"};
-    int code = nicsync::run(options, services, out_stream, log_stream);
+    Services services{.fs = fs, .http = http, .netlink = netlink, .netlink_error = netlink ? "" : "no netlink in this test"};
+    std::unique_ptr<Log> logger = make_stream_log(log_stream);
+    int code = nicsync::run(options, services, out_stream, *logger);
     out = out_stream.str();
     log = log_stream.str();
     return code;
@@ -91,8 +93,10 @@ TEST_SUITE("app::run") {
 
     REQUIRE(m.run({"--root", "/r", "apply"}, out, log) == kExitOk);
     CHECK(out.empty());
-    CHECK(m.fs.files_written == std::vector<std::string>{"/etc/netplan/90-nicsync.yaml", kStatePath});
+    CHECK(m.fs.files_written ==
+          std::vector<std::string>{"/etc/netplan/90-nicsync.yaml", kStatePath, std::string(kLastGoodPath)});
     CHECK(m.fs.files["/etc/netplan/90-nicsync.yaml"].mode == 0600);
+    CHECK(m.fs.files[std::string(kLastGoodPath)].mode == 0600);
 
     REQUIRE(m.run({"--root", "/r", "plan"}, out, log) == kExitOk);
     CHECK(out.empty());
