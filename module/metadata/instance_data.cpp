@@ -20,6 +20,7 @@
 
 #include "metadata/alibaba.hpp"
 #include "metadata/aws.hpp"
+#include "metadata/json_text.hpp"
 #include "nicsync/metadata_sources.hpp"
 
 namespace nicsync {
@@ -39,15 +40,6 @@ std::string_view cloud_name_of(Vendor vendor) {
       return "aliyun";
   }
   return "unknown";
-}
-
-/// The JSON value, cut short, for a message.
-std::string shown(const Json& value) {
-  if (value.is_string()) return quote(value.get_ref<const std::string&>());
-  std::string text = value.dump();
-  constexpr size_t kMax = 40;
-  if (text.size() > kMax) text = text.substr(0, kMax) + "...";
-  return text;
 }
 
 std::string join(const std::vector<std::string>& items, std::string_view separator) {

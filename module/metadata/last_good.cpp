@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metadata/json_text.hpp"
 #include "nicsync/metadata_sources.hpp"
 
 namespace nicsync {
@@ -67,15 +68,6 @@ OrderedJson render_interface(const Interface& nic) {
 }
 
 // ---- parsing ----
-
-/// The JSON value, cut short, for a message.
-std::string shown(const Json& value) {
-  if (value.is_string()) return quote(value.get_ref<const std::string&>());
-  std::string text = value.dump();
-  constexpr size_t kMax = 40;
-  if (text.size() > kMax) text = text.substr(0, kMax) + "...";
-  return text;
-}
 
 Error error_at(const std::string& where, const std::string& what) { return Error{where + ": " + what}; }
 

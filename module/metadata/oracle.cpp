@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metadata/json_text.hpp"
 #include "nicsync/provider.hpp"
 
 namespace nicsync {
@@ -27,15 +28,6 @@ Error error_at(std::string_view where, const std::string& what) {
 }
 
 std::string entry_where(size_t position) { return "vnics/ entry " + std::to_string(position + 1); }
-
-/// A JSON value as it appears in the document, cut short for a message.
-std::string shown(const Json& value) {
-  if (value.is_string()) return quote(value.get_ref<const std::string&>());
-  std::string text = value.dump();
-  constexpr size_t kMax = 40;
-  if (text.size() > kMax) text = text.substr(0, kMax) + "...";
-  return text;
-}
 
 std::string a_type_name(const Json& value) {
   std::string name = value.type_name();
