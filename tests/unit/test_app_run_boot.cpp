@@ -190,6 +190,28 @@ TEST_SUITE("app::run boot and notify") {
     }
   }
 
+  TEST_CASE("the boot run on the live system: netplan generate for the new file, no bus before networking") {
+    Machine m("aws-seed-two-eni");
+    m.bus.service = NetworkService::networkd;
+    REQUIRE(m.run({"--boot", "apply"}) == kExitOk);  // root "/", no kernel: networking is not up
+    CHECK(m.commands.runs == Runs{{"/usr/sbin/netplan", "generate"}});
+    CHECK(m.bus.calls.empty());
+    CHECK(m.log.text().find("info: created /etc/netplan/90-nicsync.yaml (mode 0600)\ninfo: ran netplan generate\n") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("the boot run waits for udev to name the NICs when udev runs, and only then") {
+    Machine m("aws-seed-two-eni");
+    m.fs.directories.insert("/run/udev");
+    REQUIRE(m.run({"--boot", "--no-live", "apply"}) == kExitOk);
+    CHECK(m.commands.runs ==
+          Runs{{"/usr/bin/udevadm", "settle", "--timeout=5"}, {"/usr/sbin/netplan", "generate"}});
+    m.commands.runs.clear();
+    m.fs.files.erase("/etc/netplan/90-nicsync.yaml");
+    REQUIRE(m.run({"--no-live", "apply"}) == kExitOk);  // not a boot run
+    CHECK(m.commands.runs == Runs{{"/usr/sbin/netplan", "generate"}});
+  }
+
   TEST_CASE("files only (no live) under --root: nobody is told") {
     Machine m("aws-seed-two-eni");
     REQUIRE(m.run({"--root", "/r", "--no-live", "apply"}) == kExitOk);
