@@ -4,17 +4,22 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace nicsync {
 
-enum class HttpMethod { get, put };
+enum class HttpMethod { get, put, post };
+
+/// "GET", "PUT" or "POST".
+std::string_view http_method_name(HttpMethod method);
 
 struct HttpRequest {
   HttpMethod method = HttpMethod::get;
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string body{};  ///< sent with POST; GET and PUT (the token request) carry none
 };
 
 struct HttpResponse {
@@ -22,6 +27,11 @@ struct HttpResponse {
   std::string body;
   std::string transport_error;  ///< curl's reason when status == 0 ("Connection refused", ...)
   std::string retry_after;      ///< the Retry-After header, if any
+  /// Every header of the final response, names in lower case, values trimmed, in order.
+  std::vector<std::pair<std::string, std::string>> headers{};
+
+  /// The value of header `name` (lower case), or "" when the response has none.
+  std::string header(std::string_view name) const;
 };
 
 struct HttpOptions {
@@ -32,6 +42,8 @@ struct HttpOptions {
   long max_backoff_ms = 1000;
   int max_in_flight = 16;          ///< requests on the wire at once
   size_t max_body_bytes = 1 << 20; ///< larger bodies fail the request
+  /// PEM file of the CAs that HTTPS servers must chain to; empty: the system's default store.
+  std::string ca_bundle{};
 };
 
 class HttpClient {
@@ -42,7 +54,8 @@ class HttpClient {
   virtual std::vector<HttpResponse> perform(const std::vector<HttpRequest>& requests) = 0;
 };
 
-/// The libcurl implementation. Never uses a proxy for the metadata address.
+/// The libcurl implementation. Never uses a proxy (the proxy environment variables are ignored):
+/// the metadata address is link-local, and at boot no proxy is configured yet.
 std::unique_ptr<HttpClient> make_curl_http_client(const HttpOptions& options);
 
 }  // namespace nicsync

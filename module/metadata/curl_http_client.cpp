@@ -66,18 +66,6 @@ void check(CURLcode code, const char* what) {
   }
 }
 
-bool ascii_iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' ||
@@ -109,6 +97,7 @@ struct Transfer {
   HeaderList headers;
   std::string body;
   std::string retry_after;
+  std::vector<std::pair<std::string, std::string>> response_headers;
   bool too_large = false;
   char error[CURL_ERROR_SIZE] = {};
   EasyHandle easy;  ///< last, so it is cleaned up before what it points to
@@ -137,15 +126,21 @@ size_t on_header(char* data, size_t size, size_t count, void* user) noexcept {
   std::string_view line(data, bytes);
   if (line.substr(0, 5) == "HTTP/") {
     transfer->retry_after.clear();  // a new response starts (e.g. after "100 Continue")
+    transfer->response_headers.clear();
     return bytes;
   }
   size_t colon = line.find(':');
-  if (colon != std::string_view::npos && ascii_iequals(line.substr(0, colon), "Retry-After")) {
-    try {
-      transfer->retry_after = std::string(trim(line.substr(colon + 1)));
-    } catch (...) {
-      return 0;
+  if (colon == std::string_view::npos || colon == 0) return bytes;  // the blank line, or junk
+  try {
+    std::string name(line.substr(0, colon));
+    for (char& c : name) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     }
+    std::string value(trim(line.substr(colon + 1)));
+    if (name == "retry-after") transfer->retry_after = value;
+    transfer->response_headers.emplace_back(std::move(name), std::move(value));
+  } catch (...) {
+    return 0;
   }
   return bytes;
 }
@@ -229,6 +224,14 @@ std::unique_ptr<Transfer> CurlHttpClient::start(const HttpRequest& request, size
   check(curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get()), "CURLOPT_WRITEDATA");
   check(curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header), "CURLOPT_HEADERFUNCTION");
   check(curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get()), "CURLOPT_HEADERDATA");
+  if (!options_.ca_bundle.empty()) {
+    check(curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_bundle.c_str()), "CURLOPT_CAINFO");
+  }
+  if (request.method == HttpMethod::post) {
+    check(curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size())),
+          "CURLOPT_POSTFIELDSIZE_LARGE");
+    check(curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, request.body.data()), "CURLOPT_COPYPOSTFIELDS");
+  }
   if (request.method == HttpMethod::put) {
     check(curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L), "CURLOPT_UPLOAD");
     check(curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(0)),
@@ -262,6 +265,7 @@ Finished CurlHttpClient::finish(Transfer& transfer, CURLcode code) const {
   }
   curl_easy_getinfo(transfer.easy.get(), CURLINFO_RESPONSE_CODE, &response.status);
   response.body = std::move(transfer.body);
+  response.headers = std::move(transfer.response_headers);
   bool retriable = response.status >= 500 || response.status == 429;
   return {std::move(response), retriable};
 }

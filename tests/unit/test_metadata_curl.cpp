@@ -232,6 +232,19 @@ TEST_CASE("after `attempts` tries the last answer is returned") {
   CHECK(seen(*mock, "/latest/meta-data/mac") == 3);
 }
 
+TEST_CASE("every header of the final answer is kept, names in lower case") {
+  auto mock = serve(kTwoEni);
+  mock->add_fault(status_fault("/latest/meta-data/mac", 503, 1, "0"));
+  auto client = nicsync::make_curl_http_client(quick_options());
+  std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
+  REQUIRE(responses[0].status == 200);
+  CHECK(responses[0].retry_after.empty());  // the 503's Retry-After is not the final answer's
+  CHECK(responses[0].header("content-type") == "text/plain");
+  CHECK(responses[0].header("content-length") == std::to_string(responses[0].body.size()));
+  CHECK(responses[0].header("retry-after").empty());
+  CHECK(responses[0].header("Content-Type").empty());  // names are matched in lower case
+}
+
 TEST_CASE("a 4xx other than 429 is final") {
   auto mock = serve(kTwoEni);
   auto client = nicsync::make_curl_http_client(quick_options());
