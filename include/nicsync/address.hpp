@@ -12,8 +12,9 @@
 
 namespace nicsync {
 
-/// Quotes untrusted text for an error message: printable ASCII kept, the rest escaped, long text cut.
-std::string quote(std::string_view text);
+/// Quotes untrusted text for an error message: printable ASCII kept, the rest escaped, text longer
+/// than `limit` characters cut ("...").
+std::string quote(std::string_view text, size_t limit = 64);
 
 /// An IPv4 address in dotted-quad form ("10.0.0.1"); no leading zeros, no short forms.
 class Ipv4Address {

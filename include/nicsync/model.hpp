@@ -18,11 +18,24 @@ Result<Vendor> parse_vendor(std::string_view text);
 
 enum class NicRole { primary, secondary };
 
+/// A host name label the cloud keeps for one of a NIC's addresses (OCI's hostnameLabel): a DNS
+/// label, informational (shown and kept in the last good view, never written to a network file).
+struct HostnameLabel {
+  Ipv4Address address;
+  std::string label;
+  bool operator==(const HostnameLabel&) const = default;
+};
+
+/// A DNS label as clouds allow for host names: 1-63 letters, digits and hyphens, no hyphen first
+/// or last.
+bool is_hostname_label(std::string_view text);
+
 struct Ipv4Config {
   std::vector<Ipv4Address> addresses;  ///< primary private IP first, then secondaries
   std::optional<Ipv4Cidr> subnet;
   std::optional<Ipv4Address> gateway;
   std::vector<Ipv4Cidr> delegated_prefixes;  ///< AWS ipv4-prefix (read for later)
+  std::vector<HostnameLabel> hostname_labels{};  ///< for some of `addresses`, in their order
 };
 
 struct Ipv6Config {

@@ -2,6 +2,8 @@
 /// Metadata providers: fetch a vendor's instance metadata over HTTP and normalise it into an
 /// Instance. Parsing is separate from fetching, so every parser is tested on text alone.
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -35,11 +37,17 @@ class ImdsSession {
   /// failure is an Error naming the vendor, the path and the status or transport reason.
   Result<std::vector<std::optional<std::string>>> get(const std::vector<std::string>& paths,
                                                       const std::vector<bool>& optional = {});
+  /// Like get() with every path optional, but each path also fails alone: its body, nullopt for
+  /// a 404, or the Error get() would give for it. Only a failure to get a token fails the call.
+  Result<std::vector<Result<std::optional<std::string>>>> get_each(const std::vector<std::string>& paths);
   /// Number of HTTP requests made so far (token PUTs included).
   int requests_made() const { return requests_made_; }
 
  private:
   Result<void> acquire_token();
+  /// The final responses for `paths` (one new token and a repeat after a 401).
+  Result<std::vector<HttpResponse>> fetch(const std::vector<std::string>& paths);
+  Error failure(const std::string& path, const HttpResponse& response) const;
   HttpClient& http_;
   ImdsProtocol protocol_;
   std::string label_;
@@ -66,6 +74,36 @@ inline constexpr const char* kOracleDefaultEndpoint = "http://169.254.169.254";
 /// `oracle: vnics/ entry 2: "macAddr" is missing` (entries counted from 1).
 Result<Instance> fetch_oracle(HttpClient& http, const std::string& endpoint,
                               const std::map<std::string, std::vector<Ipv4Address>>& secondary_ips);
+
+/// How fetch_oracle_with_api() reaches the OCI API.
+struct OracleApiOptions {
+  HttpClient* http = nullptr;  ///< the API's client (HTTPS); null: the API is not asked
+  std::optional<std::string> federation_endpoint;  ///< unset: https://auth.<region>.<realm domain>
+  std::optional<std::string> iaas_endpoint;        ///< unset: https://iaas.<region>.<realm domain>
+  /// The clock that dates signed requests and ages tokens; empty: the system clock.
+  std::function<std::chrono::system_clock::time_point()> now{};
+};
+
+/// What Oracle's metadata service and the OCI API told.
+struct OracleFetch {
+  Instance instance;
+  /// Why the OCI API gave no secondary private IPs, when it was asked and failed: `instance`
+  /// then holds only the configured ones (never fewer than the API would have given is the
+  /// caller's business: see obtain_instance()).
+  std::optional<Error> api_error{};
+  int api_federations = 0;  ///< security tokens obtained (renewals included)
+};
+
+/// fetch_oracle(), plus the secondary private IPs of every VNIC from the OCI API
+/// (ListPrivateIps, as the instance principal), merged before the configured ones: each VNIC's
+/// private IP first, then the API's secondaries in address order, then the configured ones not
+/// already there. The API's hostname labels go to Ipv4Config::hostname_labels. The region comes
+/// from instance/ ("canonicalRegionName", "regionInfo.realmDomainComponent"). A failure of the
+/// metadata service is the Error; a failure of the API (unreachable, refused, an invalid
+/// answer, an address outside its VNIC's subnet) is OracleFetch::api_error.
+Result<OracleFetch> fetch_oracle_with_api(HttpClient& http, const std::string& endpoint,
+                                          const std::map<std::string, std::vector<Ipv4Address>>& secondary_ips,
+                                          const OracleApiOptions& api);
 
 inline constexpr const char* kAlibabaDefaultEndpoint = "http://100.100.100.200";
 

@@ -28,6 +28,12 @@ nlohmann::json optional_string(const std::optional<T>& value) {
   return value ? nlohmann::json(value->str()) : nlohmann::json(nullptr);
 }
 
+nlohmann::json hostname_labels(const std::vector<HostnameLabel>& labels) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const HostnameLabel& label : labels) out[label.address.str()] = label.label;
+  return out;
+}
+
 }  // namespace
 
 std::string describe_text(const Instance& instance) {
@@ -45,6 +51,11 @@ std::string describe_text(const Instance& instance) {
              (nic.ipv4.gateway ? " gateway " + nic.ipv4.gateway->str() : "") + "\n";
     }
     if (!nic.ipv4.delegated_prefixes.empty()) out += "  ipv4 prefixes " + join(nic.ipv4.delegated_prefixes, " ") + "\n";
+    if (!nic.ipv4.hostname_labels.empty()) {
+      out += "  ipv4 hostnames";
+      for (const HostnameLabel& label : nic.ipv4.hostname_labels) out += " " + label.address.str() + "=" + label.label;
+      out += "\n";
+    }
     if (!nic.ipv6.addresses.empty()) {
       out += "  ipv6 " + join(nic.ipv6.addresses, " ") +
              (nic.ipv6.subnets.empty() ? "" : " subnet " + join(nic.ipv6.subnets, " ")) +
@@ -72,7 +83,8 @@ std::string describe_json(const Instance& instance) {
          {{"addresses", strings(nic.ipv4.addresses)},
           {"subnet", optional_string(nic.ipv4.subnet)},
           {"gateway", optional_string(nic.ipv4.gateway)},
-          {"prefixes", strings(nic.ipv4.delegated_prefixes)}}},
+          {"prefixes", strings(nic.ipv4.delegated_prefixes)},
+          {"hostname_labels", hostname_labels(nic.ipv4.hostname_labels)}}},
         {"ipv6",
          {{"addresses", strings(nic.ipv6.addresses)},
           {"subnets", strings(nic.ipv6.subnets)},

@@ -10,7 +10,6 @@ namespace nicsync {
 
 namespace {
 
-constexpr size_t kQuoteLimit = 64;
 
 Error invalid(std::string_view text, std::string_view what) {
   return Error{quote(text) + " is not " + std::string(what)};
@@ -44,11 +43,11 @@ uint32_t mask_of(int prefix) {
 
 }  // namespace
 
-std::string quote(std::string_view text) {
+std::string quote(std::string_view text, size_t limit) {
   std::string out = "\"";
   size_t shown = 0;
   for (unsigned char c : text) {
-    if (shown == kQuoteLimit) {
+    if (shown == limit) {
       out += "...";
       break;
     }

@@ -25,4 +25,13 @@ const Interface* Instance::primary() const {
   return nullptr;
 }
 
+bool is_hostname_label(std::string_view text) {
+  if (text.empty() || text.size() > 63 || text.front() == '-' || text.back() == '-') return false;
+  for (char c : text) {
+    bool ok = c == '-' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
 }  // namespace nicsync

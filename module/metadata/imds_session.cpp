@@ -83,10 +83,7 @@ Result<void> ImdsSession::acquire_token() {
   return {};
 }
 
-Result<std::vector<std::optional<std::string>>> ImdsSession::get(const std::vector<std::string>& paths,
-                                                                 const std::vector<bool>& optional) {
-  std::vector<std::optional<std::string>> bodies(paths.size());
-  if (paths.empty()) return bodies;
+Result<std::vector<HttpResponse>> ImdsSession::fetch(const std::vector<std::string>& paths) {
   if (!token_tried_) NICSYNC_TRY(acquire_token());
 
   auto request_for = [&](const std::string& path) {
@@ -116,7 +113,18 @@ Result<std::vector<std::optional<std::string>>> ImdsSession::get(const std::vect
     std::vector<HttpResponse> repeated = http_.perform(repeats);
     for (size_t k = 0; k < unauthorised.size(); ++k) responses[unauthorised[k]] = std::move(repeated.at(k));
   }
+  return responses;
+}
 
+Error ImdsSession::failure(const std::string& path, const HttpResponse& response) const {
+  return Error{label_ + ": GET " + path + ": " + describe_failure(response, protocol_.base_url + path)};
+}
+
+Result<std::vector<std::optional<std::string>>> ImdsSession::get(const std::vector<std::string>& paths,
+                                                                 const std::vector<bool>& optional) {
+  std::vector<std::optional<std::string>> bodies(paths.size());
+  if (paths.empty()) return bodies;
+  NICSYNC_TRY_ASSIGN(std::vector<HttpResponse> responses, fetch(paths));
   for (size_t i = 0; i < paths.size(); ++i) {
     HttpResponse& response = responses.at(i);
     bool is_optional = i < optional.size() && optional[i];
@@ -125,10 +133,28 @@ Result<std::vector<std::optional<std::string>>> ImdsSession::get(const std::vect
     } else if (response.status == 404 && is_optional) {
       bodies[i] = std::nullopt;
     } else {
-      return Error{label_ + ": GET " + paths[i] + ": " + describe_failure(response, protocol_.base_url + paths[i])};
+      return failure(paths[i], response);
     }
   }
   return bodies;
+}
+
+Result<std::vector<Result<std::optional<std::string>>>> ImdsSession::get_each(const std::vector<std::string>& paths) {
+  std::vector<Result<std::optional<std::string>>> out;
+  if (paths.empty()) return out;
+  NICSYNC_TRY_ASSIGN(std::vector<HttpResponse> responses, fetch(paths));
+  out.reserve(paths.size());
+  for (size_t i = 0; i < paths.size(); ++i) {
+    HttpResponse& response = responses.at(i);
+    if (response.status == 200) {
+      out.emplace_back(std::optional<std::string>(std::move(response.body)));
+    } else if (response.status == 404) {
+      out.emplace_back(std::optional<std::string>());
+    } else {
+      out.emplace_back(failure(paths[i], response));
+    }
+  }
+  return out;
 }
 
 }  // namespace nicsync

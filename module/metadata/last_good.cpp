@@ -46,6 +46,12 @@ OrderedJson optional_number(const std::optional<int>& value) {
   return value ? OrderedJson(*value) : OrderedJson(nullptr);
 }
 
+OrderedJson labels(const std::vector<HostnameLabel>& values) {
+  OrderedJson out = OrderedJson::object();
+  for (const HostnameLabel& value : values) out[value.address.str()] = value.label;
+  return out;
+}
+
 OrderedJson render_interface(const Interface& nic) {
   OrderedJson out;
   out["mac"] = nic.mac.str();
@@ -56,7 +62,8 @@ OrderedJson render_interface(const Interface& nic) {
   out["ipv4"] = OrderedJson{{"addresses", strings(nic.ipv4.addresses)},
                             {"subnet", optional_string(nic.ipv4.subnet)},
                             {"gateway", optional_string(nic.ipv4.gateway)},
-                            {"delegated_prefixes", strings(nic.ipv4.delegated_prefixes)}};
+                            {"delegated_prefixes", strings(nic.ipv4.delegated_prefixes)},
+                            {"hostname_labels", labels(nic.ipv4.hostname_labels)}};
   out["ipv6"] = OrderedJson{{"addresses", strings(nic.ipv6.addresses)},
                             {"subnets", strings(nic.ipv6.subnets)},
                             {"gateway", optional_string(nic.ipv6.gateway)},
@@ -161,6 +168,21 @@ Result<Ipv4Config> parse_ipv4(const Json& nic, const std::string& where) {
     if (!config.subnet->contains(config.addresses[i])) {
       return error_at(at + ".addresses[" + std::to_string(i) + "]",
                       config.addresses[i].str() + " is outside the subnet " + config.subnet->str());
+    }
+  }
+  NICSYNC_TRY_ASSIGN(const Json* labels, parse_object(*ipv4, "hostname_labels", at));
+  if (labels != nullptr) {
+    for (const auto& [key, value] : labels->items()) {
+      std::string label_at = at + ".hostname_labels." + key;
+      auto address = Ipv4Address::parse(key);
+      if (!address.ok()) return error_at(label_at, address.error().message);
+      if (std::find(config.addresses.begin(), config.addresses.end(), *address) == config.addresses.end()) {
+        return error_at(label_at, "names an address the interface does not have");
+      }
+      if (!value.is_string() || !is_hostname_label(value.get_ref<const std::string&>())) {
+        return error_at(label_at, shown(value) + " is not a host name label");
+      }
+      config.hostname_labels.push_back({*address, value.get<std::string>()});
     }
   }
   if (config.subnet && config.gateway && !config.subnet->contains(*config.gateway)) {

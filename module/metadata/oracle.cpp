@@ -182,6 +182,14 @@ Result<InstanceInfo> parse_instance(std::string_view json) {
   NICSYNC_TRY_ASSIGN(std::optional<std::string> shape, optional_string(document, "shape", where));
   InstanceInfo info{.id = *id, .machine = Machine::virtual_machine};
   if (shape && shape->starts_with("BM.")) info.machine = Machine::bare_metal;
+  NICSYNC_TRY_ASSIGN(info.region, optional_string(document, "canonicalRegionName", where));
+  if (auto region_info = document.find("regionInfo"); region_info != document.end() && region_info->is_object()) {
+    const std::string info_where = std::string(where) + " \"regionInfo\"";
+    if (!info.region) {
+      NICSYNC_TRY_ASSIGN(info.region, optional_string(*region_info, "regionIdentifier", info_where));
+    }
+    NICSYNC_TRY_ASSIGN(info.realm_domain, optional_string(*region_info, "realmDomainComponent", info_where));
+  }
   return info;
 }
 
@@ -240,25 +248,8 @@ Instance assemble_instance(const InstanceInfo& info, std::vector<Interface> vnic
 
 Result<Instance> fetch_oracle(HttpClient& http, const std::string& endpoint,
                               const std::map<std::string, std::vector<Ipv4Address>>& secondary_ips) {
-  ImdsProtocol protocol;
-  protocol.base_url = endpoint;
-  protocol.static_headers = {{"Authorization", "Bearer Oracle"}};  // v2 needs it; v1 ignores it
-  ImdsSession session(http, std::move(protocol), "oracle");
-
-  // Round trip 1: both documents from v2. Round trip 2, only when v2 is not served: from v1.
-  const std::string v2(oracle::kV2Path);
-  NICSYNC_TRY_ASSIGN(auto bodies, session.get({v2 + "instance/", v2 + "vnics/"}, {true, true}));
-  if (!bodies[0] && !bodies[1]) {
-    const std::string v1(oracle::kV1Path);
-    NICSYNC_TRY_ASSIGN(bodies, session.get({v1 + "instance/", v1 + "vnics/"}));
-  } else if (!bodies[0] || !bodies[1]) {
-    return Error{"oracle: GET " + v2 + (bodies[0] ? "vnics/" : "instance/") + ": HTTP 404"};
-  }
-
-  NICSYNC_TRY_ASSIGN(oracle::InstanceInfo info, oracle::parse_instance(*bodies[0]));
-  NICSYNC_TRY_ASSIGN(std::vector<Interface> vnics, oracle::parse_vnics(*bodies[1], info.machine));
-  NICSYNC_TRY(oracle::add_secondary_ips(vnics, secondary_ips));
-  return oracle::assemble_instance(info, std::move(vnics));
+  NICSYNC_TRY_ASSIGN(OracleFetch fetched, fetch_oracle_with_api(http, endpoint, secondary_ips, OracleApiOptions{}));
+  return std::move(fetched.instance);
 }
 
 }  // namespace nicsync

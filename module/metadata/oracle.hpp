@@ -7,6 +7,7 @@
 /// or, for configured secondary IPs, "secondary IPs for <key>".
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "nicsync/address.hpp"
 #include "nicsync/model.hpp"
 #include "nicsync/result.hpp"
+#include "oci/api.hpp"
 
 namespace nicsync::oracle {
 
@@ -30,10 +32,15 @@ enum class Machine { virtual_machine, bare_metal };
 struct InstanceInfo {
   ResourceId id;
   Machine machine = Machine::virtual_machine;
+  /// "canonicalRegionName" (else "regionInfo"."regionIdentifier"), as given: checked only
+  /// when the OCI API is used (oci::make_region).
+  std::optional<std::string> region{};
+  std::optional<std::string> realm_domain{};  ///< "regionInfo"."realmDomainComponent"
 };
 
 /// instance/: an object with a string "id" (the instance OCID) and, optionally, "shape";
-/// shapes starting with "BM." are bare metal. Other members are ignored.
+/// shapes starting with "BM." are bare metal; the region as InstanceInfo says. Other members
+/// are ignored.
 Result<InstanceInfo> parse_instance(std::string_view json);
 
 /// vnics/: a non-empty JSON array of VNIC objects, the primary first, no MAC twice. Entry n
@@ -49,6 +56,12 @@ Result<std::vector<Interface>> parse_vnics(std::string_view json, Machine machin
 /// repeats dropped). A key matches a VNIC by vnicId or by MAC; keys that match none are ignored.
 /// An address outside the VNIC's subnet, or on a VNIC without IPv4, is an error naming the key.
 Result<void> add_secondary_ips(std::vector<Interface>& vnics, const SecondaryIps& secondary_ips);
+
+/// Adds the OCI API's secondary private IPs (oci::list_private_ips(), keyed by vnicId) to the
+/// VNICs with that id: the non-primary ones, in address order, after the VNIC's private IP,
+/// with their hostname labels. An address outside the VNIC's IPv4 subnet is an Error.
+Result<void> add_api_private_ips(std::vector<Interface>& vnics,
+                                 const std::map<std::string, std::vector<oci::PrivateIp>>& private_ips);
 
 /// The Instance: vendor oracle, the instance id and the VNICs in vnics/ order.
 Instance assemble_instance(const InstanceInfo& info, std::vector<Interface> vnics);

@@ -74,7 +74,8 @@ TEST_SUITE("app::run") {
     CHECK(doc["interfaces"][1] == nlohmann::json::parse(R"({
       "name": "eth1", "mac": "02:86:10:65:fd:31", "role": "secondary", "card": 0, "index": 1,
       "id": "eni-0e7275b13b81f8bd2",
-      "ipv4": {"addresses": ["10.0.0.226"], "subnet": "10.0.0.0/24", "gateway": "10.0.0.1", "prefixes": []},
+      "ipv4": {"addresses": ["10.0.0.226"], "subnet": "10.0.0.0/24", "gateway": "10.0.0.1", "prefixes": [],
+               "hostname_labels": {}},
       "ipv6": {"addresses": [], "subnets": [], "gateway": null, "prefixes": []},
       "vlan": null})"));
     CHECK(m.fs.files_written.empty());

@@ -89,6 +89,7 @@ Instance sample() {
   primary.ipv4.subnet = *nicsync::Ipv4Cidr::parse("10.0.0.0/24");
   primary.ipv4.gateway = *Ipv4Address::parse("10.0.0.1");
   primary.ipv4.delegated_prefixes = {*nicsync::Ipv4Cidr::parse("10.0.0.32/28")};
+  primary.ipv4.hostname_labels = {{*Ipv4Address::parse("10.0.0.9"), "bm-secondary"}};
   primary.ipv6.addresses = {*nicsync::Ipv6Address::parse("2603:c020:400d:5dbb::8")};
   primary.ipv6.subnets = {*nicsync::Ipv6Cidr::parse("2603:c020:400d:5dbb::/64")};
   primary.ipv6.gateway = *nicsync::Ipv6Address::parse("fe80::200:17ff:fe40:8972");
@@ -126,7 +127,10 @@ const char* const kSampleView = R"({
         "gateway": "10.0.0.1",
         "delegated_prefixes": [
           "10.0.0.32/28"
-        ]
+        ],
+        "hostname_labels": {
+          "10.0.0.9": "bm-secondary"
+        }
       },
       "ipv6": {
         "addresses": [
@@ -155,7 +159,8 @@ const char* const kSampleView = R"({
         ],
         "subnet": "10.0.4.0/24",
         "gateway": "10.0.4.1",
-        "delegated_prefixes": []
+        "delegated_prefixes": [],
+        "hostname_labels": {}
       },
       "ipv6": {
         "addresses": [],
@@ -278,6 +283,13 @@ TEST_SUITE("metadata::last_good") {
     CHECK(error(changed([](Json& d) {
             d["interfaces"][0]["ipv4"]["delegated_prefixes"] = "10.0.0.32/28";
           })) == kSource + ": interfaces[0].ipv4.delegated_prefixes: \"10.0.0.32/28\" is not a list");
+    CHECK(error(changed([](Json& d) { d["interfaces"][0]["ipv4"]["hostname_labels"] = {{"10.0.0.7", "x"}}; })) ==
+          kSource + ": interfaces[0].ipv4.hostname_labels.10.0.0.7: names an address the interface does not have");
+    CHECK(error(changed([](Json& d) { d["interfaces"][0]["ipv4"]["hostname_labels"]["10.0.0.9"] = "a b"; })) ==
+          kSource + ": interfaces[0].ipv4.hostname_labels.10.0.0.9: \"a b\" is not a host name label");
+    CHECK(error(changed([](Json& d) { d["interfaces"][0]["ipv4"]["hostname_labels"] = {{"10.0.0.999", "x"}}; })) ==
+          kSource + ": interfaces[0].ipv4.hostname_labels.10.0.0.999: " +
+              Ipv4Address::parse("10.0.0.999").error().message);
     CHECK(error(changed([](Json& d) { d["interfaces"][0]["ipv6"]["addresses"][0] = 6; })) ==
           kSource + ": interfaces[0].ipv6.addresses[0]: 6 is not a string");
     CHECK(error(changed([](Json& d) { d["interfaces"][0]["ipv6"]["gateway"] = "fe80::zz"; })) ==
