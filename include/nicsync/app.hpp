@@ -55,6 +55,8 @@ struct RunOptions {
   PlanOptions plan;
   HttpOptions http;
   std::map<std::string, std::vector<Ipv4Address>> oracle_secondary_ips;  ///< VNIC id or MAC -> IPs
+  OracleApiSettings oracle_api;  ///< as merged (unset enabled: true)
+  HttpOptions api_http;          ///< for the OCI API: `http` with oracle.api.ca_bundle
   std::optional<std::vector<InterfaceSelector>> include_interfaces;
   std::vector<InterfaceSelector> exclude_interfaces;
   Config effective;  ///< every layer merged, for `config check`
@@ -68,6 +70,7 @@ inline constexpr int kUdevSettleTimeoutSeconds = 5;
 struct Services {
   FileSystem& fs;
   HttpClient& http;
+  HttpClient* api_http = nullptr;  ///< the OCI API's client; null: the API is not asked
   Netlink* netlink = nullptr;  ///< null when no rtnetlink socket could be opened
   std::string netlink_error{};   ///< why, when netlink is null
   ServiceBus* bus = nullptr;   ///< null when the system bus could not be reached

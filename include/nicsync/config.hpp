@@ -81,10 +81,20 @@ struct MetadataSettings {
   bool operator==(const MetadataSettings&) const = default;
 };
 
+/// How nicsync asks the OCI API (as the instance: instance principal) for secondary private IPs.
+struct OracleApiSettings {
+  std::optional<bool> enabled;                     ///< unset: true
+  std::optional<std::string> federation_endpoint;  ///< https://host[:port]; unset: https://auth.<region>.<realm domain>
+  std::optional<std::string> iaas_endpoint;        ///< https://host[:port]; unset: https://iaas.<region>.<realm domain>
+  std::optional<std::string> ca_bundle;            ///< absolute path of a PEM CA file; unset: the system's
+  bool operator==(const OracleApiSettings&) const = default;
+};
+
 struct OracleSettings {
   /// Secondary private IPv4s per VNIC (OCI's metadata does not list them), keyed by a VNIC id
   /// (Kind::id, "ocid1.vnic.") or a MAC (Kind::mac). Layers merge per VNIC.
   std::map<InterfaceSelector, std::vector<Ipv4Address>> secondary_ips;
+  OracleApiSettings api;
   bool operator==(const OracleSettings&) const = default;
 };
 

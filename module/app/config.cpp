@@ -272,6 +272,27 @@ Result<std::string> read_url(const Reporter& report, const Value& value, const s
   return url;
 }
 
+/// An OCI API endpoint: https only (the requests carry a security token), host and port only.
+Result<std::string> read_api_endpoint(const Reporter& report, const Value& value, const std::string& key) {
+  NICSYNC_TRY_ASSIGN(std::string url, read_url(report, value, key));
+  std::string_view host = url;
+  bool ok = host.starts_with("https://");
+  if (ok) host.remove_prefix(8);
+  ok = ok && host.find_first_of("/?#@\\") == std::string_view::npos;
+  if (!ok) return report.at(value, key, quote(url) + " is not https://HOST or https://HOST:PORT");
+  return url;
+}
+
+Result<std::string> read_absolute_path(const Reporter& report, const Value& value, const std::string& key) {
+  NICSYNC_TRY_ASSIGN(std::string path, scalar_text(report, value, key));
+  bool bad_character =
+      std::any_of(path.begin(), path.end(), [](unsigned char c) { return c < ' ' || c == 0x7f; });
+  if (bad_character || !path.starts_with("/") || path.size() > 4096) {
+    return report.at(value, key, quote(path) + " is not an absolute path");
+  }
+  return path;
+}
+
 Result<InterfaceSelector> read_selector(const Reporter& report, const Value& value, const std::string& key) {
   NICSYNC_TRY_ASSIGN(std::string text, scalar_text(report, value, key));
   if (value.is_number) {
@@ -423,9 +444,22 @@ Result<Config> read_config(const Reporter& report, const Value& top) {
       {"backoff_ms", number(0, 60000, metadata.backoff_ms)},
       {"max_in_flight", number(1, 64, metadata.max_in_flight)},
   };
+  OracleApiSettings& api = config.oracle.api;
+  std::vector<Field> oracle_api_fields = {
+      {"enabled", [&](const Value& v, const std::string& k) { return store(read_bool(report, v, k), api.enabled); }},
+      {"federation_endpoint",
+       [&](const Value& v, const std::string& k) {
+         return store(read_api_endpoint(report, v, k), api.federation_endpoint);
+       }},
+      {"iaas_endpoint",
+       [&](const Value& v, const std::string& k) { return store(read_api_endpoint(report, v, k), api.iaas_endpoint); }},
+      {"ca_bundle",
+       [&](const Value& v, const std::string& k) { return store(read_absolute_path(report, v, k), api.ca_bundle); }},
+  };
   std::vector<Field> oracle_fields = {
       {"secondary_ips",
        [&](const Value& v, const std::string& k) { return read_secondary_ips(report, v, k, config.oracle); }},
+      {"api", [&](const Value& v, const std::string& k) { return read_fields(report, v, k, oracle_api_fields); }},
   };
   std::vector<Field> fields = {
       {"vendor",
@@ -612,6 +646,10 @@ Config merge(const Config& base, const Config& layer) {
   take(merged.metadata.max_in_flight, layer.metadata.max_in_flight);
   for (const auto& [vnic, addresses] : layer.oracle.secondary_ips)
     merged.oracle.secondary_ips[vnic] = addresses;
+  take(merged.oracle.api.enabled, layer.oracle.api.enabled);
+  take(merged.oracle.api.federation_endpoint, layer.oracle.api.federation_endpoint);
+  take(merged.oracle.api.iaas_endpoint, layer.oracle.api.iaas_endpoint);
+  take(merged.oracle.api.ca_bundle, layer.oracle.api.ca_bundle);
   return merged;
 }
 
@@ -693,6 +731,11 @@ std::string describe_config(const Config& config) {
     ips += (ips.size() == 1 ? "" : ", ") + vnic.value + ": " + addresses_text(addresses);
   }
   line("oracle.secondary_ips", ips + "}", config.oracle.secondary_ips.empty());
+  const OracleApiSettings& api = config.oracle.api;
+  line("oracle.api.enabled", api.enabled.value_or(true) ? "true" : "false", !api.enabled);
+  line("oracle.api.federation_endpoint", api.federation_endpoint.value_or("auto"), !api.federation_endpoint);
+  line("oracle.api.iaas_endpoint", api.iaas_endpoint.value_or("auto"), !api.iaas_endpoint);
+  line("oracle.api.ca_bundle", api.ca_bundle.value_or("system"), !api.ca_bundle);
   return out;
 }
 

@@ -1,5 +1,6 @@
 #include "app/metadata_sources.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,18 +23,115 @@ std::vector<LogField> fields(MetadataSource source, Vendor vendor, std::string_v
   return out;
 }
 
+/// What the service gave: the view, and why part of it is missing (the OCI API failed).
+struct Fetched {
+  Instance instance;
+  std::optional<Error> incomplete;
+};
+
 /// The vendor's metadata service, at options.metadata_url or the vendor's own address.
-Result<Instance> fetch_from_service(Vendor vendor, const RunOptions& options, HttpClient& http) {
+Result<Fetched> fetch_from_service(Vendor vendor, const RunOptions& options, Services& services) {
   switch (vendor) {
-    case Vendor::aws:
-      return fetch_aws(http, options.metadata_url.value_or(kAwsDefaultEndpoint));
-    case Vendor::oracle:
-      return fetch_oracle(http, options.metadata_url.value_or(kOracleDefaultEndpoint),
-                          options.oracle_secondary_ips);
-    case Vendor::alibaba:
-      return fetch_alibaba(http, options.metadata_url.value_or(kAlibabaDefaultEndpoint));
+    case Vendor::aws: {
+      NICSYNC_TRY_ASSIGN(Instance instance, fetch_aws(services.http, options.metadata_url.value_or(kAwsDefaultEndpoint)));
+      return Fetched{std::move(instance), std::nullopt};
+    }
+    case Vendor::oracle: {
+      OracleApiOptions api{.http = options.oracle_api.enabled.value_or(true) ? services.api_http : nullptr,
+                           .federation_endpoint = options.oracle_api.federation_endpoint,
+                           .iaas_endpoint = options.oracle_api.iaas_endpoint};
+      NICSYNC_TRY_ASSIGN(OracleFetch fetched,
+                         fetch_oracle_with_api(services.http, options.metadata_url.value_or(kOracleDefaultEndpoint),
+                                               options.oracle_secondary_ips, api));
+      return Fetched{std::move(fetched.instance), std::move(fetched.api_error)};
+    }
+    case Vendor::alibaba: {
+      NICSYNC_TRY_ASSIGN(Instance instance,
+                         fetch_alibaba(services.http, options.metadata_url.value_or(kAlibabaDefaultEndpoint)));
+      return Fetched{std::move(instance), std::nullopt};
+    }
   }
   return Error{"unknown vendor"};
+}
+
+/// The interface of `view` that is `nic`: the same VNIC id, or (without ids) the same MAC.
+const Interface* same_nic(const Instance& view, const Interface& nic) {
+  for (const Interface& other : view.interfaces) {
+    if (nic.id && other.id ? *nic.id == *other.id : nic.mac == other.mac) return &other;
+  }
+  return nullptr;
+}
+
+/// After the OCI API failed: adds to each VNIC the secondary IPs (and their labels) that the
+/// last good view has for it and that lie in its subnet now. Returns what was kept, as
+/// "10.0.1.11 on ocid1.vnic..."; nullopt when there is no usable last good view.
+std::optional<std::vector<std::string>> keep_from_last_good(Instance& instance, FileSystem& fs) {
+  const std::string path(kLastGoodPath);
+  auto text = fs.read_file(path);
+  if (!text.ok() || !*text) return std::nullopt;
+  auto view = parse_last_good(**text, instance.vendor, path);
+  if (!view.ok()) return std::nullopt;
+  std::vector<std::string> kept;
+  for (Interface& nic : instance.interfaces) {
+    const Interface* before = same_nic(*view, nic);
+    if (before == nullptr || !nic.ipv4.subnet) continue;
+    // The order a complete fetch would give: the private IP, the last good view's secondaries
+    // (the API's, then the configured ones, as it saved them), then what is configured now.
+    std::vector<Ipv4Address>& list = nic.ipv4.addresses;
+    if (list.empty()) continue;
+    std::vector<Ipv4Address> merged = {list.front()};
+    auto add = [&merged](const Ipv4Address& address) {
+      bool fresh = std::find(merged.begin(), merged.end(), address) == merged.end();
+      if (fresh) merged.push_back(address);
+      return fresh;
+    };
+    for (size_t i = 1; i < before->ipv4.addresses.size(); ++i) {
+      const Ipv4Address& address = before->ipv4.addresses[i];
+      bool known = std::find(list.begin(), list.end(), address) != list.end();
+      if (!nic.ipv4.subnet->contains(address) || !add(address) || known) continue;
+      kept.push_back(address.str() + " on " + (nic.id ? nic.id->str() : nic.mac.str()));
+    }
+    for (const Ipv4Address& address : list) add(address);
+    list = std::move(merged);
+    // The labels too (the API gave them, for the private IP as well), in address order.
+    std::vector<HostnameLabel> labels;
+    for (const Ipv4Address& address : list) {
+      auto label_of = [&](const std::vector<HostnameLabel>& from) {
+        return std::find_if(from.begin(), from.end(), [&](const HostnameLabel& l) { return l.address == address; });
+      };
+      if (auto now = label_of(nic.ipv4.hostname_labels); now != nic.ipv4.hostname_labels.end()) {
+        labels.push_back(*now);
+      } else if (auto saved = label_of(before->ipv4.hostname_labels); saved != before->ipv4.hostname_labels.end()) {
+        labels.push_back(*saved);
+      }
+    }
+    nic.ipv4.hostname_labels = std::move(labels);
+  }
+  return kept;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+/// The service's view, completed from the last good view when the OCI API failed (one warning).
+SourcedInstance complete_from_last_good(Fetched fetched, Vendor vendor, FileSystem& fs, Log& log) {
+  SourcedInstance sourced{std::move(fetched.instance), MetadataSource::imds, true};
+  if (!fetched.incomplete) return sourced;
+  sourced.complete = false;
+  std::optional<std::vector<std::string>> kept = keep_from_last_good(sourced.instance, fs);
+  std::string outcome;
+  if (!kept) {
+    outcome = "no last good view (" + std::string(kLastGoodPath) + "): only configured secondary IPs";
+  } else if (kept->empty()) {
+    outcome = "the last good view has no other secondary IPs";
+  } else {
+    outcome = "kept from the last good view: " + joined(*kept);
+  }
+  log.warning(fetched.incomplete->message + "; " + outcome, fields(MetadataSource::imds, vendor));
+  return sourced;
 }
 
 /// Writes the last good view when it differs from what is on disk, and removes the refresh
@@ -97,12 +195,12 @@ std::optional<SourcedInstance> fall_back(Vendor vendor, FileSystem& fs, Log& log
   if (vendor != Vendor::oracle) {
     if (auto instance = try_file(kInstanceDataPath, MetadataSource::cloud_init, vendor, "trying " + last_good,
                                  fs, log, parse_cloud_init_instance_data)) {
-      return SourcedInstance{std::move(*instance), MetadataSource::cloud_init};
+      return SourcedInstance{std::move(*instance), MetadataSource::cloud_init, true};
     }
   }
   if (auto instance =
           try_file(kLastGoodPath, MetadataSource::last_good, vendor, "", fs, log, parse_last_good)) {
-    return SourcedInstance{std::move(*instance), MetadataSource::last_good};
+    return SourcedInstance{std::move(*instance), MetadataSource::last_good, true};
   }
   log.warning("no metadata at boot: leaving the network configuration as it is",
               {{"VENDOR", std::string(vendor_name(vendor))}});
@@ -113,13 +211,14 @@ std::optional<SourcedInstance> fall_back(Vendor vendor, FileSystem& fs, Log& log
 
 Result<std::optional<SourcedInstance>> obtain_instance(Vendor vendor, const RunOptions& options,
                                                        Services& services, SaveView save, Log& log) {
-  Result<Instance> fetched = fetch_from_service(vendor, options, services.http);
+  Result<Fetched> fetched = fetch_from_service(vendor, options, services);
   if (fetched.ok()) {
     if (options.mode == RunMode::boot) {
       log.info("metadata from the metadata service", fields(MetadataSource::imds, vendor));
     }
-    if (save == SaveView::yes) save_view(*fetched, services.fs, log);
-    return std::optional<SourcedInstance>(SourcedInstance{std::move(fetched).value(), MetadataSource::imds});
+    SourcedInstance sourced = complete_from_last_good(std::move(fetched).value(), vendor, services.fs, log);
+    if (save == SaveView::yes) record_view(&sourced, services.fs, log);
+    return std::optional<SourcedInstance>(std::move(sourced));
   }
   if (options.mode != RunMode::boot) return fetched.error();
 
@@ -137,6 +236,7 @@ Result<std::optional<SourcedInstance>> obtain_instance(Vendor vendor, const RunO
 void record_view(const SourcedInstance* used, FileSystem& fs, Log& log) {
   if (used != nullptr && used->source == MetadataSource::imds) {
     save_view(used->instance, fs, log);
+    if (!used->complete) mark_refresh_needed(fs, log);
   } else {
     mark_refresh_needed(fs, log);
   }

@@ -13,13 +13,20 @@ namespace nicsync {
 struct SourcedInstance {
   Instance instance;
   MetadataSource source = MetadataSource::imds;
+  /// False when part of the view could not be fetched (the OCI API failed) and was kept from
+  /// the last good view instead: saved like a complete view, and refreshed later.
+  bool complete = true;
 };
 
 /// Whether this run may write what it learnt (the last good view, the refresh marker).
 enum class SaveView { no, yes };
 
 /// The instance's metadata, fetched from the vendor's service (options.metadata_url or the
-/// vendor's default; options.oracle_secondary_ips for Oracle).
+/// vendor's default; for Oracle, options.oracle_secondary_ips and, unless options.oracle_api
+/// disables it, the OCI API through services.api_http). When the OCI API fails, logs one
+/// warning with the reason and keeps, for each VNIC, the secondary IPs the last good view has
+/// for it (inside its current subnet): no address is dropped because the API failed; the view
+/// is then marked incomplete.
 /// RunMode::normal: the service only; its failure is the Error.
 /// RunMode::boot: logs the source used (SOURCE, VENDOR and, for files, FILE fields); when the
 /// service fails (unreachable or invalid), logs a warning with the reason and tries
@@ -34,8 +41,9 @@ Result<std::optional<SourcedInstance>> obtain_instance(Vendor vendor, const RunO
                                                         Services& services, SaveView save, Log& log);
 
 /// What SaveView::yes does, for a caller that saves only once its run has succeeded: for a view
-/// from the service, writes kLastGoodPath (when changed) and removes kRefreshNeededPath; for a
-/// fallback view or none (`used` null), writes kRefreshNeededPath. Failures are warnings.
+/// from the service, writes kLastGoodPath (when changed) and removes kRefreshNeededPath (writes
+/// it instead when the view is incomplete); for a fallback view or none (`used` null), writes
+/// kRefreshNeededPath. Failures are warnings.
 void record_view(const SourcedInstance* used, FileSystem& fs, Log& log);
 
 }  // namespace nicsync

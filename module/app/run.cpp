@@ -350,6 +350,9 @@ Result<void> apply_settings(RunOptions& options, FileSystem& fs) {
   for (const auto& [selector, addresses] : merged.oracle.secondary_ips) {
     options.oracle_secondary_ips[selector.value] = addresses;
   }
+  options.oracle_api = merged.oracle.api;
+  options.api_http = options.http;
+  options.api_http.ca_bundle = merged.oracle.api.ca_bundle.value_or("");
   options.include_interfaces = merged.interfaces.include;
   options.exclude_interfaces = merged.interfaces.exclude.value_or(std::vector<InterfaceSelector>{});
   return {};
@@ -385,7 +388,8 @@ int run_cli(int argc, char** argv) {
       return kExitFailed;
     }
     auto http = make_curl_http_client(options->http);
-    Services services{.fs = *fs, .http = *http};
+    auto api_http = make_curl_http_client(options->api_http);
+    Services services{.fs = *fs, .http = *http, .api_http = api_http.get()};
     auto netlink = make_libnl_netlink();
     if (netlink.ok()) {
       services.netlink = netlink->get();

@@ -108,6 +108,10 @@ TEST_SUITE("app::config") {
     CHECK(config.metadata.backoff_ms == kDefaultBackoffMs);
     CHECK(config.metadata.max_in_flight == kDefaultMaxInFlight);
     CHECK(config.oracle.secondary_ips.size() == 2);
+    CHECK(config.oracle.api == OracleApiSettings{.enabled = true,
+                                                 .federation_endpoint = "https://auth.us-phoenix-1.oraclecloud.com",
+                                                 .iaas_endpoint = "https://iaas.us-phoenix-1.oraclecloud.com",
+                                                 .ca_bundle = "/etc/pki/tls/certs/ca-bundle.crt"});
     // The examples show the defaults, so the effective settings only lose their "# default" marks.
     std::string described = describe_config(config);
     CHECK(described.find("table_base: 1000\n") != std::string::npos);
@@ -299,6 +303,32 @@ TEST_SUITE("app::config") {
           "/etc/nicsync/nicsync.yaml:4:5: duplicate key \"oracle.secondary_ips.0a:1b:2c:3d:4e:5f\"");
     CHECK(parse_error("oracle:\n  secondary_ips: [10.0.0.1]\n") ==
           "/etc/nicsync/nicsync.yaml:2:18: oracle.secondary_ips: expected a mapping, not a list");
+  }
+
+  TEST_CASE("oracle.api: on/off, https endpoints of host and port, an absolute CA bundle path") {
+    Config config = parse_ok(
+        "oracle:\n  api:\n    enabled: no\n    federation_endpoint: https://auth.example.test:8443/\n"
+        "    iaas_endpoint: https://127.0.0.1:9443\n    ca_bundle: /etc/nicsync/oci-ca.pem\n");
+    CHECK(config.oracle.api == OracleApiSettings{.enabled = false,
+                                                 .federation_endpoint = "https://auth.example.test:8443",
+                                                 .iaas_endpoint = "https://127.0.0.1:9443",
+                                                 .ca_bundle = "/etc/nicsync/oci-ca.pem"});
+    const std::string head = "oracle:\n  api:\n";
+    CHECK(parse_error(head + "    enabled: maybe\n") ==
+          "/etc/nicsync/nicsync.yaml:3:14: oracle.api.enabled: \"maybe\" is not true or false");
+    CHECK(parse_error(head + "    iaas_endpoint: http://iaas.example.test\n") ==
+          "/etc/nicsync/nicsync.yaml:3:20: oracle.api.iaas_endpoint: \"http://iaas.example.test\" is not "
+          "https://HOST or https://HOST:PORT");
+    CHECK(parse_error(head + "    federation_endpoint: https://auth.example.test/v1/x509\n") ==
+          "/etc/nicsync/nicsync.yaml:3:26: oracle.api.federation_endpoint: \"https://auth.example.test/v1/x509\" "
+          "is not https://HOST or https://HOST:PORT");
+    CHECK(parse_error(head + "    iaas_endpoint: https://user@iaas.example.test\n") ==
+          "/etc/nicsync/nicsync.yaml:3:20: oracle.api.iaas_endpoint: \"https://user@iaas.example.test\" is not "
+          "https://HOST or https://HOST:PORT");
+    CHECK(parse_error(head + "    ca_bundle: ca.pem\n") ==
+          "/etc/nicsync/nicsync.yaml:3:16: oracle.api.ca_bundle: \"ca.pem\" is not an absolute path");
+    CHECK(parse_error(head + "    endpoint: https://x\n") ==
+          "/etc/nicsync/nicsync.yaml:3:5: unknown key \"oracle.api.endpoint\"");
   }
 
   // ---- structure ----
@@ -580,7 +610,11 @@ TEST_SUITE("app::config") {
           "metadata.attempts: 3  # default\n"
           "metadata.backoff_ms: 100  # default\n"
           "metadata.max_in_flight: 16  # default\n"
-          "oracle.secondary_ips: {}  # default\n");
+          "oracle.secondary_ips: {}  # default\n"
+          "oracle.api.enabled: true  # default\n"
+          "oracle.api.federation_endpoint: auto  # default\n"
+          "oracle.api.iaas_endpoint: auto  # default\n"
+          "oracle.api.ca_bundle: system  # default\n");
   }
 
   TEST_CASE("describe_config: the effective settings") {
@@ -590,7 +624,8 @@ TEST_SUITE("app::config") {
         "interfaces:\n  include: [eth1, \"0A:1B:2C:3D:4E:5F\"]\n  exclude: []\n"
         "metadata:\n  url: http://127.0.0.1:8080/\n  attempts: 1\n"
         "oracle:\n  secondary_ips:\n    ocid1.vnic.a: [10.0.0.5, 10.0.0.6]\n    \"02:00:17:05:40:11\": "
-        "[10.0.2.30]\n");
+        "[10.0.2.30]\n  api:\n    enabled: false\n    iaas_endpoint: https://127.0.0.1:8443/\n"
+        "    ca_bundle: /etc/nicsync/ca.pem\n");
     CHECK(describe_config(config) ==
           "vendor: oracle\n"
           "renderer: network-scripts\n"
@@ -609,6 +644,10 @@ TEST_SUITE("app::config") {
           "metadata.attempts: 1\n"
           "metadata.backoff_ms: 100  # default\n"
           "metadata.max_in_flight: 16  # default\n"
-          "oracle.secondary_ips: {02:00:17:05:40:11: [10.0.2.30], ocid1.vnic.a: [10.0.0.5, 10.0.0.6]}\n");
+          "oracle.secondary_ips: {02:00:17:05:40:11: [10.0.2.30], ocid1.vnic.a: [10.0.0.5, 10.0.0.6]}\n"
+          "oracle.api.enabled: false\n"
+          "oracle.api.federation_endpoint: auto  # default\n"
+          "oracle.api.iaas_endpoint: https://127.0.0.1:8443\n"
+          "oracle.api.ca_bundle: /etc/nicsync/ca.pem\n");
   }
 }

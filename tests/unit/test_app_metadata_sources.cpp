@@ -11,8 +11,10 @@
 #include "fake_filesystem.hpp"
 #include "fake_http.hpp"
 #include "fake_log.hpp"
+#include "fake_oci_api.hpp"
 #include "instance_text.hpp"
 #include "nicsync/provider.hpp"
+#include "oci_test_material.hpp"
 
 using nicsync::HttpRequest;
 using nicsync::HttpResponse;
@@ -101,6 +103,58 @@ std::string field(const FakeLog::Entry& entry, const std::string& name) {
 const char* const kAwsDown =
     "warning: metadata service failed at boot: aws: PUT /latest/api/token: Couldn't connect to server "
     "(http://169.254.169.254/latest/api/token); trying /run/cloud-init/instance-data.json\n";
+
+}  // namespace
+
+namespace {
+
+const std::string kSeedVnic =
+    "ocid1.vnic.oc1.ap-tokyo-1.abwvc7nfari67zagzrwqcy6yn472lun4t3tfp5f24aefvbd55amv7qxgams4";
+
+/// oracle-seed-secondary-ip's metadata service (with the instance's identity documents) on one
+/// fake client, and its OCI API (ListPrivateIps lists 10.0.1.11) on another.
+struct OracleWithApi {
+  OracleWithApi() {
+    nlohmann::json doc = fixture("oracle-seed-secondary-ip");
+    nlohmann::json& responses = doc["imds"]["responses"];
+    responses["/opc/v2/identity/cert.pem"] = std::string(nicsync::test::kLeafCertificatePem);
+    responses["/opc/v2/identity/key.pem"] = std::string(nicsync::test::kLeafKeyPem);
+    responses["/opc/v2/identity/intermediate.pem"] = std::string(nicsync::test::kIntermediateCertificatePem);
+    serve_fixture(http, doc);
+    for (const auto& [vnic, items] : doc.at("oci_api").at("private_ips").items())
+      api.private_ips[vnic] = items;
+  }
+  OracleWithApi(const OracleWithApi&) = delete;
+  OracleWithApi& operator=(const OracleWithApi&) = delete;
+
+  /// One run in normal mode; the result must not be an Error.
+  std::optional<SourcedInstance> obtain(FakeFileSystem& fs, FakeLog& log, const RunOptions& opts) {
+    Services services{.fs = fs, .http = http, .api_http = &api_http};
+    auto result = obtain_instance(Vendor::oracle, opts, services, SaveView::yes, log);
+    REQUIRE_MESSAGE(result.ok(), result.error().message);
+    return result.value();
+  }
+
+  FakeHttpClient http;
+  FakeHttpClient api_http;
+  nicsync::test::FakeOciApi api{api_http, "https://auth.ap-tokyo-1.oraclecloud.com",
+                                "https://iaas.ap-tokyo-1.oraclecloud.com"};
+};
+
+const char* const kNoPolicy =
+    "oracle: OCI API: ListPrivateIps for "
+    "ocid1.vnic.oc1.ap-tokyo-1.abwvc7nfari67zagzrwqcy6yn472lun4t3tfp5f24aefvbd55amv7qxgams4: HTTP 404 "
+    "NotAuthorizedOrNotFound: \"Authorization failed or requested resource not found.\" (no policy lets this "
+    "instance list private IPs (PRIVATE_IP_READ): put it in a dynamic group and add \"Allow dynamic-group "
+    "<group> to inspect private-ips in compartment <compartment of the VNIC's subnet>\")";
+
+std::string hostname_labels(const nicsync::Interface& nic) {
+  std::string out;
+  for (const nicsync::HostnameLabel& label : nic.ipv4.hostname_labels) {
+    out += (out.empty() ? "" : " ") + label.address.str() + "=" + label.label;
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -361,6 +415,146 @@ TEST_SUITE("app::metadata_sources") {
     auto result = obtain_instance(Vendor::aws, opts, services, SaveView::no, log);
     REQUIRE_MESSAGE(result.ok(), result.error().message);
     CHECK(http.requests.at(0).url == "http://127.0.0.1:8080/latest/api/token");
+  }
+
+  TEST_CASE("Oracle with the OCI API: its secondary IP and labels in the instance and the view, complete") {
+    OracleWithApi oracle;
+    FakeFileSystem fs;
+    fs.add(kMarker, "");
+    FakeLog log;
+    auto got = oracle.obtain(fs, log, options(RunMode::normal));
+    REQUIRE(got);
+    CHECK(got->complete);
+    CHECK(got->source == MetadataSource::imds);
+    const nicsync::Interface& ens3 = got->instance.interfaces.at(0);
+    CHECK(nicsync::test::join(ens3.ipv4.addresses) == "10.0.1.2 10.0.1.11");
+    CHECK(hostname_labels(ens3) == "10.0.1.2=tutorialvm1 10.0.1.11=secondaryip");
+    CHECK(oracle.api.problems.empty());
+    CHECK(oracle.api.federations.size() == 1);
+    CHECK(log.text().empty());
+    CHECK(fs.files_written == std::vector<std::string>{kLastGood});
+    CHECK(fs.files[kLastGood].content == nicsync::render_last_good(got->instance));
+    CHECK(fs.files[kLastGood].mode == 0600);
+    CHECK(fs.files_removed == std::vector<std::string>{kMarker});
+    CHECK(fs.files.count(kMarker) == 0);
+  }
+
+  TEST_CASE(
+      "Oracle, the OCI API fails: the last good view's secondary IP is kept, one warning, view and marker "
+      "written") {
+    OracleWithApi oracle;
+    FakeFileSystem fs;
+    FakeLog first_log;
+    auto first = oracle.obtain(fs, first_log, options(RunMode::normal));  // a good run saves the view
+    REQUIRE(first);
+    REQUIRE(fs.files.count(kLastGood) == 1);
+    fs.files_written.clear();
+    fs.files_removed.clear();
+
+    oracle.api.listing_faults.push_back(nicsync::test::oci_error(
+        404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found."));
+    RunOptions opts = options(RunMode::normal);
+    std::string addresses = "10.0.1.2 10.0.1.11";
+    std::string labels = "10.0.1.2=tutorialvm1 10.0.1.11=secondaryip";
+    std::vector<std::string> written = {kMarker};
+    SUBCASE("the same view as before: only the marker is written") {}
+    SUBCASE("a configured IP added since: the view is saved (0600), then the marker") {
+      opts.oracle_secondary_ips["02:00:17:01:a3:5c"] = {*nicsync::Ipv4Address::parse("10.0.1.20")};
+      addresses = "10.0.1.2 10.0.1.11 10.0.1.20";  // the order a complete fetch gives
+      labels = "10.0.1.2=tutorialvm1 10.0.1.11=secondaryip";
+      written = {kLastGood, kMarker};
+    }
+    FakeLog log;
+    auto got = oracle.obtain(fs, log, opts);
+    REQUIRE(got);
+    CHECK_FALSE(got->complete);
+    CHECK(got->source == MetadataSource::imds);
+    const nicsync::Interface& ens3 = got->instance.interfaces.at(0);
+    CHECK(nicsync::test::join(ens3.ipv4.addresses) == addresses);
+    CHECK(hostname_labels(ens3) == labels);
+    CHECK(log.text() == "warning: " + std::string(kNoPolicy) +
+                            "; kept from the last good view: 10.0.1.11 on " + kSeedVnic + "\n");
+    REQUIRE(log.entries.size() == 1);
+    CHECK(field(log.entries[0], "SOURCE") == "imds");
+    CHECK(field(log.entries[0], "VENDOR") == "oracle");
+    CHECK(fs.files_written == written);
+    CHECK(fs.files[kLastGood].content == nicsync::render_last_good(got->instance));
+    CHECK(fs.files[kLastGood].mode == 0600);
+    CHECK(fs.files[kMarker].content.empty());
+    CHECK(fs.files[kMarker].mode == 0644);
+    CHECK(oracle.api.problems.empty());
+  }
+
+  TEST_CASE(
+      "Oracle, the OCI API fails and there is no last good view: only the configured IPs, and the warning "
+      "says so") {
+    OracleWithApi oracle;
+    oracle.api_http.on(nicsync::HttpMethod::post, "https://auth.ap-tokyo-1.oraclecloud.com/v1/x509",
+                       [](const HttpRequest&) {
+                         HttpResponse none;
+                         none.transport_error = "Connection timed out after 2000 milliseconds";
+                         return none;
+                       });
+    FakeFileSystem fs;
+    FakeLog log;
+    RunOptions opts = options(RunMode::normal);
+    opts.oracle_secondary_ips["02:00:17:01:a3:5c"] = {*nicsync::Ipv4Address::parse("10.0.1.20")};
+    auto got = oracle.obtain(fs, log, opts);
+    REQUIRE(got);
+    CHECK_FALSE(got->complete);
+    CHECK(nicsync::test::join(got->instance.interfaces.at(0).ipv4.addresses) == "10.0.1.2 10.0.1.20");
+    CHECK(log.text() ==
+          "warning: oracle: OCI API: federation POST https://auth.ap-tokyo-1.oraclecloud.com/v1/x509: no "
+          "answer (Connection timed out after 2000 milliseconds); no last good view "
+          "(/var/lib/nicsync/metadata.json): only configured secondary IPs\n");
+    CHECK(fs.files_written == std::vector<std::string>{kLastGood, kMarker});
+    CHECK(fs.files[kLastGood].mode == 0600);
+  }
+
+  TEST_CASE(
+      "Oracle, the OCI API fails and the last good view has no other secondary IPs: the warning says so") {
+    OracleWithApi oracle;
+    oracle.api.listing_faults.push_back(nicsync::test::oci_error(
+        404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found."));
+    FakeFileSystem fs;
+    fs.add(kLastGood, nicsync::render_last_good(from_service("oracle-seed-secondary-ip")), 0600);
+    FakeLog log;
+    auto got = oracle.obtain(fs, log, options(RunMode::normal));
+    REQUIRE(got);
+    CHECK_FALSE(got->complete);
+    CHECK(nicsync::test::join(got->instance.interfaces.at(0).ipv4.addresses) == "10.0.1.2");
+    CHECK(log.text() ==
+          "warning: " + std::string(kNoPolicy) + "; the last good view has no other secondary IPs\n");
+    // The view is what is on disk already: only the marker is written.
+    CHECK(fs.files_written == std::vector<std::string>{kMarker});
+  }
+
+  TEST_CASE("Oracle, oracle.api.enabled false: no identity documents, no API request, a complete view") {
+    OracleWithApi oracle;
+    FakeFileSystem fs;
+    FakeLog log;
+    RunOptions opts = options(RunMode::normal);
+    opts.oracle_api.enabled = false;
+    auto got = oracle.obtain(fs, log, opts);
+    REQUIRE(got);
+    CHECK(got->complete);
+    CHECK(oracle.api_http.requests.empty());
+    CHECK(oracle.http.requests.size() == 2);  // instance/ and vnics/ only
+    CHECK(nicsync::test::join(got->instance.interfaces.at(0).ipv4.addresses) == "10.0.1.2");
+    CHECK(log.text().empty());
+    CHECK(fs.files_written == std::vector<std::string>{kLastGood});
+  }
+
+  TEST_CASE("record_view of an incomplete view from the service: the view saved, and the refresh marker") {
+    FakeFileSystem fs;
+    FakeLog log;
+    SourcedInstance incomplete{from_service("oracle-seed-secondary-ip"), MetadataSource::imds, false};
+    nicsync::record_view(&incomplete, fs, log);
+    CHECK(fs.files_written == std::vector<std::string>{kLastGood, kMarker});
+    CHECK(fs.files[kLastGood].mode == 0600);
+    CHECK(fs.files[kMarker].mode == 0644);
+    CHECK(fs.files_removed == std::vector<std::string>{kMarker});
+    CHECK(log.text().empty());
   }
 
 }  // TEST_SUITE
