@@ -7,11 +7,12 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
+
+import oci_pki
+from served import served
 
 NICSYNC = os.environ.get("NICSYNC", "nicsync")
 MOCK = os.environ.get("NICSYNC_MOCK", "nicsync-mock-imds")
@@ -29,30 +30,67 @@ def fixtures(vendor=None):
     return [n for n in names if vendor is None or load_fixture(n)["vendor"] == vendor]
 
 
+class MockUrl(str):
+    """The mock metadata server's URL; for an Oracle fixture with an `oci_api` block, `oci` is the
+    OCI API mock that runs beside it (oci_pki.MockOciApi, with `ca`: the CA file its TLS
+    certificate chains to), else None."""
+    oci = None
+
+
+def needs_oci_api(data):
+    return data["vendor"] == "oracle" and bool(data.get("oci_api"))
+
+
+def identity_overrides(pki):
+    """The mock metadata server's --override arguments that serve the instance identity of `pki`
+    (oci_pki.make_pki) as OCI's metadata service does."""
+    return ["--override", f"/opc/v2/identity/cert.pem={pki['leaf']}",
+            "--override", f"/opc/v2/identity/key.pem={pki['leaf_key']}",
+            "--override", f"/opc/v2/identity/intermediate.pem={pki['intermediate']}"]
+
+
+def oci_api_settings(url, ca):
+    """The settings that point nicsync's OCI API client at a mock: both endpoints and its CA."""
+    return (f"oracle:\n  api:\n    federation_endpoint: {url}\n    iaas_endpoint: {url}\n"
+            f"    ca_bundle: {ca}\n")
+
+
+def write_oci_api_settings(root, oci):
+    """Writes /etc/nicsync/conf.d/40-oci-api.yaml under root: the OCI API at `oci` (a MockOciApi
+    with `ca`), or, with oci None, the API turned off — a test never lets nicsync reach for the
+    real OCI endpoints."""
+    conf_d = pathlib.Path(root) / "etc/nicsync/conf.d"
+    conf_d.mkdir(parents=True, exist_ok=True)
+    text = oci_api_settings(oci.url, oci.ca) if oci is not None else "oracle:\n  api:\n    enabled: false\n"
+    (conf_d / "40-oci-api.yaml").write_text(text)
+
+
 @contextlib.contextmanager
-def mock_server(fixture, *extra_args):
-    """Runs nicsync-mock-imds on 127.0.0.1 (a free port) for the fixture; yields its URL."""
-    with tempfile.TemporaryDirectory(prefix="nicsync-mock-") as tmp:
+def mock_server(fixture, *extra_args, oci_args=()):
+    """Runs nicsync-mock-imds on 127.0.0.1 (a free port) for the fixture; yields its URL (a
+    MockUrl). For an Oracle fixture with `oci_api`, also a throwaway PKI and
+    nicsync-mock-oci-api (with `oci_args`) serving that block, the metadata server serving the
+    PKI's instance identity; write_oci_api_settings(root, url.oci) points nicsync at it."""
+    data = load_fixture(fixture)
+    with tempfile.TemporaryDirectory(prefix="nicsync-mock-") as tmp, contextlib.ExitStack() as stack:
+        oci = None
+        if needs_oci_api(data):
+            pki_dir = pathlib.Path(tmp) / "pki"
+            pki_dir.mkdir()
+            # openssl caps a CN at 64 characters, shorter than real instance OCIDs: nicsync does not
+            # read the instance id from the certificate, so a short one stands in.
+            pki = oci_pki.make_pki(pki_dir, "ocid1.tenancy.oc1..nicsynctest", "ocid1.instance.oc1..nicsynctest")
+            oci = stack.enter_context(oci_pki.mock_oci_api(pki, *oci_args, fixture=FIXTURES / f"{fixture}.json"))
+            oci.ca = pki["ca"]
+            oci.pki = pki
+            extra_args = (*identity_overrides(pki), *extra_args)
         port_file = pathlib.Path(tmp) / "port"
-        proc = subprocess.Popen([MOCK, "--fixture", str(FIXTURES / f"{fixture}.json"), "--listen", "127.0.0.1:0",
-                                 "--port-file", str(port_file), *extra_args],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 10
-            while not port_file.exists():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"mock server exited: {proc.stderr.read().decode()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError("mock server did not start within 10 s")
-                time.sleep(0.01)
-            yield f"http://127.0.0.1:{port_file.read_text().strip()}"
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        argv = [MOCK, "--fixture", str(FIXTURES / f"{fixture}.json"), "--listen", "127.0.0.1:0",
+                "--port-file", str(port_file), *extra_args]
+        with served(argv, port_file, "mock server") as port:
+            url = MockUrl(f"http://127.0.0.1:{port}")
+            url.oci = oci
+            yield url
 
 
 def free_port():
@@ -63,9 +101,10 @@ def free_port():
 
 
 @contextlib.contextmanager
-def target_root(fixture, renderer, links=None):
+def target_root(fixture, renderer, links=None, oci=None):
     """A temporary root with /sys/class/net/<name>/address for the fixture's links and the
-    renderer's configuration directory."""
+    renderer's configuration directory; for an Oracle fixture, settings that point the OCI API
+    at `oci` (a mock_server URL's .oci) or turn it off."""
     data = load_fixture(fixture)
     root = pathlib.Path(tempfile.mkdtemp(prefix="nicsync-root-"))
     try:
@@ -80,7 +119,8 @@ def target_root(fixture, renderer, links=None):
         dmi.mkdir(parents=True)
         for key, value in data["dmi"].items():
             (dmi / key).write_text(value + "\n")
-        write_oracle_settings(root, data)
+        if data["vendor"] == "oracle":
+            write_oci_api_settings(root, oci)
         if renderer == "netplan":
             (root / "etc/netplan").mkdir(parents=True)
         else:
@@ -96,20 +136,6 @@ def needs_vlan_devices(data):
     proven by golden files and netplan generate only, not in namespaces."""
     links = {l["name"] for l in data["links"]}
     return any(name not in links for name in data["expect"]["addresses"])
-
-
-def write_oracle_settings(root, data):
-    """OCI's metadata service does not list secondary private IPs: until nicsync asks the OCI
-    API for them, they come from the settings file, as a user would write them (by VNIC id)."""
-    private_ips = (data.get("oci_api") or {}).get("private_ips") or {}
-    lines = []
-    for vnic, ips in sorted(private_ips.items()):
-        secondaries = [ip["ipAddress"] for ip in ips if not ip.get("isPrimary")]
-        if secondaries:
-            lines.append(f"    {vnic}: [{', '.join(secondaries)}]")
-    if lines:
-        (root / "etc/nicsync").mkdir(parents=True, exist_ok=True)
-        (root / "etc/nicsync/nicsync.yaml").write_text("oracle:\n  secondary_ips:\n" + "\n".join(lines) + "\n")
 
 
 def run_nicsync(*args, check_exit=None):

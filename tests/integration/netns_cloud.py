@@ -49,6 +49,8 @@ import threading
 import time
 import urllib.parse
 
+import oci_pki
+
 FIXTURES = pathlib.Path(os.environ.get("FIXTURES", pathlib.Path(__file__).parent.parent / "fixtures"))
 MOCK = os.environ.get("NICSYNC_MOCK", "nicsync-mock-imds")
 PYTHON = sys.executable or "python3"
@@ -446,6 +448,8 @@ class Cloud:
         self.namespaces = []            # created so far, deleted on cleanup
         self._processes = []
         self._metadata = None
+        self._oci_pki = None            # oci_pki.make_pki() result, made on first use
+        self._oci_api = None            # nicsync-mock-oci-api in the instance namespace
         self.tmp = None
         self._plan()
 
@@ -645,6 +649,7 @@ class Cloud:
                     errors.append(f"stopping {proc.args}: {e}")
             self._processes.clear()
             self._metadata = None
+            self._oci_api = None
             for ns in reversed(self.namespaces):
                 try:
                     errors += _delete_netns(ns)
@@ -683,6 +688,16 @@ class Cloud:
         addition to the fixture's; drops: paths removed (404). Returns the endpoint URL."""
         self.stop_metadata()
         mock = mock_binary or MOCK
+        if self.needs_oci_api():
+            # OCI's metadata service serves the instance identity the API mock accepts, and the
+            # API mock runs beside it (started once; restart it with start_oci_api()).
+            pki = self.oci_pki()
+            identity = {"/opc/v2/identity/cert.pem": pathlib.Path(pki["leaf"]).read_bytes(),
+                        "/opc/v2/identity/key.pem": pathlib.Path(pki["leaf_key"]).read_bytes(),
+                        "/opc/v2/identity/intermediate.pem": pathlib.Path(pki["intermediate"]).read_bytes()}
+            overrides = {**identity, **(overrides or {})}
+            if self._oci_api is None:
+                self.start_oci_api()
         run_dir = pathlib.Path(tempfile.mkdtemp(prefix="metadata-", dir=self.tmp))
         port_file = run_dir / "port"
         self.metadata_log = run_dir / "requests.log"
@@ -711,6 +726,80 @@ class Cloud:
             time.sleep(0.01)
         self._metadata = proc
         return self.endpoint_url
+
+    # -- the OCI API (Oracle fixtures with an oci_api block) ---------------------------------
+
+    OCI_API_PORT = 8443
+
+    def needs_oci_api(self):
+        return self.fixture["vendor"] == "oracle" and bool(self.fixture.get("oci_api"))
+
+    def oci_pki(self):
+        """The throwaway PKI of this cloud's OCI API mock (made once)."""
+        if self._oci_pki is None:
+            directory = pathlib.Path(tempfile.mkdtemp(prefix="oci-pki-", dir=self.tmp))
+            # (a short instance id: openssl caps a CN at 64 characters; nicsync does not read it)
+            self._oci_pki = oci_pki.make_pki(directory, "ocid1.tenancy.oc1..nicsynctest",
+                                             "ocid1.instance.oc1..nicsynctest")
+        return self._oci_pki
+
+    @property
+    def oci_api_url(self):
+        """Where the OCI API mock listens: loopback of the instance namespace (nicsync runs there)."""
+        return f"https://127.0.0.1:{self.OCI_API_PORT}"
+
+    def oci_api_settings(self):
+        """nicsync settings (YAML text) that point its OCI API client at this cloud's mock."""
+        url, ca = self.oci_api_url, self.oci_pki()["ca"]
+        return f"oracle:\n  api:\n    federation_endpoint: {url}\n    iaas_endpoint: {url}\n    ca_bundle: {ca}\n"
+
+    def write_oci_api_settings(self, root):
+        """Writes root/etc/nicsync/conf.d/40-oci-api.yaml for an Oracle fixture: the mock's
+        endpoints, or the API turned off when the fixture has no oci_api block."""
+        if self.fixture["vendor"] != "oracle":
+            return
+        conf_d = pathlib.Path(root) / "etc/nicsync/conf.d"
+        conf_d.mkdir(parents=True, exist_ok=True)
+        text = self.oci_api_settings() if self.needs_oci_api() else "oracle:\n  api:\n    enabled: false\n"
+        (conf_d / "40-oci-api.yaml").write_text(text)
+
+    def start_oci_api(self, *extra_args, timeout=10):
+        """(Re)starts nicsync-mock-oci-api in the instance namespace on 127.0.0.1:OCI_API_PORT,
+        serving the fixture's oci_api block; its JSON request log is self.oci_api_log."""
+        self.stop_oci_api()
+        pki = self.oci_pki()
+        run_dir = pathlib.Path(tempfile.mkdtemp(prefix="oci-api-", dir=self.tmp))
+        port_file = run_dir / "port"
+        self.oci_api_log = run_dir / "requests.jsonl"
+        args = [oci_pki.MOCK_OCI, "--tls-cert", pki["server"], "--tls-key", pki["server_key"],
+                "--leaf-cert", pki["leaf"], "--intermediate-cert", pki["intermediate"],
+                "--fixture", str(self.fixture_path.resolve()), "--listen", f"127.0.0.1:{self.OCI_API_PORT}",
+                "--port-file", str(port_file), "--log", str(self.oci_api_log), *extra_args]
+        stderr_path = run_dir / "stderr"
+        with open(stderr_path, "wb") as err:
+            proc = self._spawn(self.inst, args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + timeout
+        while not port_file.exists():
+            if proc.poll() is not None:
+                self._forget(proc)
+                raise RuntimeError(f"nicsync-mock-oci-api exited {proc.returncode}: {stderr_path.read_text().strip()}")
+            if time.monotonic() > deadline:
+                self._forget(proc)
+                raise RuntimeError(f"nicsync-mock-oci-api did not start within {timeout} s")
+            time.sleep(0.01)
+        self._oci_api = proc
+
+    def stop_oci_api(self):
+        if self._oci_api is not None:
+            self._forget(self._oci_api)
+            self._oci_api = None
+
+    def oci_api_requests(self):
+        """The OCI API mock's log so far: one dict per request."""
+        path = getattr(self, "oci_api_log", None)
+        if path is None or not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def stop_metadata(self):
         if self._metadata is not None:

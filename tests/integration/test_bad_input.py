@@ -4,7 +4,8 @@ leaves every file as it was (checked on a root that already holds a good run's f
 import pathlib
 import tempfile
 
-from harness import Failures, free_port, load_fixture, mock_server, run_nicsync, snapshot, target_root
+from harness import (Failures, free_port, load_fixture, mock_server, run_nicsync, snapshot, target_root,
+                     write_oci_api_settings)
 
 FIXTURE = "aws-seed-two-eni"
 MACS = "/latest/meta-data/network/interfaces/macs/"
@@ -20,6 +21,7 @@ def expect_failure(t, name, renderer, message_parts, overrides=(), links=None, u
                 body_file.write_text(body)
                 extra += ["--override", f"{path}={body_file}"]
             with target_root(fixture, renderer) as root, mock_server(fixture) as good_url:
+                write_oci_api_settings(root, good_url.oci)
                 # A good run first, so there are files that must stay as they are.
                 run_nicsync("--root", str(root), "--metadata-url", good_url, "apply", check_exit=0)
                 if links is not None:

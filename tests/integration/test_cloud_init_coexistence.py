@@ -205,7 +205,8 @@ def main():
                 body_file = pathlib.Path(tmp) / f"body{len(extra)}"
                 body_file.write_text(body)
                 extra += ["--override", f"{path}={body_file}"]
-            with mock_server(case["fixture"], *extra) as url, target_root(case["fixture"], "netplan") as root:
+            with mock_server(case["fixture"], *extra) as url, \
+                    target_root(case["fixture"], "netplan", oci=url.oci) as root:
                 cloud_init = root / "etc/netplan/50-cloud-init.yaml"
                 cloud_init.write_text((CLOUD_INIT / f"{name}.yaml").read_text())
                 cloud_init.chmod(0o600)

@@ -323,7 +323,6 @@ def check_launcher(t):
         print("skip launcher cases: network namespaces need root")
         return
     import netns_cloud as nc
-    from harness import load_fixture, write_oracle_settings
 
     fixture = "aws-seed-two-eni"
     netplan_calls = {"systemd-networkd": [RELOAD], "NetworkManager": [RELOAD_CONNECTIONS], "none": []}
@@ -333,7 +332,6 @@ def check_launcher(t):
         with nc.Cloud(fixture, "dbusnotify") as cloud, private_bus(units=UNITS[service]) as bus:
             root = bus.tmp / "root"
             (root / ("etc/netplan" if renderer == "netplan" else "etc/sysconfig/network-scripts")).mkdir(parents=True)
-            write_oracle_settings(root, load_fixture(fixture))
             cloud.start_metadata()
             env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address)
 

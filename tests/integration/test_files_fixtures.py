@@ -185,7 +185,7 @@ def check_case(t, fixture, url, renderer, variant=None):
     expect = expected_for(data, variant)
     label = f"{fixture} {renderer}" + (f" +{variant}" if variant else "")
     golden = GOLDEN / fixture / (renderer + (f"+{variant}" if variant else ""))
-    with target_root(fixture, renderer) as root:
+    with target_root(fixture, renderer, oci=url.oci) as root:
         if variant:
             (root / "etc/nicsync/conf.d").mkdir(parents=True, exist_ok=True)
             (root / "etc/nicsync/conf.d/50-variant.yaml").write_text(VARIANTS[variant])

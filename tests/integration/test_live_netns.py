@@ -16,7 +16,7 @@ import tempfile
 import netns_cloud as nc
 import pathlib
 
-from harness import Failures, fixtures, load_fixture, needs_vlan_devices, write_oracle_settings
+from harness import Failures, fixtures, load_fixture, needs_vlan_devices
 from test_netns_environment import check_reachability
 
 NICSYNC = os.environ.get("NICSYNC", "nicsync")
@@ -114,7 +114,7 @@ def run_fixture(t, fixture):
         return
     with nc.Cloud(fixture, PREFIX) as cloud, tempfile.TemporaryDirectory(prefix="nicsync-live-root-") as root:
         os.makedirs(os.path.join(root, "etc/netplan"))
-        write_oracle_settings(pathlib.Path(root), data)
+        cloud.write_oci_api_settings(root)
         cloud.start_metadata()
         add_foreign(cloud)
 

@@ -46,7 +46,7 @@ import time
 
 import netns_cloud as nc
 from harness import (Failures, NICSYNC, fixtures, load_fixture, mock_server, needs_vlan_devices, run_nicsync,
-                     target_root, write_oracle_settings)
+                     target_root, write_oci_api_settings)
 from test_files_fixtures import expected_for, secondary_dhcp_links
 from test_netns_environment import check_reachability
 
@@ -331,6 +331,7 @@ def check_fixture(t, fixture, variant, timings):
         with t.case(f"{label}: nicsync --no-live apply + netplan generate give one .network file per NIC"):
             t0 = time.monotonic()
             with mock_server(fixture) as url:
+                write_oci_api_settings(root, url.oci)
                 render(fixture, url, root, data, with_cloud_init)
             matched = networkd_config(root, data, cloud.tmp / "networkd-config")
             check(sorted(matched.values()) == sorted(cloud.links),
@@ -386,6 +387,7 @@ def check_live_then_networkd(t, fixture, how):
         root = pathlib.Path(tmp)
         (root / "etc/netplan").mkdir(parents=True)
         write_cloud_init(root, data)
+        cloud.write_oci_api_settings(root)
         config = cloud.tmp / "networkd-config"
         networkd = Networkd(cloud, config, bus=how == "reload")
         ok = False
@@ -570,6 +572,7 @@ def check_settings_variant(t, fixture, settings):
             (root / "etc/nicsync/conf.d").mkdir(parents=True, exist_ok=True)
             (root / "etc/nicsync/conf.d/50-test.yaml").write_text(settings_file(settings))
             with mock_server(fixture) as url:
+                write_oci_api_settings(root, url.oci)
                 render(fixture, url, root, data, with_cloud_init=False)
             matched = networkd_config(root, data, cloud.tmp / "networkd-config")
             check(sorted(matched.values()) == sorted(cloud.links), f"the .network files match {matched}")
@@ -647,7 +650,7 @@ def check_live_settings(t, fixture, settings):
         (root / "etc/nicsync/conf.d").mkdir(parents=True)
         (root / "etc/nicsync/conf.d/50-test.yaml").write_text(settings_file(settings))
         write_cloud_init(root, data)
-        write_oracle_settings(root, data)
+        cloud.write_oci_api_settings(root)
         config = cloud.tmp / "networkd-config"
         networkd = Networkd(cloud, config, bus=True)
         ok = False
