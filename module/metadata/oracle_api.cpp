@@ -1,12 +1,12 @@
 // Oracle metadata with the OCI API: the metadata service's instance/ and vnics/, then the
 // secondary private IPs of every VNIC from ListPrivateIps, asked as the instance itself.
-// The first round trip also fetches the identity documents, and the session key is made on
-// another thread meanwhile, so the API costs two more round trips (federation, then one
-// ListPrivateIps per VNIC in parallel) and no waiting for the key.
+// The first round trip also fetches the identity documents, so the API costs two more round
+// trips (federation, then one ListPrivateIps per VNIC in parallel) and one RSA key generation.
+// The key is made only once the metadata service has answered: early in boot it often cannot
+// be reached, and a key made for nothing would cost that boot run hundreds of milliseconds.
 
 #include <algorithm>
 #include <chrono>
-#include <future>
 #include <map>
 #include <optional>
 #include <string>
@@ -107,7 +107,7 @@ Result<oci::IdentityDocuments> identity_from(std::vector<Result<std::optional<st
 /// documents come from `prefetched` first, then (on renewal) from the metadata service again.
 Result<int> add_from_api(std::vector<Interface>& vnics, const oracle::InstanceInfo& info, ImdsSession& session,
                          const std::string& api_path, std::optional<Result<oci::IdentityDocuments>> prefetched,
-                         std::future<Result<oci::RsaKey>>& first_key, const OracleApiOptions& api) {
+                         const OracleApiOptions& api) {
   NICSYNC_TRY_ASSIGN(oci::Endpoints endpoints, api_endpoints(info, api));
   std::vector<std::string> vnic_ids;
   for (const Interface& vnic : vnics) {
@@ -127,10 +127,7 @@ Result<int> add_from_api(std::vector<Interface>& vnics, const oracle::InstanceIn
     if (!answers.ok()) return Error{"oracle: OCI API: instance identity: " + answers.error().message};
     return identity_from(std::move(answers).value(), api_path);
   };
-  auto make_key = [&]() -> Result<oci::RsaKey> {
-    if (first_key.valid()) return first_key.get();
-    return oci::RsaKey::generate();
-  };
+  auto make_key = []() -> Result<oci::RsaKey> { return oci::RsaKey::generate(); };
   auto now = api.now ? api.now : [] { return std::chrono::system_clock::now(); };
   oci::Federation federation(*api.http, endpoints.federation, fetch_identity, make_key, now);
   auto listed = oci::list_private_ips(*api.http, endpoints.iaas, federation, vnic_ids);
@@ -150,9 +147,6 @@ Result<OracleFetch> fetch_oracle_with_api(HttpClient& http, const std::string& e
   protocol.static_headers = {{"Authorization", "Bearer Oracle"}};  // v2 needs it; v1 ignores it
   ImdsSession session(http, std::move(protocol), "oracle");
   const bool use_api = api.http != nullptr;
-  // RSA key generation takes tens of milliseconds: overlap it with the metadata requests.
-  std::future<Result<oci::RsaKey>> first_key;
-  if (use_api) first_key = std::async(std::launch::async, [] { return oci::RsaKey::generate(); });
 
   // Round trip 1: both documents from v2 (and, for the API, the identity documents). Round
   // trip 2, only when v2 is not served: from v1.
@@ -182,7 +176,7 @@ Result<OracleFetch> fetch_oracle_with_api(HttpClient& http, const std::string& e
   OracleFetch fetched;
   if (use_api) {
     std::vector<Interface> with_api = vnics;
-    auto added = add_from_api(with_api, info, session, api_path, std::move(prefetched), first_key, api);
+    auto added = add_from_api(with_api, info, session, api_path, std::move(prefetched), api);
     if (added.ok()) {
       vnics = std::move(with_api);
       fetched.api_federations = *added;
