@@ -1,24 +1,23 @@
 // nicsync-mock-imds: serves one instance-metadata fixture over HTTP for the integration tests.
 
-#include <charconv>
-#include <cstdio>
+#include <chrono>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <mutex>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
-#include <signal.h>
-#include <unistd.h>
-
 #include "mock/mock_imds.hpp"
+#include "mock/program.hpp"
 
 namespace {
+
+namespace program = nicsync::mock::program;
+using program::UsageError;
 
 constexpr const char* kProgram = "nicsync-mock-imds";
 
@@ -53,11 +52,6 @@ Every option may be given as --option VALUE or --option=VALUE; fault options rep
 On startup prints "listening on http://HOST:PORT". Errors: one line on stderr, exit 2.
 )";
 
-/// A command-line or setup error: reported on one line, exit status 2.
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 struct Options {
   std::string fixture;
   std::string host = "127.0.0.1";
@@ -69,19 +63,11 @@ struct Options {
   std::vector<std::string> drops;
 };
 
-std::optional<int> parse_int(std::string_view text) {
-  int value = 0;
-  const auto* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
-  return value;
-}
-
 /// Splits "REST:N" into REST and N if the part after the last ':' is an integer.
 std::pair<std::string, std::optional<int>> split_trailing_int(const std::string& text) {
   const auto colon = text.rfind(':');
   if (colon == std::string::npos) return {text, std::nullopt};
-  auto n = parse_int(std::string_view(text).substr(colon + 1));
+  auto n = program::parse_int<int>(std::string_view(text).substr(colon + 1));
   if (!n) return {text, std::nullopt};
   return {text.substr(0, colon), n};
 }
@@ -119,68 +105,42 @@ nicsync::mock::Fault parse_prefix_fault(const std::string& option, const std::st
   return fault;
 }
 
-void parse_listen(const std::string& arg, Options& o) {
-  const auto colon = arg.rfind(':');
-  auto port = colon == std::string::npos ? std::nullopt
-                                         : parse_int(std::string_view(arg).substr(colon + 1));
-  if (!port || *port < 0 || *port > 65535 || colon == 0)
-    throw UsageError("--listen " + arg + ": expected HOST:PORT");
-  std::string host = arg.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  o.host = host;
-  o.port = *port;
-}
-
 /// Returns nullopt for --help.
 std::optional<Options> parse_args(int argc, char** argv) {
   Options o;
-  const std::vector<std::string> args(argv + 1, argv + argc);
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string name = args[i];
-    std::optional<std::string> inline_value;
-    if (auto eq = name.find('='); name.starts_with("--") && eq != std::string::npos) {
-      inline_value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    if (name == "--help" || name == "-h") return std::nullopt;
-    auto value = [&]() -> std::string {
-      if (inline_value) return *inline_value;
-      if (i + 1 >= args.size()) throw UsageError(name + ": missing value");
-      return args[++i];
-    };
+  program::Args args(argc, argv);
+  while (args.next()) {
+    const std::string& name = args.name();
+    if (args.is_help()) return std::nullopt;
     if (name == "--fixture") {
-      o.fixture = value();
+      o.fixture = args.value();
     } else if (name == "--listen") {
-      parse_listen(value(), o);
+      std::tie(o.host, o.port) = program::parse_listen(args.value());
     } else if (name == "--port-file") {
-      o.port_file = value();
+      o.port_file = args.value();
     } else if (name == "--log") {
-      o.log_file = value();
+      o.log_file = args.value();
     } else if (name == "--latency-ms") {
-      const std::string v = value();
-      auto ms = parse_int(v);
-      if (!ms || *ms < 0) throw UsageError("--latency-ms " + v + ": expected a number >= 0");
       nicsync::mock::Fault fault;
       fault.kind = nicsync::mock::Fault::Kind::latency;
-      fault.latency = std::chrono::milliseconds(*ms);
+      fault.latency = std::chrono::milliseconds(program::parse_number(name, args.value(), 0));
       o.faults.push_back(fault);
     } else if (name == "--fault-status") {
-      o.faults.push_back(parse_status_fault(value()));
+      o.faults.push_back(parse_status_fault(args.value()));
     } else if (name == "--fault-close") {
       o.faults.push_back(
-          parse_prefix_fault(name, value(), nicsync::mock::Fault::Kind::close_connection));
+          parse_prefix_fault(name, args.value(), nicsync::mock::Fault::Kind::close_connection));
     } else if (name == "--fault-truncate") {
       o.faults.push_back(
-          parse_prefix_fault(name, value(), nicsync::mock::Fault::Kind::truncate_body));
+          parse_prefix_fault(name, args.value(), nicsync::mock::Fault::Kind::truncate_body));
     } else if (name == "--override") {
-      const std::string v = value();
+      const std::string v = args.value();
       const auto eq = v.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
         throw UsageError("--override " + v + ": expected PATH=BODYFILE");
       o.overrides.emplace_back(v.substr(0, eq), v.substr(eq + 1));
     } else if (name == "--drop") {
-      o.drops.push_back(value());
+      o.drops.push_back(args.value());
     } else {
       throw UsageError(name + ": unknown option");
     }
@@ -189,80 +149,33 @@ std::optional<Options> parse_args(int argc, char** argv) {
   return o;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError(path + ": cannot read override body");
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+void serve(const Options& o) {
+  std::ofstream log;  // declared before the mock, which writes to it until it stops
+  std::mutex log_mutex;
+  nicsync::mock::MockImds mock(o.fixture);
+  for (const auto& path : o.drops) mock.set_response(path, std::nullopt);
+  for (const auto& [path, file] : o.overrides)
+    mock.set_response(path, program::read_file(file, "override body"));
+  for (const auto& fault : o.faults) mock.add_fault(fault);
 
-/// Writes `content` to `path` through a temporary file and rename(2), so that a reader never
-/// sees a partial file.
-void write_atomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) throw UsageError(path + ": cannot write port file");
+  if (!o.log_file.empty()) {
+    log.open(o.log_file, std::ios::app);
+    if (!log) throw UsageError(o.log_file + ": cannot open log file");
+    mock.set_request_observer([&log, &log_mutex](const nicsync::mock::RecordedRequest& r) {
+      std::lock_guard lock(log_mutex);
+      log << r.method << ' ' << r.path << ' ' << r.status << std::endl;
+    });
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw UsageError(path + ": cannot write port file");
-  }
+
+  const int port = mock.start(o.host, o.port);
+  if (!o.port_file.empty()) program::write_port_file(o.port_file, port);
+  std::cout << "listening on " << mock.url() << std::endl;
+
+  program::wait_for_stop();
+  mock.stop();
+  mock.set_request_observer(nullptr);
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::optional<Options> options;
-  try {
-    options = parse_args(argc, argv);
-  } catch (const UsageError& e) {
-    std::cerr << kProgram << ": " << e.what() << " (see --help)\n";
-    return 2;
-  }
-  if (!options) {
-    std::cout << kUsage;
-    return 0;
-  }
-  const Options& o = *options;
-
-  // Block the stop signals before any thread starts, so that only sigwait() below sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  try {
-    std::ofstream log;  // declared before the mock, which writes to it until it stops
-    std::mutex log_mutex;
-    nicsync::mock::MockImds mock(o.fixture);
-    for (const auto& path : o.drops) mock.set_response(path, std::nullopt);
-    for (const auto& [path, file] : o.overrides) mock.set_response(path, read_file(file));
-    for (const auto& fault : o.faults) mock.add_fault(fault);
-
-    if (!o.log_file.empty()) {
-      log.open(o.log_file, std::ios::app);
-      if (!log) throw UsageError(o.log_file + ": cannot open log file");
-      mock.set_request_observer([&log, &log_mutex](const nicsync::mock::RecordedRequest& r) {
-        std::lock_guard lock(log_mutex);
-        log << r.method << ' ' << r.path << ' ' << r.status << std::endl;
-      });
-    }
-
-    const int port = mock.start(o.host, o.port);
-    if (!o.port_file.empty()) write_atomically(o.port_file, std::to_string(port) + "\n");
-    std::cout << "listening on " << mock.url() << std::endl;
-
-    int signal_number = 0;
-    sigwait(&stop_signals, &signal_number);
-    mock.stop();
-    mock.set_request_observer(nullptr);
-  } catch (const std::exception& e) {
-    std::cerr << kProgram << ": " << e.what() << "\n";
-    return 2;
-  }
-  return 0;
-}
+int main(int argc, char** argv) { return program::run(kProgram, kUsage, argc, argv, parse_args, serve); }

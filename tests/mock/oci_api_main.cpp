@@ -12,14 +12,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <charconv>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,11 +27,10 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
-#include <pthread.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -50,7 +46,14 @@
 #include <openssl/x509.h>
 #include <nlohmann/json.hpp>
 
+#include "program.hpp"  // next to this file (this program does not link nicsync_mock)
+
 namespace {
+
+namespace program = nicsync::mock::program;
+using program::parse_int;
+using program::read_file;
+using program::UsageError;
 
 using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
@@ -94,11 +97,6 @@ Every option may be given as --option VALUE or --option=VALUE.
 On startup prints "listening on https://HOST:PORT". Errors: one line on stderr, exit 2.
 )";
 
-/// A command-line or setup error: reported on one line, exit status 2.
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 // ------------------------------------------------------------------------------------------
 // Options
 
@@ -122,21 +120,6 @@ struct Options {
   long latency_ms = 0;
 };
 
-template <typename Int>
-std::optional<Int> parse_int(std::string_view text) {
-  Int value = 0;
-  const auto* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
-  return value;
-}
-
-long parse_number(const std::string& option, const std::string& text, long min) {
-  auto n = parse_int<long>(text);
-  if (!n || *n < min) throw UsageError(option + " " + text + ": expected a number >= " + std::to_string(min));
-  return *n;
-}
-
 StatusFault parse_status_fault(const std::string& option, const std::string& text) {
   StatusFault f;
   const auto colon = text.find(':');
@@ -152,73 +135,51 @@ StatusFault parse_status_fault(const std::string& option, const std::string& tex
   return f;
 }
 
-void parse_listen(const std::string& arg, Options& o) {
-  const auto colon = arg.rfind(':');
-  auto port =
-      colon == std::string::npos ? std::nullopt : parse_int<int>(std::string_view(arg).substr(colon + 1));
-  if (!port || *port < 0 || *port > 65535 || colon == 0)
-    throw UsageError("--listen " + arg + ": expected HOST:PORT");
-  std::string host = arg.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  o.host = host;
-  o.port = *port;
-}
-
 /// Returns nullopt for --help.
 std::optional<Options> parse_args(int argc, char** argv) {
   Options o;
-  const std::vector<std::string> args(argv + 1, argv + argc);
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string name = args[i];
-    std::optional<std::string> inline_value;
-    if (auto eq = name.find('='); name.starts_with("--") && eq != std::string::npos) {
-      inline_value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    if (name == "--help" || name == "-h") return std::nullopt;
-    auto value = [&]() -> std::string {
-      if (inline_value) return *inline_value;
-      if (i + 1 >= args.size()) throw UsageError(name + ": missing value");
-      return args[++i];
-    };
+  program::Args args(argc, argv);
+  while (args.next()) {
+    const std::string& name = args.name();
+    if (args.is_help()) return std::nullopt;
     if (name == "--tls-cert") {
-      o.tls_cert = value();
+      o.tls_cert = args.value();
     } else if (name == "--tls-key") {
-      o.tls_key = value();
+      o.tls_key = args.value();
     } else if (name == "--leaf-cert") {
-      o.leaf_cert = value();
+      o.leaf_cert = args.value();
     } else if (name == "--intermediate-cert") {
-      o.intermediate_certs.push_back(value());
+      o.intermediate_certs.push_back(args.value());
     } else if (name == "--fixture") {
-      o.fixture = value();
+      o.fixture = args.value();
     } else if (name == "--listen") {
-      parse_listen(value(), o);
+      std::tie(o.host, o.port) = program::parse_listen(args.value());
     } else if (name == "--port-file") {
-      o.port_file = value();
+      o.port_file = args.value();
     } else if (name == "--log") {
-      o.log_file = value();
+      o.log_file = args.value();
     } else if (name == "--token-ttl") {
-      o.token_ttl = parse_number(name, value(), 1);
+      o.token_ttl = program::parse_number<long>(name, args.value(), 1);
     } else if (name == "--page-size") {
-      o.page_size = parse_number(name, value(), 0);
+      o.page_size = program::parse_number<long>(name, args.value(), 0);
     } else if (name == "--max-skew") {
-      o.max_skew = parse_number(name, value(), 0);
+      o.max_skew = program::parse_number<long>(name, args.value(), 0);
     } else if (name == "--clock-offset") {
-      const std::string v = value();
+      const std::string v = args.value();
       auto n = parse_int<long>(v);
       if (!n) throw UsageError(name + " " + v + ": expected a number of seconds");
       o.clock_offset = *n;
     } else if (name == "--deny") {
-      if (inline_value) throw UsageError("--deny takes no value");
+      if (args.has_inline_value()) throw UsageError("--deny takes no value");
       o.deny = true;
     } else if (name == "--federation-status") {
-      o.federation_fault = parse_status_fault(name, value());
+      o.federation_fault = parse_status_fault(name, args.value());
     } else if (name == "--api-status") {
-      o.api_fault = parse_status_fault(name, value());
+      o.api_fault = parse_status_fault(name, args.value());
     } else if (name == "--expire-tokens-after") {
-      o.expire_tokens_after = parse_number(name, value(), 1);
+      o.expire_tokens_after = program::parse_number<long>(name, args.value(), 1);
     } else if (name == "--latency-ms") {
-      o.latency_ms = parse_number(name, value(), 0);
+      o.latency_ms = program::parse_number<long>(name, args.value(), 0);
     } else {
       throw UsageError(name + ": unknown option");
     }
@@ -228,27 +189,6 @@ std::optional<Options> parse_args(int argc, char** argv) {
   if (o.leaf_cert.empty()) throw UsageError("--leaf-cert FILE is required");
   if (o.intermediate_certs.empty()) throw UsageError("--intermediate-cert FILE is required");
   return o;
-}
-
-std::string read_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError(path + ": cannot read " + what);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-/// Writes `content` to `path` through a temporary file and rename(2).
-void write_atomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) throw UsageError(path + ": cannot write port file");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw UsageError(path + ": cannot write port file");
-  }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1219,78 +1159,53 @@ std::unique_ptr<httplib::SSLServer> make_server(const Options& o) {
   return server;
 }
 
+/// Serves until SIGTERM or SIGINT, then leaves the process with status 0.
+void serve(const Options& o) {
+  auto mock = std::make_unique<OciMock>(o);
+  auto server = make_server(o);
+  int listen_fd = -1;
+  server->set_socket_options([&listen_fd](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd = sock;
+  });
+  const auto handler = [m = mock.get()](const httplib::Request& req, httplib::Response& res) {
+    m->handle(req, res);
+  };
+  server->Get(".*", handler);  // also HEAD
+  server->Post(".*", handler);
+  server->Put(".*", handler);
+  server->Patch(".*", handler);
+  server->Delete(".*", handler);
+  server->Options(".*", handler);
+
+  const int port =
+      o.port == 0 ? server->bind_to_any_port(o.host) : (server->bind_to_port(o.host, o.port) ? o.port : -1);
+  if (port <= 0) throw UsageError("cannot listen on " + o.host + ":" + std::to_string(o.port));
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);  // httplib's backlog is 5
+  std::atomic<bool> done{false};
+  std::thread listener([&] {
+    server->listen_after_bind();
+    done = true;
+  });
+  while (!server->is_running() && !done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!server->is_running()) {
+    listener.join();
+    throw UsageError("cannot listen on " + o.host + ":" + std::to_string(port));
+  }
+  if (!o.port_file.empty()) program::write_port_file(o.port_file, port);
+  const bool v6 = o.host.find(':') != std::string::npos;
+  std::cout << "listening on https://" << (v6 ? "[" + o.host + "]" : o.host) << ":" << port << std::endl;
+
+  program::wait_for_stop();
+  // Log lines are flushed as they are written; idle keep-alive connections would hold the
+  // worker threads for seconds, so leave without joining them.
+  server->stop();
+  mock->quiesce();
+  std::cout.flush();
+  _exit(0);
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::optional<Options> options;
-  try {
-    options = parse_args(argc, argv);
-  } catch (const UsageError& e) {
-    std::cerr << kProgram << ": " << e.what() << " (see --help)\n";
-    return 2;
-  }
-  if (!options) {
-    std::cout << kUsage;
-    return 0;
-  }
-  const Options& o = *options;
-
-  // Block the stop signals (and SIGPIPE) before any thread starts, so that only sigwait() below
-  // sees them and a client that hangs up cannot kill the process.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  try {
-    auto mock = std::make_unique<OciMock>(o);
-    auto server = make_server(o);
-    int listen_fd = -1;
-    server->set_socket_options([&listen_fd](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-      listen_fd = sock;
-    });
-    const auto handler = [m = mock.get()](const httplib::Request& req, httplib::Response& res) {
-      m->handle(req, res);
-    };
-    server->Get(".*", handler);  // also HEAD
-    server->Post(".*", handler);
-    server->Put(".*", handler);
-    server->Patch(".*", handler);
-    server->Delete(".*", handler);
-    server->Options(".*", handler);
-
-    const int port =
-        o.port == 0 ? server->bind_to_any_port(o.host) : (server->bind_to_port(o.host, o.port) ? o.port : -1);
-    if (port <= 0) throw UsageError("cannot listen on " + o.host + ":" + std::to_string(o.port));
-    if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);  // httplib's backlog is 5
-    std::atomic<bool> done{false};
-    std::thread listener([&] {
-      server->listen_after_bind();
-      done = true;
-    });
-    while (!server->is_running() && !done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (!server->is_running()) {
-      listener.join();
-      throw UsageError("cannot listen on " + o.host + ":" + std::to_string(port));
-    }
-    if (!o.port_file.empty()) write_atomically(o.port_file, std::to_string(port) + "\n");
-    const bool v6 = o.host.find(':') != std::string::npos;
-    std::cout << "listening on https://" << (v6 ? "[" + o.host + "]" : o.host) << ":" << port << std::endl;
-
-    int signal_number = 0;
-    sigwait(&stop_signals, &signal_number);
-    // Log lines are flushed as they are written; idle keep-alive connections would hold the
-    // worker threads for seconds, so leave without joining them.
-    server->stop();
-    mock->quiesce();
-    std::cout.flush();
-    _exit(0);
-  } catch (const std::exception& e) {
-    std::cerr << kProgram << ": " << e.what() << "\n";
-    return 2;
-  }
-}
+int main(int argc, char** argv) { return program::run(kProgram, kUsage, argc, argv, parse_args, serve); }
