@@ -41,23 +41,18 @@ Result<void> add_api_private_ips(std::vector<Interface>& vnics,
         return Error{where + ip.address.str() + " is outside the VNIC's subnet " + vnic.ipv4.subnet->str()};
       }
     }
-    for (const oci::PrivateIp& ip : found->second) {
-      // The primary's label too: it names the VNIC's private IP.
-      if (ip.hostname_label) vnic.ipv4.hostname_labels.push_back({ip.address, *ip.hostname_label});
-    }
     std::vector<Ipv4Address>& list = vnic.ipv4.addresses;
     for (const oci::PrivateIp& ip : secondaries) {
       if (std::find(list.begin(), list.end(), ip.address) == list.end()) list.push_back(ip.address);
     }
-    // Labels in the order of the addresses they name; a label for an address the VNIC does not
-    // have (a primary the metadata service disagrees with) is dropped.
-    std::vector<HostnameLabel> ordered;
+    // Labels (the private IP's too) in the order of the addresses they name; a label for an
+    // address the VNIC does not have (a primary the metadata service disagrees with) is dropped.
+    vnic.ipv4.hostname_labels.clear();
     for (const Ipv4Address& address : list) {
-      for (const HostnameLabel& label : vnic.ipv4.hostname_labels) {
-        if (label.address == address) ordered.push_back(label);
+      for (const oci::PrivateIp& ip : found->second) {
+        if (ip.address == address && ip.hostname_label) vnic.ipv4.hostname_labels.push_back({address, *ip.hostname_label});
       }
     }
-    vnic.ipv4.hostname_labels = std::move(ordered);
   }
   return {};
 }

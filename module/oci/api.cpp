@@ -94,10 +94,6 @@ std::string error_code(const HttpResponse& response) {
   return code != body.end() && code->is_string() ? code->get<std::string>() : "";
 }
 
-/// A PEM document reduced to its Base64 body, as the federation endpoint wants certificates
-/// and keys: the DER re-encoded, so that nothing but Base64 reaches the request.
-std::string pem_body(const std::string& der) { return base64_encode(der); }
-
 }  // namespace
 
 Result<Region> make_region(std::string_view name, std::string_view realm_domain) {
@@ -195,9 +191,11 @@ Result<Session> Federation::exchange() {
   auto session_key = make_key_();
   if (!session_key.ok()) return api_error("session key: " + session_key.error().message);
 
-  Json body = {{"certificate", pem_body(certificate->der())},
-               {"publicKey", pem_body(session_key->public_key_der())},
-               {"intermediateCertificates", Json::array({pem_body(intermediate->der())})},
+  // Certificates and the key as the SDKs send them: a PEM's Base64 body, here re-encoded from
+  // the parsed DER so that nothing but Base64 reaches the request.
+  Json body = {{"certificate", base64_encode(certificate->der())},
+               {"publicKey", base64_encode(session_key->public_key_der())},
+               {"intermediateCertificates", Json::array({base64_encode(intermediate->der())})},
                {"purpose", "DEFAULT"},
                {"fingerprintAlgorithm", "SHA256"}};
   HttpRequest request{.method = HttpMethod::post, .url = url_ + "/v1/x509", .headers = {}, .body = body.dump()};
