@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "nicsync/result.hpp"
 
@@ -15,6 +16,9 @@ namespace nicsync {
 /// Quotes untrusted text for an error message: printable ASCII kept, the rest escaped, text longer
 /// than `limit` characters cut ("...").
 std::string quote(std::string_view text, size_t limit = 64);
+
+/// The items with `separator` between them ("a, b, c"); "" for none.
+std::string join(const std::vector<std::string>& items, std::string_view separator);
 
 /// An IPv4 address in dotted-quad form ("10.0.0.1"); no leading zeros, no short forms.
 class Ipv4Address {

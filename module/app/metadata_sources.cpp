@@ -110,12 +110,6 @@ std::optional<std::vector<std::string>> keep_from_last_good(Instance& instance, 
   return kept;
 }
 
-std::string joined(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& item : items) out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
-
 /// The service's view, completed from the last good view when the OCI API failed (one warning).
 SourcedInstance complete_from_last_good(Fetched fetched, Vendor vendor, FileSystem& fs, Log& log) {
   SourcedInstance sourced{std::move(fetched.instance), MetadataSource::imds, true};
@@ -128,7 +122,7 @@ SourcedInstance complete_from_last_good(Fetched fetched, Vendor vendor, FileSyst
   } else if (kept->empty()) {
     outcome = "the last good view has no other secondary IPs";
   } else {
-    outcome = "kept from the last good view: " + joined(*kept);
+    outcome = "kept from the last good view: " + join(*kept, ", ");
   }
   log.warning(fetched.incomplete->message + "; " + outcome, fields(MetadataSource::imds, vendor));
   return sourced;

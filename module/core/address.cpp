@@ -43,6 +43,15 @@ uint32_t mask_of(int prefix) {
 
 }  // namespace
 
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i != 0) out += separator;
+    out += items[i];
+  }
+  return out;
+}
+
 std::string quote(std::string_view text, size_t limit) {
   std::string out = "\"";
   size_t shown = 0;

@@ -61,12 +61,6 @@ Result<std::vector<T>> parse_lines(std::string_view text, std::string_view where
   return values;
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& item : items) out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
-
 }  // namespace
 
 bool is_required_interface_key(std::string_view key) {
@@ -113,7 +107,7 @@ Result<std::vector<std::string>> keys_to_fetch(const MacAddress& mac, std::strin
       missing.emplace_back(key);
     }
   }
-  if (!missing.empty()) return error_at(interface_where(mac, ""), "does not list " + join(missing));
+  if (!missing.empty()) return error_at(interface_where(mac, ""), "does not list " + join(missing, ", "));
   return keys;
 }
 
@@ -167,7 +161,7 @@ Result<Interface> parse_interface(const MacAddress& mac, const std::map<std::str
   for (std::string_view key : kRequiredInterfaceKeys) {
     if (leaf(key) == nullptr) missing.emplace_back(key);
   }
-  if (!missing.empty()) return error_at(where(""), "lacks " + join(missing));
+  if (!missing.empty()) return error_at(where(""), "lacks " + join(missing, ", "));
 
   Interface nic{.mac = mac, .os_name = std::nullopt, .role = NicRole::secondary, .index = std::nullopt,
                 .card = 0, .id = std::nullopt, .ipv4 = {}, .ipv6 = {}, .vlan = std::nullopt};

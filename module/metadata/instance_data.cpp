@@ -42,12 +42,6 @@ std::string_view cloud_name_of(Vendor vendor) {
   return "unknown";
 }
 
-std::string join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i) out += (i == 0 ? "" : std::string(separator)) + items[i];
-  return out;
-}
-
 /// The vendor-side half of the work: one vendor's meta-data tree -> the Instance, with the
 /// vendor's parsers and messages ("aws: macs/<mac>/local-ipv4s line 2: ...").
 class TreeReader {
