@@ -47,8 +47,10 @@ import sys
 import tempfile
 import threading
 import time
+import types
 import urllib.parse
 
+import harness
 import oci_pki
 
 FIXTURES = pathlib.Path(os.environ.get("FIXTURES", pathlib.Path(__file__).parent.parent / "fixtures"))
@@ -711,21 +713,24 @@ class Cloud:
         for path in drops:
             args += ["--drop", path]
         args += list(extra_args)
+        self._metadata = self._start_server(self.cloud, args, run_dir, port_file, "mock metadata server", timeout)
+        return self.endpoint_url
+
+    def _start_server(self, ns, args, run_dir, port_file, what, timeout):
+        """Spawns args in ns (stderr to run_dir/stderr) and waits until it writes port_file."""
         stderr_path = run_dir / "stderr"
         with open(stderr_path, "wb") as err:
-            proc = self._spawn(self.cloud, args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            proc = self._spawn(ns, args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + timeout
         while not port_file.exists():
             if proc.poll() is not None:
                 self._forget(proc)
-                raise RuntimeError(f"mock metadata server exited {proc.returncode}: "
-                                   f"{stderr_path.read_text().strip()}")
+                raise RuntimeError(f"{what} exited {proc.returncode}: {stderr_path.read_text().strip()}")
             if time.monotonic() > deadline:
                 self._forget(proc)
-                raise RuntimeError(f"mock metadata server did not start within {timeout} s")
+                raise RuntimeError(f"{what} did not start within {timeout} s")
             time.sleep(0.01)
-        self._metadata = proc
-        return self.endpoint_url
+        return proc
 
     # -- the OCI API (Oracle fixtures with an oci_api block) ---------------------------------
 
@@ -748,20 +753,13 @@ class Cloud:
         """Where the OCI API mock listens: loopback of the instance namespace (nicsync runs there)."""
         return f"https://127.0.0.1:{self.OCI_API_PORT}"
 
-    def oci_api_settings(self):
-        """nicsync settings (YAML text) that point its OCI API client at this cloud's mock."""
-        url, ca = self.oci_api_url, self.oci_pki()["ca"]
-        return f"oracle:\n  api:\n    federation_endpoint: {url}\n    iaas_endpoint: {url}\n    ca_bundle: {ca}\n"
-
     def write_oci_api_settings(self, root):
-        """Writes root/etc/nicsync/conf.d/40-oci-api.yaml for an Oracle fixture: the mock's
-        endpoints, or the API turned off when the fixture has no oci_api block."""
+        """For an Oracle fixture, harness.write_oci_api_settings(): the mock's endpoints, or the
+        API turned off when the fixture has no oci_api block."""
         if self.fixture["vendor"] != "oracle":
             return
-        conf_d = pathlib.Path(root) / "etc/nicsync/conf.d"
-        conf_d.mkdir(parents=True, exist_ok=True)
-        text = self.oci_api_settings() if self.needs_oci_api() else "oracle:\n  api:\n    enabled: false\n"
-        (conf_d / "40-oci-api.yaml").write_text(text)
+        mock = types.SimpleNamespace(url=self.oci_api_url, ca=self.oci_pki()["ca"]) if self.needs_oci_api() else None
+        harness.write_oci_api_settings(root, mock)
 
     def start_oci_api(self, *extra_args, timeout=10):
         """(Re)starts nicsync-mock-oci-api in the instance namespace on 127.0.0.1:OCI_API_PORT,
@@ -775,19 +773,7 @@ class Cloud:
                 "--leaf-cert", pki["leaf"], "--intermediate-cert", pki["intermediate"],
                 "--fixture", str(self.fixture_path.resolve()), "--listen", f"127.0.0.1:{self.OCI_API_PORT}",
                 "--port-file", str(port_file), "--log", str(self.oci_api_log), *extra_args]
-        stderr_path = run_dir / "stderr"
-        with open(stderr_path, "wb") as err:
-            proc = self._spawn(self.inst, args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + timeout
-        while not port_file.exists():
-            if proc.poll() is not None:
-                self._forget(proc)
-                raise RuntimeError(f"nicsync-mock-oci-api exited {proc.returncode}: {stderr_path.read_text().strip()}")
-            if time.monotonic() > deadline:
-                self._forget(proc)
-                raise RuntimeError(f"nicsync-mock-oci-api did not start within {timeout} s")
-            time.sleep(0.01)
-        self._oci_api = proc
+        self._oci_api = self._start_server(self.inst, args, run_dir, port_file, "nicsync-mock-oci-api", timeout)
 
     def stop_oci_api(self):
         if self._oci_api is not None:
