@@ -17,7 +17,7 @@ Result<std::vector<FileChange>> plan_file_changes(FileSystem& fs, const std::vec
   std::set<std::string> wanted;
   for (const RenderedFile& file : files) {
     wanted.insert(file.path);
-    NICSYNC_TRY_ASSIGN(std::optional<std::string> current, fs.read_file(file.path));
+    NICSYNC_TRY_ASSIGN(std::optional<std::string> current, fs.read_own_file(file.path));
     FileChange change{FileAction::unchanged, file.path, current.value_or(""), file.content, file.mode};
     if (!current) {
       change.action = FileAction::create;
@@ -34,7 +34,7 @@ Result<std::vector<FileChange>> plan_file_changes(FileSystem& fs, const std::vec
   }
   for (const std::string& path : previous.files) {
     if (wanted.count(path) != 0) continue;
-    NICSYNC_TRY_ASSIGN(std::optional<std::string> current, fs.read_file(path));
+    NICSYNC_TRY_ASSIGN(std::optional<std::string> current, fs.read_own_file(path));
     if (current && owned_by_us(*current)) {
       changes.push_back(FileChange{FileAction::remove, path, *current, "", 0});
     }
@@ -57,15 +57,19 @@ std::vector<std::string> owned_files(const std::vector<FileChange>& changes) {
   return files;
 }
 
-Result<void> apply_file_changes(FileSystem& fs, const std::vector<FileChange>& changes) {
+Result<void> apply_file_changes(FileSystem& fs, const std::vector<FileChange>& changes,
+                                const std::vector<FileWrite>& also) {
+  std::vector<FileWrite> writes;
   for (const FileChange& change : changes) {
     if (change.action == FileAction::create || change.action == FileAction::replace) {
-      NICSYNC_TRY(fs.write_file_atomic(change.path, change.after, change.mode));
+      writes.push_back(FileWrite{change.path, change.after, change.mode});
     } else if (change.action == FileAction::remove) {
-      NICSYNC_TRY(fs.remove_file(change.path));
+      writes.push_back(FileWrite{change.path, std::nullopt, 0});
     }
   }
-  return {};
+  writes.insert(writes.end(), also.begin(), also.end());
+  if (writes.empty()) return {};
+  return fs.commit(writes);
 }
 
 }  // namespace nicsync

@@ -35,9 +35,10 @@ Result<std::vector<FileChange>> plan_file_changes(FileSystem& fs, const std::vec
 /// True for actions that write or remove something.
 bool changes_disk(FileAction action);
 
-/// Carries out the changes. Stops at the first failure and returns it; files already replaced
-/// stay replaced (each replacement is atomic).
-Result<void> apply_file_changes(FileSystem& fs, const std::vector<FileChange>& changes);
+/// Carries out the changes, and `also` (writes of the same transaction, such as the state file),
+/// in one FileSystem::commit(): all of them or, on an Error, none.
+Result<void> apply_file_changes(FileSystem& fs, const std::vector<FileChange>& changes,
+                                const std::vector<FileWrite>& also = {});
 
 /// The files nicsync owns after these changes, sorted.
 std::vector<std::string> owned_files(const std::vector<FileChange>& changes);

@@ -65,19 +65,23 @@ std::string render_state(const State& state) {
 }
 
 Result<State> load_state(FileSystem& fs) {
-  NICSYNC_TRY_ASSIGN(std::optional<std::string> text, fs.read_file(kStatePath));
+  NICSYNC_TRY_ASSIGN(std::optional<std::string> text, fs.read_own_file(kStatePath));
   if (!text) return State{};
   auto state = parse_state(*text);
   if (!state.ok()) return with_context(std::string(kStatePath) + ": ", state.error());
   return state;
 }
 
-Result<void> save_state(FileSystem& fs, const State& state, const State& previous) {
-  if (state == previous) return {};
+FileWrite state_file_write(const State& state) {
   State sorted = state;
   std::sort(sorted.files.begin(), sorted.files.end());
   std::sort(sorted.addresses.begin(), sorted.addresses.end());
-  return fs.write_file_atomic(kStatePath, render_state(sorted), 0644);
+  return FileWrite{kStatePath, render_state(sorted), 0644};
+}
+
+Result<void> save_state(FileSystem& fs, const State& state, const State& previous) {
+  if (state == previous) return {};
+  return fs.commit({state_file_write(state)});
 }
 
 }  // namespace nicsync

@@ -30,6 +30,8 @@ Result<State> parse_state(std::string_view text);
 std::string render_state(const State& state);
 /// The state on disk; an empty State when there is none. A corrupt file is an error naming it.
 Result<State> load_state(FileSystem& fs);
+/// The state file's write (0644), for a FileSystem::commit() with other files.
+FileWrite state_file_write(const State& state);
 /// Writes the state (0644) if it differs from `previous`.
 Result<void> save_state(FileSystem& fs, const State& state, const State& previous);
 

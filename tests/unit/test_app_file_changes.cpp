@@ -85,7 +85,94 @@ TEST_SUITE("app::file_changes") {
     auto changes = *plan_file_changes(fs, {file("/etc/x", kOurs)}, State{});
     auto result = apply_file_changes(fs, changes);
     REQUIRE_FALSE(result.ok());
-    CHECK(result.error().message == "cannot write /etc/x: No space left on device");
+    CHECK(result.error().message == "cannot write /etc/x: No space left on device; nothing was changed");
+  }
+
+  TEST_CASE("all changes go in one commit, with the writes of the same transaction last") {
+    test::FakeFileSystem fs;
+    fs.add("/etc/a", kOurs + "old\n");
+    fs.add("/etc/gone", kOurs);
+    State previous{{"/etc/a", "/etc/gone"}, {}};
+    auto changes = *plan_file_changes(fs, {file("/etc/a", kOurs), file("/etc/b", kOurs, WritePolicy::replace_owned, 0600)},
+                                      previous);
+    REQUIRE(apply_file_changes(fs, changes, {FileWrite{"/var/lib/nicsync/state.json", "{}\n", 0644}}).ok());
+    REQUIRE(fs.commits.size() == 1);
+    const std::vector<FileWrite>& writes = fs.commits[0];
+    REQUIRE(writes.size() == 4);
+    CHECK(writes[0].path == "/etc/a");
+    CHECK(writes[1].path == "/etc/b");
+    CHECK(writes[1].mode == 0600);
+    CHECK(writes[2].path == "/etc/gone");
+    CHECK_FALSE(writes[2].content.has_value());
+    CHECK(writes[3].path == "/var/lib/nicsync/state.json");
+    CHECK(fs.files_written == std::vector<std::string>{"/etc/a", "/etc/b", "/var/lib/nicsync/state.json"});
+    CHECK(fs.files_removed == std::vector<std::string>{"/etc/gone"});
+  }
+
+  TEST_CASE("nothing to change: no commit at all") {
+    test::FakeFileSystem fs;
+    fs.add("/etc/a", kOurs);
+    auto changes = *plan_file_changes(fs, {file("/etc/a", kOurs)}, State{{"/etc/a"}, {}});
+    REQUIRE(apply_file_changes(fs, changes).ok());
+    CHECK(fs.commits.empty());
+  }
+
+  TEST_CASE("a later file that cannot be staged (disk full) leaves every file and the state as before") {
+    test::FakeFileSystem fs;
+    fs.add("/etc/sysconfig/network-scripts/ifcfg-eth1", kOurs + "old\n");
+    fs.add("/etc/sysconfig/network-scripts/route-eth2", kOurs);
+    fs.add("/var/lib/nicsync/state.json", "old state\n");
+    const auto before = fs.files;
+    fs.fail_write("/etc/sysconfig/network-scripts/rule-eth1", "No space left on device");
+    State previous{{"/etc/sysconfig/network-scripts/ifcfg-eth1", "/etc/sysconfig/network-scripts/route-eth2"}, {}};
+    auto changes = *plan_file_changes(fs,
+                                      {file("/etc/sysconfig/network-scripts/ifcfg-eth1", kOurs),
+                                       file("/etc/sysconfig/network-scripts/rule-eth1", kOurs)},
+                                      previous);
+    auto result = apply_file_changes(fs, changes, {FileWrite{"/var/lib/nicsync/state.json", "new state\n", 0644}});
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message ==
+          "cannot write /etc/sysconfig/network-scripts/rule-eth1: No space left on device; nothing was changed");
+    CHECK(fs.files == before);
+    CHECK(fs.files_written.empty());
+    CHECK(fs.files_removed.empty());
+  }
+
+  TEST_CASE("a rename that fails after earlier ones worked puts the earlier files back") {
+    test::FakeFileSystem fs;
+    fs.add("/etc/netplan/90-nicsync.yaml", kOurs + "old\n", 0600);
+    fs.add("/etc/sysconfig/network-scripts/ifcfg-eth9", kOurs);
+    const auto before = fs.files;
+    fs.fail_rename("/var/lib/nicsync/state.json", "Read-only file system");
+    State previous{{"/etc/netplan/90-nicsync.yaml", "/etc/sysconfig/network-scripts/ifcfg-eth9"}, {}};
+    auto changes = *plan_file_changes(
+        fs, {file("/etc/netplan/90-nicsync.yaml", kOurs, WritePolicy::replace_owned, 0600), file("/etc/new", kOurs)},
+        previous);
+    auto result = apply_file_changes(fs, changes, {FileWrite{"/var/lib/nicsync/state.json", "{}\n", 0644}});
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message == "cannot replace /var/lib/nicsync/state.json: Read-only file system; nothing was changed");
+    CHECK(fs.files == before);
+    CHECK(fs.files.count("/etc/new") == 0);
+    CHECK(fs.files_written.empty());
+  }
+
+  TEST_CASE("a symbolic link at nicsync's own file is an error when planning, and its target is untouched") {
+    test::FakeFileSystem fs;
+    fs.add("/tmp/victim", "precious\n");
+    fs.add_symlink("/etc/netplan/90-nicsync.yaml", "/tmp/victim");
+    auto planned = plan_file_changes(fs, {file("/etc/netplan/90-nicsync.yaml", kOurs)}, State{});
+    REQUIRE_FALSE(planned.ok());
+    CHECK(planned.error().message == "refusing to read /etc/netplan/90-nicsync.yaml: it is a symbolic link");
+    CHECK(fs.files["/tmp/victim"].content == "precious\n");
+  }
+
+  TEST_CASE("a directory that fails the ownership check is an error when planning") {
+    test::FakeFileSystem fs;
+    fs.make_unsafe("/etc/netplan", "is writable by others (mode 0777)");
+    auto planned = plan_file_changes(fs, {file("/etc/netplan/90-nicsync.yaml", kOurs)}, State{});
+    REQUIRE_FALSE(planned.ok());
+    CHECK(planned.error().message ==
+          "refusing to read /etc/netplan/90-nicsync.yaml: /etc/netplan is writable by others (mode 0777)");
   }
 
 }
