@@ -38,6 +38,8 @@ inline constexpr uint32_t kDefaultBootTimeoutMs = 1000;
 inline constexpr uint32_t kDefaultAttempts = 3;
 inline constexpr uint32_t kDefaultBackoffMs = 100;
 inline constexpr uint32_t kDefaultMaxInFlight = 16;
+inline constexpr uint32_t kDefaultAttachTimeoutMs = 5000;
+inline constexpr uint32_t kDefaultLockTimeoutMs = 30000;
 
 /// Picks interfaces by OS name ("eth1"), MAC ("0a:1b:2c:3d:4e:5f") or cloud resource id
 /// ("eni-0c07a0474339b801d", "ocid1.vnic.oc1...").
@@ -67,6 +69,8 @@ struct InterfaceSettings {
   std::optional<std::vector<InterfaceSelector>> include;
   /// These interfaces are never touched (applied after include); unset: none.
   std::optional<std::vector<InterfaceSelector>> exclude;
+  /// How long a run waits for a NIC the metadata lists to appear locally (hot attach), 0-600000.
+  std::optional<uint32_t> attach_timeout_ms{};
   bool operator==(const InterfaceSettings&) const = default;
 };
 
@@ -79,6 +83,12 @@ struct MetadataSettings {
   std::optional<uint32_t> backoff_ms;          ///< first retry delay (doubles), 0-60000
   std::optional<uint32_t> max_in_flight;       ///< requests on the wire at once, 1-64
   bool operator==(const MetadataSettings&) const = default;
+};
+
+struct AwsSettings {
+  /// Read the metadata service without a session token (IMDSv1) when it offers none; unset: false.
+  std::optional<bool> allow_imdsv1;
+  bool operator==(const AwsSettings&) const = default;
 };
 
 /// How nicsync asks the OCI API (as the instance: instance principal) for secondary private IPs.
@@ -111,6 +121,9 @@ struct Config {
   InterfaceSettings interfaces;
   MetadataSettings metadata;
   OracleSettings oracle;
+  AwsSettings aws{};
+  /// How long an apply waits for another running apply to finish, 0-600000.
+  std::optional<uint32_t> lock_timeout_ms{};
   bool operator==(const Config&) const = default;
 };
 

@@ -24,6 +24,9 @@ struct ImdsProtocol {
   /// false: a token PUT that fails (404/405: no token support; no answer) falls back to no token.
   /// A 403 is always an error: the service knows tokens and refused this request for one.
   bool token_required = true;
+  /// Appended (after "; ") to the error of a required token's PUT answered 404 or 405, to say
+  /// how to read a service without tokens; empty: nothing.
+  std::string no_token_hint{};
   std::vector<std::pair<std::string, std::string>> static_headers;  ///< e.g. Authorization
 };
 
@@ -58,9 +61,25 @@ class ImdsSession {
 
 inline constexpr const char* kAwsDefaultEndpoint = "http://169.254.169.254";
 
+/// How fetch_aws() reads the metadata service.
+struct AwsOptions {
+  /// false (the default): IMDSv2 only, every GET carries a session token and a token PUT that
+  /// fails is the error. true (setting aws.allow_imdsv1): a token PUT answered 404 or 405, or not
+  /// answered, falls back to GETs without a token (IMDSv1); a 403 stays an error.
+  bool allow_imdsv1 = false;
+  /// Re-reads of a non-primary NIC's device-number that is still 0 on the primary's network card
+  /// (a freshly attached ENI whose metadata has not caught up yet); 0: none.
+  int device_number_attempts = 5;
+  std::chrono::milliseconds device_number_delay{200};  ///< before each re-read
+  /// Waits between re-reads; empty: std::this_thread::sleep_for.
+  std::function<void(std::chrono::milliseconds)> sleep{};
+};
+
 /// Fetches and normalises AWS EC2 metadata (IMDSv2). Errors read
 /// `aws: macs/0a:..:38/local-ipv4s line 2: "172.31.45.700" is not an IPv4 address`.
-Result<Instance> fetch_aws(HttpClient& http, const std::string& endpoint);
+/// A non-primary NIC whose device-number stays 0 on the primary's network card through every
+/// re-read (AwsOptions) is an error naming its MAC.
+Result<Instance> fetch_aws(HttpClient& http, const std::string& endpoint, const AwsOptions& options = {});
 
 inline constexpr const char* kOracleDefaultEndpoint = "http://169.254.169.254";
 

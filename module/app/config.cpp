@@ -432,6 +432,7 @@ Result<Config> read_config(const Reporter& report, const Value& top) {
        [&](const Value& v, const std::string& k) {
          return store(read_selectors(report, v, k), config.interfaces.exclude);
        }},
+      {"attach_timeout_ms", number(0, 600000, config.interfaces.attach_timeout_ms)},
   };
   MetadataSettings& metadata = config.metadata;
   std::vector<Field> metadata_fields = {
@@ -455,6 +456,10 @@ Result<Config> read_config(const Reporter& report, const Value& top) {
        [&](const Value& v, const std::string& k) { return store(read_api_endpoint(report, v, k), api.iaas_endpoint); }},
       {"ca_bundle",
        [&](const Value& v, const std::string& k) { return store(read_absolute_path(report, v, k), api.ca_bundle); }},
+  };
+  std::vector<Field> aws_fields = {
+      {"allow_imdsv1",
+       [&](const Value& v, const std::string& k) { return store(read_bool(report, v, k), config.aws.allow_imdsv1); }},
   };
   std::vector<Field> oracle_fields = {
       {"secondary_ips",
@@ -505,6 +510,8 @@ Result<Config> read_config(const Reporter& report, const Value& top) {
        [&](const Value& v, const std::string& k) { return read_fields(report, v, k, metadata_fields); }},
       {"oracle",
        [&](const Value& v, const std::string& k) { return read_fields(report, v, k, oracle_fields); }},
+      {"aws", [&](const Value& v, const std::string& k) { return read_fields(report, v, k, aws_fields); }},
+      {"lock_timeout_ms", number(0, 600000, config.lock_timeout_ms)},
   };
   NICSYNC_TRY(read_fields(report, top, "", fields));
   return config;
@@ -637,6 +644,7 @@ Config merge(const Config& base, const Config& layer) {
   take(merged.secondary_addressing, layer.secondary_addressing);
   take(merged.interfaces.include, layer.interfaces.include);
   take(merged.interfaces.exclude, layer.interfaces.exclude);
+  take(merged.interfaces.attach_timeout_ms, layer.interfaces.attach_timeout_ms);
   take(merged.metadata.url, layer.metadata.url);
   take(merged.metadata.connect_timeout_ms, layer.metadata.connect_timeout_ms);
   take(merged.metadata.timeout_ms, layer.metadata.timeout_ms);
@@ -650,6 +658,8 @@ Config merge(const Config& base, const Config& layer) {
   take(merged.oracle.api.federation_endpoint, layer.oracle.api.federation_endpoint);
   take(merged.oracle.api.iaas_endpoint, layer.oracle.api.iaas_endpoint);
   take(merged.oracle.api.ca_bundle, layer.oracle.api.ca_bundle);
+  take(merged.aws.allow_imdsv1, layer.aws.allow_imdsv1);
+  take(merged.lock_timeout_ms, layer.lock_timeout_ms);
   return merged;
 }
 
@@ -713,11 +723,13 @@ std::string describe_config(const Config& config) {
   line("secondary_addressing",
        config.secondary_addressing.value_or(Addressing::static_) == Addressing::dhcp ? "dhcp" : "static",
        !config.secondary_addressing);
+  number("lock_timeout_ms", config.lock_timeout_ms, kDefaultLockTimeoutMs);
   const InterfaceSettings& interfaces = config.interfaces;
   line("interfaces.include", interfaces.include ? selectors_text(*interfaces.include) : "all",
        !interfaces.include);
   line("interfaces.exclude", interfaces.exclude ? selectors_text(*interfaces.exclude) : "[]",
        !interfaces.exclude);
+  number("interfaces.attach_timeout_ms", interfaces.attach_timeout_ms, kDefaultAttachTimeoutMs);
   const MetadataSettings& metadata = config.metadata;
   line("metadata.url", metadata.url.value_or("auto"), !metadata.url);
   number("metadata.connect_timeout_ms", metadata.connect_timeout_ms, kDefaultConnectTimeoutMs);
@@ -736,6 +748,7 @@ std::string describe_config(const Config& config) {
   line("oracle.api.federation_endpoint", api.federation_endpoint.value_or("auto"), !api.federation_endpoint);
   line("oracle.api.iaas_endpoint", api.iaas_endpoint.value_or("auto"), !api.iaas_endpoint);
   line("oracle.api.ca_bundle", api.ca_bundle.value_or("system"), !api.ca_bundle);
+  line("aws.allow_imdsv1", config.aws.allow_imdsv1.value_or(false) ? "true" : "false", !config.aws.allow_imdsv1);
   return out;
 }
 

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metadata/json_text.hpp"
 #include "nicsync/provider.hpp"
 
 namespace nicsync {
@@ -114,11 +115,14 @@ Result<std::vector<MacAddress>> parse_mac_listing(std::string_view text) {
 Result<std::vector<Ipv4Address>> parse_ipv4_array(std::string_view text, std::string_view where) {
   std::string_view body = trim(text);
   nlohmann::json array = nlohmann::json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (!array.is_array()) return error_at(where, quote(body) + " is not a JSON array");
+  // (nlohmann's parser stops at a NUL byte as at the end of the text: whatever follows would pass.)
+  if (!array.is_array() || body.find('\0') != std::string_view::npos) {
+    return error_at(where, quote(body) + " is not a JSON array");
+  }
   std::vector<Ipv4Address> addresses;
   for (size_t i = 0; i < array.size(); ++i) {
     const nlohmann::json& item = array[i];
-    if (!item.is_string()) return error_at_item(where, i + 1, item.dump() + " is not a string");
+    if (!item.is_string()) return error_at_item(where, i + 1, shown(item) + " is not a string");
     const std::string& value = item.get_ref<const std::string&>();
     auto address = Ipv4Address::parse(value);
     if (!address.ok()) return error_at_item(where, i + 1, address.error().message);

@@ -1,10 +1,13 @@
 #include "metadata/aws.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -116,7 +119,7 @@ Result<int> parse_small_number(std::string_view text, std::string_view where) {
   int number = 0;
   bool valid = !value.empty() && value.size() <= 3;
   for (char c : value) {
-    if (c < '0' || c > '9') {
+    if (!valid || c < '0' || c > '9') {  // stop before a long value overflows `number`
       valid = false;
       break;
     }
@@ -237,13 +240,85 @@ Result<Instance> assemble_instance(const MacAddress& primary_mac, const Resource
 
 }  // namespace aws
 
-Result<Instance> fetch_aws(HttpClient& http, const std::string& endpoint) {
+namespace {
+
+bool lists_key(const std::vector<std::string>& keys, std::string_view key) {
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+/// The NICs (positions in `interfaces`) other than the primary that sit in its slot: device-number
+/// 0 on the primary's network card. None when the primary is not among them (assemble_instance
+/// says so).
+std::vector<size_t> in_primary_slot(const MacAddress& primary_mac, const std::vector<Interface>& interfaces) {
+  auto primary = std::find_if(interfaces.begin(), interfaces.end(),
+                              [&](const Interface& nic) { return nic.mac == primary_mac; });
+  std::vector<size_t> out;
+  if (primary == interfaces.end()) return out;
+  for (size_t n = 0; n < interfaces.size(); ++n) {
+    const Interface& nic = interfaces[n];
+    if (nic.mac != primary_mac && nic.index == 0 && nic.card == primary->card) out.push_back(n);
+  }
+  return out;
+}
+
+/// A freshly attached ENI can show device-number 0 (the primary's) until its metadata catches
+/// up: re-reads device-number (and network-card, when the NIC lists it) of each such NIC, up to
+/// options.device_number_attempts times, options.device_number_delay apart.
+Result<void> reread_device_numbers(ImdsSession& session, const AwsOptions& options, const MacAddress& primary_mac,
+                                   const std::vector<std::string>& nic_paths,
+                                   const std::vector<std::vector<std::string>>& keys_per_nic,
+                                   std::vector<Interface>& interfaces) {
+  std::vector<size_t> stuck = in_primary_slot(primary_mac, interfaces);
+  if (stuck.empty()) return {};
+  std::function<void(std::chrono::milliseconds)> sleep = options.sleep;
+  if (!sleep) sleep = [](std::chrono::milliseconds delay) { std::this_thread::sleep_for(delay); };
+  const int attempts = std::max(0, options.device_number_attempts);
+  for (int attempt = 0; attempt < attempts && !stuck.empty(); ++attempt) {
+    sleep(options.device_number_delay);
+    std::vector<std::string> paths;
+    std::vector<bool> optional;
+    for (size_t n : stuck) {
+      paths.push_back(nic_paths[n] + "device-number");
+      optional.push_back(false);
+      if (lists_key(keys_per_nic[n], "network-card")) {
+        paths.push_back(nic_paths[n] + "network-card");
+        optional.push_back(true);
+      }
+    }
+    NICSYNC_TRY_ASSIGN(auto bodies, session.get(paths, optional));
+    size_t next = 0;
+    for (size_t n : stuck) {
+      Interface& nic = interfaces[n];
+      NICSYNC_TRY_ASSIGN(nic.index,
+                         aws::parse_small_number(*bodies[next++], aws::interface_where(nic.mac, "device-number")));
+      if (lists_key(keys_per_nic[n], "network-card")) {
+        const std::optional<std::string>& card = bodies[next++];
+        nic.card = 0;  // a listed network-card that 404s is absent, as in the first read
+        if (card) {
+          NICSYNC_TRY_ASSIGN(nic.card, aws::parse_small_number(*card, aws::interface_where(nic.mac, "network-card")));
+        }
+      }
+    }
+    stuck = in_primary_slot(primary_mac, interfaces);
+  }
+  if (stuck.empty()) return {};
+  const Interface& nic = interfaces[stuck.front()];
+  const int tries = attempts + 1;
+  return Error{"aws: " + aws::interface_where(nic.mac, "device-number") + ": still 0 after " + std::to_string(tries) +
+               (tries == 1 ? " try" : " tries") + " (the primary's slot on network-card " + std::to_string(nic.card) +
+               "; is the ENI still attaching?)"};
+}
+
+}  // namespace
+
+Result<Instance> fetch_aws(HttpClient& http, const std::string& endpoint, const AwsOptions& options) {
   ImdsProtocol protocol;
   protocol.base_url = endpoint;
   protocol.token_path = "/latest/api/token";
   protocol.token_ttl_header = "X-aws-ec2-metadata-token-ttl-seconds";
   protocol.token_header = "X-aws-ec2-metadata-token";
-  protocol.token_required = true;
+  protocol.token_required = !options.allow_imdsv1;  // IMDSv2 only, unless configured
+  protocol.no_token_hint = "the service offers no IMDSv2 token (set aws.allow_imdsv1: true to read it without one)";
   ImdsSession session(http, std::move(protocol), "aws");
 
   const std::string meta(aws::kMetaDataPath);
@@ -285,6 +360,8 @@ Result<Instance> fetch_aws(HttpClient& http, const std::string& endpoint) {
     NICSYNC_TRY_ASSIGN(Interface nic, aws::parse_interface(macs[n], leaves));
     interfaces.push_back(std::move(nic));
   }
+  // Round trips 5...: a NIC in the primary's slot may be an ENI attached a moment ago.
+  NICSYNC_TRY(reread_device_numbers(session, options, primary_mac, listing_paths, keys_per_nic, interfaces));
   return aws::assemble_instance(primary_mac, instance_id, std::move(interfaces));
 }
 

@@ -76,7 +76,12 @@ Result<void> ImdsSession::acquire_token() {
   // A 403 means the service knows tokens and refused this PUT (a hardened instance refusing,
   // a proxy header present): going on without a token would only hide why.
   if (protocol_.token_required || response.status == 403) {
-    return Error{where + describe_failure(response, request.url)};
+    std::string hint;
+    bool no_tokens = response.status == 404 || response.status == 405;
+    if (protocol_.token_required && no_tokens && !protocol_.no_token_hint.empty()) {
+      hint = "; " + protocol_.no_token_hint;
+    }
+    return Error{where + describe_failure(response, request.url) + hint};
   }
   // Not required: the service may not know tokens (404/405) or be unreachable for the PUT
   // only; carry on without one and let the GETs tell.

@@ -156,6 +156,8 @@ Result<Instance> parse_instance_data(std::string_view text, Vendor vendor) {
     doc = Json::parse(text.begin(), text.end());
   } catch (const Json::parse_error& error) {
     return Error{"truncated or invalid JSON (at byte " + std::to_string(error.byte) + ")"};
+  } catch (const Json::out_of_range&) {  // a number too large for a double
+    return Error{"invalid JSON (a number out of range)"};
   }
   if (!doc.is_object()) return Error{"is not a JSON object"};
 

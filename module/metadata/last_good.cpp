@@ -173,9 +173,9 @@ Result<Ipv4Config> parse_ipv4(const Json& nic, const std::string& where) {
   NICSYNC_TRY_ASSIGN(const Json* labels, parse_object(*ipv4, "hostname_labels", at));
   if (labels != nullptr) {
     for (const auto& [key, value] : labels->items()) {
-      std::string label_at = at + ".hostname_labels." + key;
       auto address = Ipv4Address::parse(key);
-      if (!address.ok()) return error_at(label_at, address.error().message);
+      if (!address.ok()) return error_at(at + ".hostname_labels", "key " + address.error().message);
+      std::string label_at = at + ".hostname_labels." + address->str();
       if (std::find(config.addresses.begin(), config.addresses.end(), *address) == config.addresses.end()) {
         return error_at(label_at, "names an address the interface does not have");
       }

@@ -35,10 +35,16 @@ std::string a_type_name(const Json& value) {
 }
 
 Result<Json> parse_json(std::string_view text, std::string_view where) {
+  // nlohmann's parser stops at a NUL byte as at the end of the text: whatever follows would pass.
+  if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return error_at(where, "truncated or invalid JSON (a NUL byte at byte " + std::to_string(nul) + ")");
+  }
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const Json::parse_error& error) {
     return error_at(where, "truncated or invalid JSON (at byte " + std::to_string(error.byte) + ")");
+  } catch (const Json::out_of_range&) {  // a number too large for a double
+    return error_at(where, "invalid JSON (a number out of range)");
   }
 }
 
@@ -183,10 +189,12 @@ Result<InstanceInfo> parse_instance(std::string_view json) {
   InstanceInfo info{.id = *id, .machine = Machine::virtual_machine};
   if (shape && shape->starts_with("BM.")) info.machine = Machine::bare_metal;
   NICSYNC_TRY_ASSIGN(info.region, optional_string(document, "canonicalRegionName", where));
+  if (info.region) info.region_member = "\"canonicalRegionName\"";
   if (auto region_info = document.find("regionInfo"); region_info != document.end() && region_info->is_object()) {
     const std::string info_where = std::string(where) + " \"regionInfo\"";
     if (!info.region) {
       NICSYNC_TRY_ASSIGN(info.region, optional_string(*region_info, "regionIdentifier", info_where));
+      if (info.region) info.region_member = "\"regionInfo\".\"regionIdentifier\"";
     }
     NICSYNC_TRY_ASSIGN(info.realm_domain, optional_string(*region_info, "realmDomainComponent", info_where));
   }

@@ -36,6 +36,9 @@ struct InstanceInfo {
   /// when the OCI API is used (oci::make_region).
   std::optional<std::string> region{};
   std::optional<std::string> realm_domain{};  ///< "regionInfo"."realmDomainComponent"
+  /// Where `region` came from, for messages: "\"canonicalRegionName\"" or
+  /// "\"regionInfo\".\"regionIdentifier\"".
+  std::string region_member{};
 };
 
 /// instance/: an object with a string "id" (the instance OCID) and, optionally, "shape";

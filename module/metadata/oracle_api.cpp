@@ -71,9 +71,16 @@ Result<oci::Endpoints> api_endpoints(const oracle::InstanceInfo& info, const Ora
       return Error{"oracle: OCI API: instance/ names no region (\"canonicalRegionName\"); set "
                    "oracle.api.federation_endpoint and oracle.api.iaas_endpoint"};
     }
-    NICSYNC_TRY_ASSIGN(oci::Region region,
-                       oci::make_region(*info.region, info.realm_domain.value_or(std::string(oci::kDefaultRealmDomain))));
-    endpoints = oci::default_endpoints(region);
+    // Both become part of host names (auth.<region>.<realm domain>): checked before, and the
+    // message names the member of instance/ that is wrong.
+    auto region =
+        oci::make_region(*info.region, info.realm_domain.value_or(std::string(oci::kDefaultRealmDomain)));
+    if (!region.ok()) {
+      bool region_ok = oci::make_region(*info.region, oci::kDefaultRealmDomain).ok();
+      return Error{region.error().message + " (instance/ " +
+                   (region_ok ? std::string("\"regionInfo\".\"realmDomainComponent\"") : info.region_member) + ")"};
+    }
+    endpoints = oci::default_endpoints(*region);
   }
   if (api.federation_endpoint) endpoints.federation = *api.federation_endpoint;
   if (api.iaas_endpoint) endpoints.iaas = *api.iaas_endpoint;

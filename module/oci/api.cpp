@@ -123,7 +123,10 @@ Endpoints default_endpoints(const Region& region) {
 Result<std::vector<PrivateIp>> parse_private_ips(std::string_view json, std::string_view vnic_id) {
   const std::string where = "ListPrivateIps for " + std::string(vnic_id) + ": ";
   Json document = Json::parse(json.begin(), json.end(), nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded()) return api_error(where + "the answer is not JSON (truncated?)");
+  // (A NUL byte ends nlohmann's parse as the end of the text would: what follows it would pass.)
+  if (document.is_discarded() || json.find('\0') != std::string_view::npos) {
+    return api_error(where + "the answer is not JSON (truncated?)");
+  }
   if (!document.is_array()) return api_error(where + "the answer is " + shown(document) + ", not a JSON array");
   std::vector<PrivateIp> out;
   for (size_t i = 0; i < document.size(); ++i) {

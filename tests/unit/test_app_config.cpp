@@ -107,6 +107,9 @@ TEST_SUITE("app::config") {
     CHECK(config.metadata.attempts == kDefaultAttempts);
     CHECK(config.metadata.backoff_ms == kDefaultBackoffMs);
     CHECK(config.metadata.max_in_flight == kDefaultMaxInFlight);
+    CHECK(config.interfaces.attach_timeout_ms == kDefaultAttachTimeoutMs);
+    CHECK(config.lock_timeout_ms == kDefaultLockTimeoutMs);
+    CHECK(config.aws.allow_imdsv1 == false);
     CHECK(config.oracle.secondary_ips.size() == 2);
     CHECK(config.oracle.api == OracleApiSettings{.enabled = true,
                                                  .federation_endpoint = "https://auth.us-phoenix-1.oraclecloud.com",
@@ -266,6 +269,33 @@ TEST_SUITE("app::config") {
           "/etc/nicsync/nicsync.yaml:2:18: metadata.max_in_flight: 65 is out of range (1-64)");
   }
 
+  TEST_CASE("interfaces.attach_timeout_ms and lock_timeout_ms: whole numbers 0-600000") {
+    Config config = parse_ok("lock_timeout_ms: 0\ninterfaces:\n  attach_timeout_ms: 600000\n");
+    CHECK(config.lock_timeout_ms == 0u);
+    CHECK(config.interfaces.attach_timeout_ms == 600000u);
+    CHECK(parse_ok("lock_timeout_ms: 600000\n").lock_timeout_ms == 600000u);
+    CHECK(parse_ok("interfaces:\n  attach_timeout_ms: 0\n").interfaces.attach_timeout_ms == 0u);
+    CHECK(parse_error("lock_timeout_ms: 600001\n") ==
+          "/etc/nicsync/nicsync.yaml:1:18: lock_timeout_ms: 600001 is out of range (0-600000)");
+    CHECK(parse_error("lock_timeout_ms: -1\n") ==
+          "/etc/nicsync/nicsync.yaml:1:18: lock_timeout_ms: -1 is out of range (0-600000)");
+    CHECK(parse_error("lock_timeout_ms: 5s\n") ==
+          "/etc/nicsync/nicsync.yaml:1:18: lock_timeout_ms: \"5s\" is not a whole number");
+    CHECK(parse_error("interfaces:\n  attach_timeout_ms: 700000\n") ==
+          "/etc/nicsync/nicsync.yaml:2:22: interfaces.attach_timeout_ms: 700000 is out of range (0-600000)");
+    CHECK(parse_error("interfaces:\n  attach_timeout_ms: [1]\n") ==
+          "/etc/nicsync/nicsync.yaml:2:22: interfaces.attach_timeout_ms: expected a single value, not a list");
+  }
+
+  TEST_CASE("aws.allow_imdsv1: true/false, yes/no or on/off") {
+    CHECK(parse_ok("aws:\n  allow_imdsv1: true\n").aws.allow_imdsv1 == true);
+    CHECK(parse_ok("aws:\n  allow_imdsv1: no\n").aws.allow_imdsv1 == false);
+    CHECK_FALSE(parse_ok("aws:\n  allow_imdsv1:\n").aws.allow_imdsv1);
+    CHECK(parse_error("aws:\n  allow_imdsv1: maybe\n") ==
+          "/etc/nicsync/nicsync.yaml:2:17: aws.allow_imdsv1: \"maybe\" is not true or false");
+    CHECK(parse_error("aws: true\n") == "/etc/nicsync/nicsync.yaml:1:6: aws: expected a mapping, not a single value");
+  }
+
   TEST_CASE("oracle.secondary_ips: IPv4 lists by VNIC id or MAC") {
     Config config = parse_ok(
         "oracle:\n"
@@ -345,6 +375,14 @@ TEST_SUITE("app::config") {
           "/etc/nicsync/nicsync.yaml:2:3: unknown key \"oracle.secondary_ip\" (did you mean "
           "\"oracle.secondary_ips\"?)");
     CHECK(parse_error("frobnicate: 1\n") == "/etc/nicsync/nicsync.yaml:1:1: unknown key \"frobnicate\"");
+    CHECK(parse_error("aws:\n  allow_imdsv2: true\n") ==
+          "/etc/nicsync/nicsync.yaml:2:3: unknown key \"aws.allow_imdsv2\" (did you mean \"aws.allow_imdsv1\"?)");
+    CHECK(parse_error("lock_timout_ms: 5\n") ==
+          "/etc/nicsync/nicsync.yaml:1:1: unknown key \"lock_timout_ms\" (did you mean \"lock_timeout_ms\"?)");
+    CHECK(parse_error("interfaces:\n  attach_timout_ms: 5\n") ==
+          "/etc/nicsync/nicsync.yaml:2:3: unknown key \"interfaces.attach_timout_ms\" (did you mean "
+          "\"interfaces.attach_timeout_ms\"?)");
+    CHECK(parse_error("aws:\n  imdsv1: true\n") == "/etc/nicsync/nicsync.yaml:2:3: unknown key \"aws.imdsv1\"");
   }
 
   TEST_CASE("a key given twice is an error") {
@@ -459,6 +497,20 @@ TEST_SUITE("app::config") {
     CHECK(user_data_ok(R"({"nicsync": {"live": "auto", "table_base": null}})") == automatic);
   }
 
+  TEST_CASE("user-data: aws.allow_imdsv1, interfaces.attach_timeout_ms and lock_timeout_ms") {
+    Config config = user_data_ok(
+        R"({"nicsync": {"aws": {"allow_imdsv1": true}, "lock_timeout_ms": 0, "interfaces": {"attach_timeout_ms": 100}}})");
+    CHECK(config.aws.allow_imdsv1 == true);
+    CHECK(config.lock_timeout_ms == 0u);
+    CHECK(config.interfaces.attach_timeout_ms == 100u);
+    CHECK(user_data_error(R"({"nicsync": {"aws": {"allow_imdsv1": "sometimes"}}})") ==
+          kUserData + ": nicsync.aws.allow_imdsv1: \"sometimes\" is not true or false");
+    CHECK(user_data_error(R"({"nicsync": {"aws": {"allow_imdsv2": true}}})") ==
+          kUserData + ": nicsync.aws.allow_imdsv2: unknown key (did you mean \"nicsync.aws.allow_imdsv1\"?)");
+    CHECK(user_data_error(R"({"nicsync": {"lock_timeout_ms": 600001}})") ==
+          kUserData + ": nicsync.lock_timeout_ms: 600001 is out of range (0-600000)");
+  }
+
   TEST_CASE("user-data errors name the file and the nicsync key") {
     CHECK(user_data_error(R"({"nicsync": {"policy_routing": "maybe"}})") ==
           "/run/cloud-init/combined-cloud-config.json: nicsync.policy_routing: \"maybe\" is not auto, on or "
@@ -511,6 +563,14 @@ TEST_SUITE("app::config") {
     CHECK(merged.oracle.secondary_ips.at(selector(InterfaceSelector::Kind::id, "ocid1.vnic.b")).empty());
     CHECK(merge(base, Config{}) == base);
     CHECK(merge(Config{}, base) == base);
+
+    Config first = parse_ok("lock_timeout_ms: 100\naws:\n  allow_imdsv1: true\ninterfaces:\n  attach_timeout_ms: 200\n");
+    Config second = parse_ok("lock_timeout_ms: 300\naws:\n  allow_imdsv1: false\n");
+    Config both = merge(first, second);
+    CHECK(both.lock_timeout_ms == 300u);
+    CHECK(both.aws.allow_imdsv1 == false);
+    CHECK(both.interfaces.attach_timeout_ms == 200u);
+    CHECK(merge(second, parse_ok("interfaces:\n  attach_timeout_ms: 0\n")).interfaces.attach_timeout_ms == 0u);
   }
 
   TEST_CASE("load_config: nicsync.yaml < conf.d/*.yaml in name order < user-data") {
@@ -601,8 +661,10 @@ TEST_SUITE("app::config") {
           "rule_priority_base: 1000  # default: table_base\n"
           "primary_rules: false  # default\n"
           "secondary_addressing: static  # default\n"
+          "lock_timeout_ms: 30000  # default\n"
           "interfaces.include: all  # default\n"
           "interfaces.exclude: []  # default\n"
+          "interfaces.attach_timeout_ms: 5000  # default\n"
           "metadata.url: auto  # default\n"
           "metadata.connect_timeout_ms: 1000  # default\n"
           "metadata.timeout_ms: 2000  # default\n"
@@ -614,14 +676,16 @@ TEST_SUITE("app::config") {
           "oracle.api.enabled: true  # default\n"
           "oracle.api.federation_endpoint: auto  # default\n"
           "oracle.api.iaas_endpoint: auto  # default\n"
-          "oracle.api.ca_bundle: system  # default\n");
+          "oracle.api.ca_bundle: system  # default\n"
+          "aws.allow_imdsv1: false  # default\n");
   }
 
   TEST_CASE("describe_config: the effective settings") {
     Config config = parse_ok(
         "vendor: oracle\nrenderer: network-scripts\nlive: off\npolicy_routing: on\ntable_base: 2000\n"
-        "primary_rules: yes\nsecondary_addressing: dhcp\n"
-        "interfaces:\n  include: [eth1, \"0A:1B:2C:3D:4E:5F\"]\n  exclude: []\n"
+        "primary_rules: yes\nsecondary_addressing: dhcp\nlock_timeout_ms: 0\n"
+        "interfaces:\n  include: [eth1, \"0A:1B:2C:3D:4E:5F\"]\n  exclude: []\n  attach_timeout_ms: 15000\n"
+        "aws:\n  allow_imdsv1: on\n"
         "metadata:\n  url: http://127.0.0.1:8080/\n  attempts: 1\n"
         "oracle:\n  secondary_ips:\n    ocid1.vnic.a: [10.0.0.5, 10.0.0.6]\n    \"02:00:17:05:40:11\": "
         "[10.0.2.30]\n  api:\n    enabled: false\n    iaas_endpoint: https://127.0.0.1:8443/\n"
@@ -635,8 +699,10 @@ TEST_SUITE("app::config") {
           "rule_priority_base: 2000  # default: table_base\n"
           "primary_rules: true\n"
           "secondary_addressing: dhcp\n"
+          "lock_timeout_ms: 0\n"
           "interfaces.include: [eth1, 0a:1b:2c:3d:4e:5f]\n"
           "interfaces.exclude: []\n"
+          "interfaces.attach_timeout_ms: 15000\n"
           "metadata.url: http://127.0.0.1:8080\n"
           "metadata.connect_timeout_ms: 1000  # default\n"
           "metadata.timeout_ms: 2000  # default\n"
@@ -648,6 +714,7 @@ TEST_SUITE("app::config") {
           "oracle.api.enabled: false\n"
           "oracle.api.federation_endpoint: auto  # default\n"
           "oracle.api.iaas_endpoint: https://127.0.0.1:8443\n"
-          "oracle.api.ca_bundle: /etc/nicsync/ca.pem\n");
+          "oracle.api.ca_bundle: /etc/nicsync/ca.pem\n"
+          "aws.allow_imdsv1: true\n");
   }
 }

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <string>
 
 #include "fake_filesystem.hpp"
@@ -129,6 +130,33 @@ TEST_SUITE("app::apply_settings") {
     CHECK(options.http.max_in_flight == 6);
     REQUIRE(options.oracle_secondary_ips.count("02:00:17:00:00:01") == 1);
     CHECK(options.oracle_secondary_ips.at("02:00:17:00:00:01") == std::vector<Ipv4Address>{*Ipv4Address::parse("10.0.0.11")});
+  }
+
+  TEST_CASE("aws.allow_imdsv1, interfaces.attach_timeout_ms and lock_timeout_ms: defaults") {
+    RunOptions options = settled({});
+    CHECK_FALSE(options.aws.allow_imdsv1);
+    CHECK(options.attach_timeout_ms == 5000u);
+    CHECK(options.lock_timeout_ms == 30000u);
+    // Only allow_imdsv1 comes from the settings; the device-number re-reads keep their defaults.
+    CHECK(options.aws.device_number_attempts == 5);
+    CHECK(options.aws.device_number_delay == std::chrono::milliseconds(200));
+  }
+
+  TEST_CASE("aws.allow_imdsv1, interfaces.attach_timeout_ms and lock_timeout_ms reach the run's options") {
+    RunOptions options = settled({{"/etc/nicsync/nicsync.yaml",
+                                   "lock_timeout_ms: 1000\naws:\n  allow_imdsv1: true\n"
+                                   "interfaces:\n  attach_timeout_ms: 0\n"},
+                                  {"/etc/nicsync/conf.d/50-wait.yaml", "lock_timeout_ms: 2500\n"}});
+    CHECK(options.aws.allow_imdsv1);
+    CHECK(options.attach_timeout_ms == 0u);
+    CHECK(options.lock_timeout_ms == 2500u);
+
+    test::FakeFileSystem fs;
+    fs.add("/etc/nicsync/nicsync.yaml", "aws:\n  allow_imdsv1: true\n");
+    RunOptions command_line;
+    command_line.command_line.aws.allow_imdsv1 = false;
+    REQUIRE(apply_settings(command_line, fs).ok());
+    CHECK_FALSE(command_line.aws.allow_imdsv1);
   }
 
   TEST_CASE("--boot uses metadata.boot_timeout_ms for every attempt and at most two attempts") {

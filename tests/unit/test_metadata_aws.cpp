@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -59,6 +60,13 @@ int check_token_headers(const FakeHttpClient& fake, const std::string& token) {
     }
   }
   return puts;
+}
+
+/// Options whose waits are recorded (in ms) instead of slept.
+nicsync::AwsOptions recording_options(std::vector<long>& sleeps) {
+  nicsync::AwsOptions options;
+  options.sleep = [&sleeps](std::chrono::milliseconds delay) { sleeps.push_back(static_cast<long>(delay.count())); };
+  return options;
 }
 
 std::map<std::string, std::string> leaves_of(const char* device, const char* ipv4s, const char* subnet) {
@@ -475,9 +483,230 @@ TEST_CASE("fetch_aws: the primary MAC must be in the listing") {
 TEST_CASE("fetch_aws: two NICs in the same slot are refused") {
   FakeHttpClient fake;
   serve_fixture(fake, load_fixture("aws-seed-two-eni.json"));
+  fake.set_body(HttpMethod::get, kEndpoint + kMacs + "02:86:10:77:7f:fe/device-number", "1");
+  std::vector<long> sleeps;
+  CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint, recording_options(sleeps))) ==
+        "aws: macs/02:86:10:65:fd:31/ and macs/02:86:10:77:7f:fe/ both have network-card 0 and device-number 1");
+  CHECK(sleeps.empty());  // only the primary's slot is read again
+}
+
+// ---- a freshly attached ENI still in the primary's slot (device-number 0) ----
+
+TEST_CASE("fetch_aws: the primary's own device-number 0 is not read again") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-seed-two-eni.json"));
+  std::vector<long> sleeps;
+  auto instance = nicsync::fetch_aws(fake, kEndpoint, recording_options(sleeps));
+  REQUIRE_MESSAGE(instance.ok(), instance.error().message);
+  CHECK(instance->interfaces[0].index == 0);
+  CHECK(batches(fake) == "1 3 2 8");
+  CHECK(sleeps.empty());
+}
+
+TEST_CASE("fetch_aws: a non-primary device-number 0 is read again until the ENI has its own") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-seed-two-eni.json"));
+  const std::string device = kMacs + "02:86:10:65:fd:31/device-number";
+  int reads = 0;
+  fake.on(HttpMethod::get, kEndpoint + device, [&reads](const HttpRequest& request) {
+    HttpResponse response;
+    response.status = header_value(request, "X-aws-ec2-metadata-token").empty() ? 401 : 200;
+    response.body = ++reads <= 3 ? "0\n" : "1\n";  // the first read and two re-reads in the primary's slot
+    return response;
+  });
+  std::vector<long> sleeps;
+  auto instance = nicsync::fetch_aws(fake, kEndpoint, recording_options(sleeps));
+  REQUIRE_MESSAGE(instance.ok(), instance.error().message);
+  REQUIRE(instance->interfaces.size() == 2);
+  CHECK(instance->interfaces[0].mac.str() == "02:86:10:77:7f:fe");
+  CHECK(instance->interfaces[1].mac.str() == "02:86:10:65:fd:31");
+  CHECK(instance->interfaces[1].index == 1);
+  CHECK(instance->interfaces[1].role == NicRole::secondary);
+
+  const std::string a = kMacs + "02:86:10:65:fd:31/";
+  const std::string b = kMacs + "02:86:10:77:7f:fe/";
+  CHECK(request_lines(fake) ==
+        "PUT /latest/api/token\n"
+        "GET /latest/meta-data/mac\n"
+        "GET /latest/meta-data/instance-id\n"
+        "GET " + kMacs + "\n"
+        "GET " + a + "\n"
+        "GET " + b + "\n"
+        "GET " + a + "device-number\n"
+        "GET " + a + "interface-id\n"
+        "GET " + a + "local-ipv4s\n"
+        "GET " + a + "subnet-ipv4-cidr-block\n"
+        "GET " + b + "device-number\n"
+        "GET " + b + "interface-id\n"
+        "GET " + b + "local-ipv4s\n"
+        "GET " + b + "subnet-ipv4-cidr-block\n"
+        "GET " + device + "\n"
+        "GET " + device + "\n"
+        "GET " + device + "\n");
+  CHECK(batches(fake) == "1 3 2 8 1 1 1");
+  CHECK(sleeps == std::vector<long>{200, 200, 200});
+  CHECK(check_token_headers(fake, "AQAEAdy3kLUXm/ZYa4rOVIOBDSxeY5JII9fPqvOcUhCMZt+8PnRT0HW3hOwfc") == 1);
+}
+
+TEST_CASE("fetch_aws: a non-primary device-number that stays 0 is an error naming the MAC and the tries") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-seed-two-eni.json"));
   fake.set_body(HttpMethod::get, kEndpoint + kMacs + "02:86:10:65:fd:31/device-number", "0");
+  SUBCASE("the default number of re-reads") {
+    std::vector<long> sleeps;
+    CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint, recording_options(sleeps))) ==
+          "aws: macs/02:86:10:65:fd:31/device-number: still 0 after 6 tries (the primary's slot on network-card 0; "
+          "is the ENI still attaching?)");
+    CHECK(batches(fake) == "1 3 2 8 1 1 1 1 1");
+    CHECK(sleeps == std::vector<long>{200, 200, 200, 200, 200});
+  }
+  SUBCASE("configured re-reads and delay") {
+    std::vector<long> sleeps;
+    nicsync::AwsOptions options = recording_options(sleeps);
+    options.device_number_attempts = 2;
+    options.device_number_delay = std::chrono::milliseconds(50);
+    CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint, options)) ==
+          "aws: macs/02:86:10:65:fd:31/device-number: still 0 after 3 tries (the primary's slot on network-card 0; "
+          "is the ENI still attaching?)");
+    CHECK(batches(fake) == "1 3 2 8 1 1");
+    CHECK(sleeps == std::vector<long>{50, 50});
+  }
+  SUBCASE("no re-reads") {
+    std::vector<long> sleeps;
+    nicsync::AwsOptions options = recording_options(sleeps);
+    options.device_number_attempts = 0;
+    CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint, options)) ==
+          "aws: macs/02:86:10:65:fd:31/device-number: still 0 after 1 try (the primary's slot on network-card 0; "
+          "is the ENI still attaching?)");
+    CHECK(batches(fake) == "1 3 2 8");
+    CHECK(sleeps.empty());
+  }
+}
+
+TEST_CASE("fetch_aws: device-number 0 on another network card is that card's first NIC, not read again") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-seed-two-eni.json"));
+  const std::string a = kMacs + "02:86:10:65:fd:31/";
+  fake.set_body(HttpMethod::get, kEndpoint + a, "device-number\ninterface-id\nlocal-ipv4s\nnetwork-card\nsubnet-ipv4-cidr-block\n");
+  fake.set_body(HttpMethod::get, kEndpoint + a + "device-number", "0");
+  fake.set_body(HttpMethod::get, kEndpoint + a + "network-card", "1");
+  std::vector<long> sleeps;
+  auto instance = nicsync::fetch_aws(fake, kEndpoint, recording_options(sleeps));
+  REQUIRE_MESSAGE(instance.ok(), instance.error().message);
+  REQUIRE(instance->interfaces.size() == 2);
+  CHECK(instance->interfaces[1].mac.str() == "02:86:10:65:fd:31");
+  CHECK(instance->interfaces[1].card == 1);
+  CHECK(instance->interfaces[1].index == 0);
+  CHECK(batches(fake) == "1 3 2 9");
+  CHECK(sleeps.empty());
+}
+
+TEST_CASE("fetch_aws: a listed network-card is read again with device-number, and may be what moves") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-seed-two-eni.json"));
+  const std::string a = kMacs + "02:86:10:65:fd:31/";
+  fake.set_body(HttpMethod::get, kEndpoint + a, "device-number\ninterface-id\nlocal-ipv4s\nnetwork-card\nsubnet-ipv4-cidr-block\n");
+  fake.set_body(HttpMethod::get, kEndpoint + a + "device-number", "0");
+  int reads = 0;
+  fake.on(HttpMethod::get, kEndpoint + a + "network-card", [&reads](const HttpRequest&) {
+    HttpResponse response;
+    response.status = 200;
+    response.body = ++reads == 1 ? "0" : "1";
+    return response;
+  });
+  std::vector<long> sleeps;
+  auto instance = nicsync::fetch_aws(fake, kEndpoint, recording_options(sleeps));
+  REQUIRE_MESSAGE(instance.ok(), instance.error().message);
+  CHECK(instance->interfaces[1].card == 1);
+  CHECK(instance->interfaces[1].index == 0);
+  CHECK(batches(fake) == "1 3 2 9 2");
+  CHECK(fake.requests[15].url == kEndpoint + a + "device-number");
+  CHECK(fake.requests[16].url == kEndpoint + a + "network-card");
+  CHECK(sleeps == std::vector<long>{200});
+}
+
+TEST_CASE("fetch_aws: a re-read that fails is the error") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-seed-two-eni.json"));
+  const std::string device = kMacs + "02:86:10:65:fd:31/device-number";
+  int reads = 0;
+  fake.on(HttpMethod::get, kEndpoint + device, [&reads](const HttpRequest&) {
+    HttpResponse response;
+    response.status = ++reads == 1 ? 200 : 500;
+    response.body = "0";
+    return response;
+  });
+  std::vector<long> sleeps;
+  CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint, recording_options(sleeps))) ==
+        "aws: GET " + device + ": HTTP 500");
+  CHECK(sleeps == std::vector<long>{200});
+}
+
+// ---- IMDSv2 only, unless aws.allow_imdsv1 ----
+
+TEST_CASE("fetch_aws: a service without tokens is an error by default, with the setting that allows it") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-seed-single-eni.json"));
+  for (long status : {404L, 405L}) {
+    CAPTURE(status);
+    fake.requests.clear();
+    HttpResponse no_tokens;
+    no_tokens.status = status;
+    fake.set(HttpMethod::put, kEndpoint + "/latest/api/token", no_tokens);
+    CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint)) ==
+          "aws: PUT /latest/api/token: HTTP " + std::to_string(status) +
+              "; the service offers no IMDSv2 token (set aws.allow_imdsv1: true to read it without one)");
+    CHECK(fake.requests.size() == 1);
+  }
+}
+
+TEST_CASE("fetch_aws: an unreachable token PUT is an error by default (no tokenless fallback)") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-seed-single-eni.json"));
+  HttpResponse refused;
+  refused.transport_error = "Connection timed out";
+  fake.set(HttpMethod::put, kEndpoint + "/latest/api/token", refused);
   CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint)) ==
-        "aws: macs/02:86:10:65:fd:31/ and macs/02:86:10:77:7f:fe/ both have network-card 0 and device-number 0");
+        "aws: PUT /latest/api/token: Connection timed out (http://169.254.169.254/latest/api/token)");
+  CHECK(fake.requests.size() == 1);
+}
+
+TEST_CASE("fetch_aws with allow_imdsv1: no token (404, 405, no answer) falls back to GETs without one") {
+  nlohmann::json fixture = load_fixture("aws-seed-single-eni.json");
+  fixture["imds"]["token"]["required"] = false;  // an IMDSv1-capable service
+  HttpResponse put_answer;
+  SUBCASE("404") { put_answer.status = 404; }
+  SUBCASE("405") { put_answer.status = 405; }
+  SUBCASE("no answer") { put_answer.transport_error = "Connection timed out"; }
+  FakeHttpClient fake;
+  serve_fixture(fake, fixture);
+  fake.set(HttpMethod::put, kEndpoint + "/latest/api/token", put_answer);
+  nicsync::AwsOptions options;
+  options.allow_imdsv1 = true;
+  auto instance = nicsync::fetch_aws(fake, kEndpoint, options);
+  REQUIRE_MESSAGE(instance.ok(), instance.error().message);
+  CHECK(instance->instance_id->str() == "i-4fce234d");
+  CHECK(batches(fake) == "1 3 1 4");
+  for (const HttpRequest& request : fake.requests) {
+    CHECK_MESSAGE(header_value(request, "X-aws-ec2-metadata-token").empty(), request.url);
+  }
+}
+
+TEST_CASE("fetch_aws with allow_imdsv1: a token is still used when the service gives one, and 403 stays an error") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-seed-single-eni.json"));
+  nicsync::AwsOptions options;
+  options.allow_imdsv1 = true;
+  auto instance = nicsync::fetch_aws(fake, kEndpoint, options);
+  REQUIRE_MESSAGE(instance.ok(), instance.error().message);
+  CHECK(check_token_headers(fake, "AQAEAXDnLQAaeuRFo/1kmMPqmZY7LUUyvjvAEX472CQOGTgpNBR945QirJdl+") == 1);
+
+  fake.requests.clear();
+  HttpResponse forbidden;
+  forbidden.status = 403;
+  fake.set(HttpMethod::put, kEndpoint + "/latest/api/token", forbidden);
+  CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint, options)) == "aws: PUT /latest/api/token: HTTP 403");
+  CHECK(fake.requests.size() == 1);
 }
 
 TEST_CASE("fetch_aws: HTTP and transport failures name the request") {

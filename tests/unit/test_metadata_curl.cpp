@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -124,6 +125,66 @@ int closed_port() {
   ::close(fd);
   return ntohs(address.sin_port);
 }
+
+/// A TCP listener on 127.0.0.1 that never answers: stands in for a proxy, and tells whether
+/// anything connected to it (a completed handshake waits in its accept queue).
+class ProxyTrap {
+ public:
+  ProxyTrap() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    socklen_t length = sizeof address;
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    port_ = ntohs(address.sin_port);
+  }
+  ~ProxyTrap() { ::close(fd_); }
+  ProxyTrap(const ProxyTrap&) = delete;
+  ProxyTrap& operator=(const ProxyTrap&) = delete;
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  /// Connections made so far (accepted and closed here).
+  int connections() {
+    int count = 0;
+    for (int client; (client = ::accept(fd_, nullptr, nullptr)) >= 0; ++count) ::close(client);
+    return count;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+/// Sets environment variables for its lifetime and restores them (or their absence) after.
+class EnvOverride {
+ public:
+  EnvOverride(std::vector<std::string> names, const std::string& value) : names_(std::move(names)) {
+    for (const std::string& name : names_) {
+      const char* old = std::getenv(name.c_str());
+      saved_.push_back(old ? std::optional<std::string>(old) : std::nullopt);
+      ::setenv(name.c_str(), value.c_str(), 1);
+    }
+  }
+  ~EnvOverride() {
+    for (size_t i = 0; i < names_.size(); ++i) {
+      if (saved_[i]) {
+        ::setenv(names_[i].c_str(), saved_[i]->c_str(), 1);
+      } else {
+        ::unsetenv(names_[i].c_str());
+      }
+    }
+  }
+  EnvOverride(const EnvOverride&) = delete;
+  EnvOverride& operator=(const EnvOverride&) = delete;
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<std::optional<std::string>> saved_;
+};
 
 }  // namespace
 
@@ -355,13 +416,31 @@ TEST_CASE("a body over max_body_bytes fails without retrying") {
 
 TEST_CASE("proxy settings in the environment are ignored") {
   auto mock = serve(kTwoEni);
-  ::setenv("http_proxy", "http://127.0.0.1:1", 1);
-  ::setenv("ALL_PROXY", "http://127.0.0.1:1", 1);
-  auto client = nicsync::make_curl_http_client(quick_options());
-  std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
-  ::unsetenv("http_proxy");
-  ::unsetenv("ALL_PROXY");
-  CHECK(responses[0].status == 200);
+  ProxyTrap proxy;
+  {
+    EnvOverride env({"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"},
+                    proxy.url());
+    EnvOverride no_proxy({"no_proxy", "NO_PROXY"}, "");
+    auto client = nicsync::make_curl_http_client(quick_options());
+    std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
+    CHECK(responses[0].status == 200);
+    CHECK(responses[0].body == "02:86:10:77:7f:fe");
+  }
+  CHECK(proxy.connections() == 0);
+  CHECK(seen(*mock, "/latest/meta-data/mac") == 1);
+}
+
+TEST_CASE("a body over max_body_bytes fails fetch_aws with a message naming the cap") {
+  auto mock = serve(kTwoEni);
+  mock->set_response("/latest/meta-data/network/interfaces/macs/", std::string(2000, 'x'));
+  HttpOptions options = quick_options();
+  options.max_body_bytes = 1000;  // the token and the other answers are far smaller
+  auto client = nicsync::make_curl_http_client(options);
+  auto instance = nicsync::fetch_aws(*client, mock->url());
+  REQUIRE_FALSE(instance.ok());
+  CHECK(instance.error().message ==
+        "aws: GET /latest/meta-data/network/interfaces/macs/: response larger than 1000 bytes (" + mock->url() +
+            "/latest/meta-data/network/interfaces/macs/)");
 }
 
 TEST_CASE("fetch_aws through curl and the mock equals fetch_aws over the fake, for every AWS fixture") {

@@ -445,7 +445,7 @@ TEST_SUITE("metadata::oracle_api") {
     OracleFetch fetched = fetched_ok(rig.fetch());
     CHECK(api_error_of(fetched) ==
           "oracle: OCI API: region \"ap-tokyo-1.evil.example/\" is not a region identifier (like "
-          "\"us-phoenix-1\")");
+          "\"us-phoenix-1\") (instance/ \"canonicalRegionName\")");
     CHECK(rig.api_http.requests.empty());
   }
 
