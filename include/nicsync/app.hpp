@@ -2,6 +2,9 @@
 /// The launcher: command-line parsing and the run pipeline
 /// (detect -> fetch -> resolve -> plan -> render -> write -> report).
 
+#include <chrono>
+#include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -16,6 +19,7 @@
 #include "nicsync/model.hpp"
 #include "nicsync/netlink.hpp"
 #include "nicsync/plan.hpp"
+#include "nicsync/provider.hpp"
 #include "nicsync/render.hpp"
 #include "nicsync/service_bus.hpp"
 
@@ -27,6 +31,8 @@ enum ExitCode : int {
   kExitFailed = 1,   ///< the run failed: metadata, validation, interfaces or files; nothing half-written
   kExitUsage = 2,    ///< bad command line
   kExitNoCloud = 3,  ///< no supported cloud detected (and no vendor given)
+  /// 128 + N: stopped by signal N (SIGTERM: 143) between two steps; nothing half-written.
+  kExitSignalBase = 128,
 };
 
 enum class Command { apply, plan, show, config_check };
@@ -59,6 +65,11 @@ struct RunOptions {
   HttpOptions api_http;          ///< for the OCI API: `http` with oracle.api.ca_bundle
   std::optional<std::vector<InterfaceSelector>> include_interfaces;
   std::vector<InterfaceSelector> exclude_interfaces;
+  AwsOptions aws;  ///< for fetch_aws(); only allow_imdsv1 comes from the settings (aws.allow_imdsv1)
+  /// How long a run waits for a NIC of the metadata to appear locally (hot attach), in ms.
+  uint32_t attach_timeout_ms = 5000;
+  /// How long an apply waits for another running apply to finish (the lock), in ms.
+  uint32_t lock_timeout_ms = 30000;
   Config effective;  ///< every layer merged, for `config check`
 };
 
@@ -76,6 +87,10 @@ struct Services {
   ServiceBus* bus = nullptr;   ///< null when the system bus could not be reached
   std::string bus_error{};     ///< why, when bus is null
   CommandRunner* commands = nullptr;  ///< runs `udevadm settle`, `netplan generate`; null: neither
+  /// The signal that asked the process to stop, or 0 (see install_stop_handlers()); empty: never.
+  std::function<int()> stop_signal{};
+  /// Waits between two looks for a NIC that is not there yet; empty: std::this_thread::sleep_for.
+  std::function<void(std::chrono::milliseconds)> sleep{};
 };
 
 /// Parses argv (without argv[0]). Returns the options, or an Error for a usage problem.

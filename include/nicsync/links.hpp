@@ -2,6 +2,7 @@
 /// The machine's network interfaces as the OS sees them, and the step that maps the metadata's
 /// MACs onto them.
 
+#include <string>
 #include <vector>
 
 #include "nicsync/address.hpp"
@@ -26,6 +27,10 @@ Result<std::vector<Link>> read_sysfs_links(FileSystem& fs);
 /// fits in 15 characters, else "vlan<id>". A VLAN whose physical NIC is not in the metadata, a tag
 /// outside 1-4094 or two interfaces given one name are errors naming the interface.
 Result<void> resolve_interfaces(Instance& instance, const std::vector<Link>& links);
+
+/// The interfaces of the metadata (other than VLANs) that no local interface has the MAC of yet,
+/// as they are named in messages: "0a:1b:2c:3d:4e:5f (eni-0c07a0474339b801d)".
+std::vector<std::string> missing_interfaces(const Instance& instance, const std::vector<Link>& links);
 
 /// Gives an index to every secondary interface that has none: 1, 2, ... in natural order of
 /// their OS names, after the indices already taken; the primary gets 0 if it has none.

@@ -237,8 +237,9 @@ void record(const LiveChange& change, const KernelSnapshot& kernel, std::vector<
 
 Result<void> apply_live_changes(Netlink& netlink, const std::vector<LiveChange>& changes,
                                 const KernelSnapshot& kernel, const std::vector<OwnedAddress>& owned,
-                                LiveOutcome& outcome) {
+                                LiveOutcome& outcome, const std::function<bool()>& stop_requested) {
   outcome.applied.clear();
+  outcome.not_applied.clear();
   outcome.owned = owned;
   // Owned addresses that are gone from the kernel are no longer ours to track.
   outcome.owned.erase(std::remove_if(outcome.owned.begin(), outcome.owned.end(),
@@ -255,6 +256,12 @@ Result<void> apply_live_changes(Netlink& netlink, const std::vector<LiveChange>&
   int created = kPendingIfindex;  // the ifindex of the link the current group created
   for (size_t i = 0; i < changes.size(); ++i) {
     if (i == 0 || changes[i].group != changes[i - 1].group) {
+      if (stop_requested && stop_requested()) {
+        for (size_t j = i; j < changes.size(); ++j) {
+          if (j == i || changes[j].group != changes[j - 1].group) outcome.not_applied.push_back(changes[j].group);
+        }
+        return {};
+      }
       group_start = i;
       created = kPendingIfindex;
     }

@@ -3,6 +3,7 @@
 /// applying that difference NIC by NIC through Netlink. nicsync removes only what it owns:
 /// routes and rules with its protocol number, addresses recorded in its state file.
 
+#include <functional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -81,6 +82,8 @@ std::string describe(const LiveChange& change, const std::vector<KernelLink>& li
 struct LiveOutcome {
   std::vector<std::string> applied;  ///< description of every change made (and kept)
   std::vector<OwnedAddress> owned;   ///< the owned addresses after the run
+  /// The groups left out because a stop was requested, in order ("stale" reads as is).
+  std::vector<std::string> not_applied{};
 };
 
 /// Applies the changes group by group. On a failure the failed group's earlier changes are
@@ -88,8 +91,11 @@ struct LiveOutcome {
 /// message; groups before it stay done. A group that creates a VLAN looks up the new device's
 /// ifindex right after creating it and uses it for the group's kPendingIfindex objects.
 /// `outcome` is filled even on failure, so the caller can record what was kept.
+/// `stop_requested` is asked before each group: once it says true, no further group is started
+/// (the one under way is always finished or undone, never left half), the rest are listed in
+/// `outcome.not_applied`, and the call returns without an Error.
 Result<void> apply_live_changes(Netlink& netlink, const std::vector<LiveChange>& changes,
                                 const KernelSnapshot& kernel, const std::vector<OwnedAddress>& owned,
-                                LiveOutcome& outcome);
+                                LiveOutcome& outcome, const std::function<bool()>& stop_requested = {});
 
 }  // namespace nicsync

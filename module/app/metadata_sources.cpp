@@ -33,7 +33,8 @@ struct Fetched {
 Result<Fetched> fetch_from_service(Vendor vendor, const RunOptions& options, Services& services) {
   switch (vendor) {
     case Vendor::aws: {
-      NICSYNC_TRY_ASSIGN(Instance instance, fetch_aws(services.http, options.metadata_url.value_or(kAwsDefaultEndpoint)));
+      NICSYNC_TRY_ASSIGN(Instance instance,
+                         fetch_aws(services.http, options.metadata_url.value_or(kAwsDefaultEndpoint), options.aws));
       return Fetched{std::move(instance), std::nullopt};
     }
     case Vendor::oracle: {
@@ -67,7 +68,7 @@ const Interface* same_nic(const Instance& view, const Interface& nic) {
 /// "10.0.1.11 on ocid1.vnic..."; nullopt when there is no usable last good view.
 std::optional<std::vector<std::string>> keep_from_last_good(Instance& instance, FileSystem& fs) {
   const std::string path(kLastGoodPath);
-  auto text = fs.read_file(path);
+  auto text = fs.read_own_file(path);
   if (!text.ok() || !*text) return std::nullopt;
   auto view = parse_last_good(**text, instance.vendor, path);
   if (!view.ok()) return std::nullopt;
@@ -134,7 +135,7 @@ SourcedInstance complete_from_last_good(Fetched fetched, Vendor vendor, FileSyst
 void save_view(const Instance& instance, FileSystem& fs, Log& log) {
   const std::string path(kLastGoodPath);
   std::string view = render_last_good(instance);
-  auto saved = fs.read_file(path);
+  auto saved = fs.read_own_file(path);
   if (!saved.ok() || *saved != view) {
     auto written = fs.write_file_atomic(path, view, 0600);
     if (!written.ok()) {
@@ -163,7 +164,8 @@ std::optional<Instance> try_file(std::string_view path, MetadataSource source, V
                                  std::string_view next, FileSystem& fs, Log& log, Parse parse) {
   const std::string file(path);
   const std::string then = next.empty() ? "" : "; " + std::string(next);
-  auto text = fs.read_file(file);
+  // nicsync's own view is never read through a symbolic link; cloud-init's file may be one.
+  auto text = source == MetadataSource::last_good ? fs.read_own_file(file) : fs.read_file(file);
   if (!text.ok()) {
     log.warning(text.error().message + then, fields(source, vendor, path));
     return std::nullopt;

@@ -1,8 +1,10 @@
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "app/describe.hpp"
 #include "app/file_changes.hpp"
@@ -13,6 +15,7 @@
 #include "nicsync/app.hpp"
 #include "nicsync/links.hpp"
 #include "nicsync/log.hpp"
+#include "nicsync/process.hpp"
 #include "nicsync/provider.hpp"
 
 namespace nicsync {
@@ -181,6 +184,58 @@ std::string count_text(size_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
+/// A NIC attached a moment ago may be in the metadata before the OS shows it. Waits, at most
+/// attach_timeout_ms, re-reading the interfaces every 100 ms, until each interface of the
+/// metadata has a local one (or a stop is asked for). Returns how long it waited, in ms. Silent
+/// until it ends: a wait in vain ends in the run's one-line error, which says it waited.
+Result<long> wait_for_interfaces(const Instance& instance, const RunOptions& options, Services& services,
+                                 std::optional<KernelSnapshot>& kernel, std::vector<Link>& links, Log& log) {
+  std::vector<std::string> missing = missing_interfaces(instance, links);
+  if (missing.empty() || options.attach_timeout_ms == 0) return 0L;
+  const std::string waiting_for = join(missing, ", ");
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::milliseconds(options.attach_timeout_ms);
+  const std::chrono::milliseconds step{100};
+  while (!missing.empty() && Clock::now() < deadline && !(services.stop_signal && services.stop_signal() != 0)) {
+    if (services.sleep) {
+      services.sleep(step);
+    } else {
+      std::this_thread::sleep_for(step);
+    }
+    if (kernel) {
+      NICSYNC_TRY_ASSIGN(*kernel, read_kernel(*services.netlink));
+    }
+    NICSYNC_TRY_ASSIGN(links, local_links(kernel, services.fs));
+    missing = missing_interfaces(instance, links);
+  }
+  long waited = static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+  // Only a wait that ended well is logged here; one that did not ends in resolve()'s error.
+  if (missing.empty()) {
+    log.info("waited " + std::to_string(waited) + " ms for " + waiting_for + " to appear", {{"ACTION", "wait"}});
+  }
+  return waited;
+}
+
+/// The groups of live changes in order, "stale" named as what it does.
+std::vector<std::string> groups_of(const std::vector<LiveChange>& changes) {
+  std::vector<std::string> groups;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    if (i == 0 || changes[i].group != changes[i - 1].group) groups.push_back(changes[i].group);
+  }
+  return groups;
+}
+
+/// A stop asked for by signal (0: none).
+int stop_requested(const Services& services) { return services.stop_signal ? services.stop_signal() : 0; }
+
+/// Logs why the run stops early and gives its exit code (128 + the signal).
+int stopped(int signal, const std::string& what, Log& log) {
+  log.error("stopped by " + signal_name(signal) + " " + what, {{"ACTION", "stop"}});
+  return kExitSignalBase + signal;
+}
+
 /// At boot nicsync.service may run while udev is still renaming NICs (eth1 -> ens6); the names
 /// it writes must be the final ones. When udev runs on the target, waits (bounded) for its queue.
 void settle_udev(const RunOptions& options, Services& services, Log& log) {
@@ -237,7 +292,15 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
   if (options.mode == RunMode::boot) settle_udev(options, services, log);
   NICSYNC_TRY_ASSIGN(std::optional<KernelSnapshot> kernel, kernel_if_live(options, services));
   NICSYNC_TRY_ASSIGN(std::vector<Link> links, local_links(kernel, fs));
+  long waited = 0;
+  if (sourced->source == MetadataSource::imds) {
+    NICSYNC_TRY_ASSIGN(waited, wait_for_interfaces(instance, options, services, kernel, links, log));
+  }
   Result<void> resolved = resolve(instance, links);
+  if (!resolved.ok() && waited > 0) {
+    resolved = Error{resolved.error().message + " (waited " + std::to_string(waited) +
+                     " ms for it: interfaces.attach_timeout_ms)"};
+  }
   if (!resolved.ok() && sourced->source != MetadataSource::imds) {
     // An older view (cloud-init's cache, or a view baked into an image built elsewhere) may name
     // NICs this instance does not have; at boot that must not fail the unit or touch the files.
@@ -278,18 +341,40 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
     for (const LiveChange& change : kernel_changes) out << "kernel: " << describe(change, kernel->links) << "\n";
     file_count = report_changes(file_changes, log, planned);
   } else {
-    NICSYNC_TRY(apply_file_changes(fs, file_changes));
+    if (int signal = stop_requested(services)) return stopped(signal, "before changing anything", log);
+    // The files and the state that lists them go in one transaction: all of them or none.
+    const State files_state{owned_files(file_changes), state.addresses};
+    std::vector<FileWrite> state_write;
+    if (files_state != state) state_write.push_back(state_file_write(files_state));
+    NICSYNC_TRY(apply_file_changes(fs, file_changes, state_write));
     file_count = report_changes(file_changes, log, planned);
-    State next{owned_files(file_changes), state.addresses};
-    if (live) {
+    State next = files_state;
+    int stop_signal = stop_requested(services);
+    std::vector<std::string> not_applied;
+    if (live && stop_signal == 0) {
       LiveOutcome outcome;
-      live_result = apply_live_changes(*services.netlink, kernel_changes, *kernel, state.addresses, outcome);
+      live_result = apply_live_changes(*services.netlink, kernel_changes, *kernel, state.addresses, outcome,
+                                       [&] { return stop_requested(services) != 0; });
       for (const std::string& line : outcome.applied) log.info(line, {{"ACTION", "kernel"}});
       kernel_count = outcome.applied.size();
       next.addresses = outcome.owned;
+      not_applied = outcome.not_applied;
+      stop_signal = not_applied.empty() ? 0 : stop_requested(services);
     }
-    NICSYNC_TRY(save_state(fs, next, state));
+    NICSYNC_TRY(save_state(fs, next, files_state));  // the addresses added or removed live
     record_view(&*sourced, fs, log);
+    if (stop_signal != 0) {
+      // The files are complete; live, every NIC is either done or untouched. The network service
+      // is not told (the system is going down, or someone asked to stop): the next run or boot is.
+      std::string what = "after writing the files";
+      if (live && !kernel_changes.empty()) {
+        std::vector<std::string> groups = groups_of(kernel_changes);
+        if (not_applied.empty()) not_applied = groups;  // stopped before the kernel was touched
+        what += not_applied.size() == groups.size() ? ", before changing the kernel" : " and applying part of them live";
+        what += "; not applied live: " + join(not_applied, ", ");
+      }
+      return stopped(stop_signal, what + " (the next run applies the rest)", log);
+    }
     if (file_count > 0 && notifies(options)) notify(renderer, live, options, services, log);
   }
   std::string verdict;
@@ -355,6 +440,9 @@ Result<void> apply_settings(RunOptions& options, FileSystem& fs) {
   options.api_http.ca_bundle = merged.oracle.api.ca_bundle.value_or("");
   options.include_interfaces = merged.interfaces.include;
   options.exclude_interfaces = merged.interfaces.exclude.value_or(std::vector<InterfaceSelector>{});
+  options.attach_timeout_ms = merged.interfaces.attach_timeout_ms.value_or(kDefaultAttachTimeoutMs);
+  options.lock_timeout_ms = merged.lock_timeout_ms.value_or(kDefaultLockTimeoutMs);
+  options.aws.allow_imdsv1 = merged.aws.allow_imdsv1.value_or(false);
   return {};
 }
 
@@ -369,6 +457,7 @@ int run(const RunOptions& options, Services& services, std::ostream& out, Log& l
 
 int run_cli(int argc, char** argv) {
   std::unique_ptr<Log> log = stderr_is_journal() ? make_journal_log() : make_stream_log(std::cerr);
+  install_stop_handlers();
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     std::optional<std::string> early_exit_text;
@@ -387,9 +476,21 @@ int run_cli(int argc, char** argv) {
       log->error(settings.error().message);
       return kExitFailed;
     }
+    // Two applies at once (a manual rerun while the hotplug unit runs) would each read the state
+    // the other is replacing: the second waits for the first.
+    std::unique_ptr<RunLock> lock;
+    if (options->command == Command::apply) {
+      auto locked = acquire_run_lock(options->root, options->lock_timeout_ms, *log);
+      if (!locked.ok()) {
+        log->error(locked.error().message);
+        return stop_signal() != 0 ? kExitSignalBase + stop_signal() : kExitFailed;
+      }
+      lock = std::move(*locked);
+    }
     auto http = make_curl_http_client(options->http);
     auto api_http = make_curl_http_client(options->api_http);
     Services services{.fs = *fs, .http = *http, .api_http = api_http.get()};
+    services.stop_signal = stop_signal;
     auto netlink = make_libnl_netlink();
     if (netlink.ok()) {
       services.netlink = netlink->get();

@@ -46,6 +46,17 @@ InterfaceName vlan_device_name(const InterfaceName& parent, int id) {
 
 }  // namespace
 
+std::vector<std::string> missing_interfaces(const Instance& instance, const std::vector<Link>& links) {
+  std::vector<std::string> missing;
+  for (const Interface& nic : instance.interfaces) {
+    if (nic.vlan) continue;
+    if (std::none_of(links.begin(), links.end(), [&](const Link& l) { return l.mac == nic.mac; })) {
+      missing.push_back(label(nic));
+    }
+  }
+  return missing;
+}
+
 Result<void> resolve_interfaces(Instance& instance, const std::vector<Link>& links) {
   const std::string vendor(vendor_name(instance.vendor));
   // Physical interfaces first, by MAC: a VLAN's name derives from its parent's.

@@ -146,12 +146,17 @@ def run_nicsync(*args, check_exit=None):
     return proc
 
 
+# The apply lock (flock on a file in /run, a tmpfs): every apply takes it, a failed one too, and
+# writes its pid there; it is not a file of the configuration that a failed run must leave alone.
+LOCK_FILE = "run/nicsync/lock"
+
+
 def snapshot(root):
-    """Every regular file under root (but /sys), with content and mode."""
+    """Every regular file under root (but /sys and the apply lock), with content and mode."""
     out = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
-        if p.is_file() and not rel.startswith("sys/"):
+        if p.is_file() and not rel.startswith("sys/") and rel != LOCK_FILE:
             out[rel] = (p.read_bytes(), p.stat().st_mode & 0o7777, p.stat().st_mtime_ns)
     return out
 

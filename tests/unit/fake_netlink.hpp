@@ -14,6 +14,7 @@
 /// "add_vlan <describe_vlan(...)>" and "delete_link <name>" for VLAN devices.
 /// Error messages read like the real adapter's: "add route <describe>: File exists".
 
+#include <functional>
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -42,6 +43,9 @@ class FakeNetlink : public Netlink {
   /// "add_address 10.0.0.226/32 dev eth1 noprefixroute", "delete_rule from 10.0.0.226 lookup 1001
   /// priority 1001", "set_link_up eth1". Reads are not recorded.
   std::vector<std::string> calls;
+  /// Called with each change's call string as it is recorded (before it takes effect), e.g. to
+  /// raise a stop request in the middle of an apply.
+  std::function<void(const std::string&)> on_call;
 
   // --- Setup ------------------------------------------------------------------------------------
 
@@ -229,6 +233,7 @@ class FakeNetlink : public Netlink {
   }
   Result<void> record_call(const std::string& call, const std::string& what) {
     calls.push_back(call);
+    if (on_call) on_call(call);
     auto numbered = fail_numbers_.find(calls.size());
     if (numbered != fail_numbers_.end()) return Error{what + ": " + numbered->second};
     for (const auto& [substring, message] : fail_substrings_) {

@@ -2,6 +2,10 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <algorithm>
+#include <chrono>
+#include <functional>
 
 #include "app/state.hpp"
 #include "fake_filesystem.hpp"
@@ -23,6 +27,8 @@ nlohmann::json fixture(const std::string& name) {
 struct Machine {
   test::FakeFileSystem fs;
   testing::FakeHttpClient http;
+  std::function<int()> stop_signal;                         ///< Services::stop_signal
+  std::function<void(std::chrono::milliseconds)> sleep;     ///< Services::sleep
   explicit Machine(const std::string& name) {
     nlohmann::json data = fixture(name);
     testing::serve_fixture(http, data, "http://169.254.169.254");
@@ -44,6 +50,8 @@ struct Machine {
       return kExitFailed;
     }
     Services services{.fs = fs, .http = http, .netlink = netlink, .netlink_error = netlink ? "" : "no netlink in this test"};
+    services.stop_signal = stop_signal;
+    services.sleep = sleep;
     std::unique_ptr<Log> logger = make_stream_log(log_stream);
     int code = nicsync::run(options, services, out_stream, *logger);
     out = out_stream.str();
@@ -177,5 +185,89 @@ TEST_SUITE("app::run") {
     REQUIRE(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == kExitOk);
     CHECK(kernel.calls.empty());
     CHECK(log.find("netplan + live: no changes\n") != std::string::npos);
+  }
+
+  TEST_CASE("a stop before the files are written changes nothing and exits 128 + the signal") {
+    Machine m("aws-seed-two-eni");
+    m.stop_signal = [] { return 15; };
+    std::string out, log;
+    CHECK(m.run({"--root", "/r", "apply"}, out, log) == 143);
+    CHECK(log == "nicsync: error: stopped by SIGTERM before changing anything\n");
+    CHECK(m.fs.files_written.empty());
+  }
+
+  TEST_CASE("a stop during a live apply finishes the NIC under way and leaves the next one untouched") {
+    // Three NICs: eth0 gets a secondary IP, eth1 and eth2 their addresses, tables and rules.
+    Machine m("aws-seed-two-eni");
+    test::FakeNetlink kernel;
+    int eth0 = kernel.add_link("eth0", "02:86:10:77:7f:fe");
+    kernel.add_link("eth1", "02:86:10:65:fd:31", false);
+    kernel.kernel_addresses.push_back(KernelAddress{eth0, *Ipv4Address::parse("10.0.0.76"), 24, false});
+    int signal = 0;
+    // SIGTERM arrives with eth0's first change: eth0 is finished, eth1 is not started.
+    kernel.on_call = [&](const std::string& call) {
+      if (call.find("dev eth0") != std::string::npos) signal = 15;
+    };
+    m.stop_signal = [&] { return signal; };
+    std::string out, log;
+    CHECK(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == 143);
+    CHECK(join(kernel.calls, "; ") == "add_address 10.0.0.58/32 dev eth0");
+    CHECK(log ==
+          "nicsync: created /etc/netplan/90-nicsync.yaml (mode 0600)\n"
+          "nicsync: add address 10.0.0.58/32 dev eth0\n"
+          "nicsync: error: stopped by SIGTERM after writing the files and applying part of them live; not "
+          "applied live: eth1 (the next run applies the rest)\n");
+    // The files are complete and the state records the address that was added.
+    CHECK(m.fs.files.count("/etc/netplan/90-nicsync.yaml") == 1);
+    State state = *load_state(m.fs);
+    REQUIRE(state.addresses.size() == 1);
+    CHECK(state.addresses[0].dev == "eth0");
+
+    // The next run applies the rest, and only the rest.
+    signal = 0;
+    kernel.on_call = nullptr;
+    kernel.calls.clear();
+    m.stop_signal = nullptr;
+    REQUIRE(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == kExitOk);
+    CHECK(join(kernel.calls, "; ") ==
+          "set_link_up eth1; add_route 10.0.0.0/24 dev eth1 scope link table 1001; add_route default via 10.0.0.1 "
+          "dev eth1 table 1001 onlink; add_rule from 10.0.0.226 lookup 1001 priority 1001; add_address "
+          "10.0.0.226/24 dev eth1 noprefixroute; add_route default via 10.0.0.1 dev eth1 metric 1001 onlink");
+    CHECK(log.find("netplan + live: 0 files, 6 kernel objects changed\n") != std::string::npos);
+  }
+
+  TEST_CASE("a NIC of the metadata that is not there yet is waited for, a bounded time") {
+    Machine m("aws-seed-two-eni");
+    const std::string eth1 = "/sys/class/net/eth1/address";
+    std::string eth1_mac = m.fs.files[eth1].content;
+    m.fs.files.erase(eth1);
+    int sleeps = 0;
+    m.sleep = [&](std::chrono::milliseconds step) {
+      CHECK(step == std::chrono::milliseconds(100));
+      if (++sleeps == 3) m.fs.add(eth1, eth1_mac);  // the hot-attached NIC shows up
+    };
+    std::string out, log;
+    REQUIRE(m.run({"--root", "/r", "apply"}, out, log) == kExitOk);
+    CHECK(sleeps == 3);
+    CHECK(log.rfind("nicsync: waited ", 0) == 0);
+    CHECK(log.find(" ms for 02:86:10:65:fd:31 (eni-0e7275b13b81f8bd2) to appear\n") != std::string::npos);
+    CHECK(m.fs.files.count("/etc/netplan/90-nicsync.yaml") == 1);
+  }
+
+  TEST_CASE("a NIC that never appears fails the run after the wait, naming it, and writes nothing") {
+    Machine m("aws-seed-two-eni");
+    m.fs.files.erase("/sys/class/net/eth1/address");
+    m.fs.add("/etc/nicsync/nicsync.yaml", "interfaces:\n  attach_timeout_ms: 300\n");
+    m.sleep = [](std::chrono::milliseconds step) { std::this_thread::sleep_for(step); };
+    std::string out, log;
+    CHECK(m.run({"--root", "/r", "apply"}, out, log) == kExitFailed);
+    std::vector<std::string> lines;
+    std::istringstream in(log);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].rfind("nicsync: error: aws: interface 02:86:10:65:fd:31 (eni-0e7275b13b81f8bd2) is in the "
+                         "metadata but no local interface has that MAC (waited ", 0) == 0);
+    CHECK(lines[0].find(" ms for it: interfaces.attach_timeout_ms)") != std::string::npos);
+    CHECK(m.fs.files_written.empty());
   }
 }
