@@ -36,13 +36,24 @@ Options:
   --fault-status PREFIX:STATUS[:TIMES]
                                  answer requests whose path starts with PREFIX with STATUS and
                                  an empty body, TIMES times (default: always)
+  --retry-after VALUE            send "Retry-After: VALUE" with the answers of the
+                                 --fault-status given just before (seconds or an HTTP date)
   --fault-close PREFIX[:TIMES]   close the connection without answering instead
   --fault-truncate PREFIX[:TIMES]
                                  send the headers and half the body, then close
+  --fault-body PREFIX=BODYFILE[:TIMES]
+                                 answer requests whose path starts with PREFIX with 200 and
+                                 the bytes of BODYFILE, TIMES times (default: always); then
+                                 the fixture's body again
   --override PATH=BODYFILE       serve the bytes of BODYFILE at PATH (added if absent)
   --drop PATH                    remove PATH from the fixture (it then answers 404)
-  --log FILE                     append one line per request: METHOD PATH STATUS
-                                 (STATUS 0: connection closed without answer)
+  --token-optional               serve GETs that carry no token header (the instance allows
+                                 IMDSv1); a wrong token still gets 401
+  --log FILE                     append one line per request:
+                                 METHOD PATH STATUS t=MS token=yes|no|-
+                                 (STATUS 0: connection closed without answer; MS: arrival on
+                                 CLOCK_MONOTONIC in milliseconds; token: whether the request
+                                 carried the fixture's token header, - if it has no token)
   --help                         show this text
 
 PREFIX may itself contain ':' (MAC addresses): STATUS and TIMES are the trailing numeric
@@ -61,6 +72,7 @@ struct Options {
   std::vector<nicsync::mock::Fault> faults;
   std::vector<std::pair<std::string, std::string>> overrides;  ///< path, body file
   std::vector<std::string> drops;
+  bool token_optional = false;
 };
 
 /// Splits "REST:N" into REST and N if the part after the last ':' is an integer.
@@ -105,6 +117,21 @@ nicsync::mock::Fault parse_prefix_fault(const std::string& option, const std::st
   return fault;
 }
 
+nicsync::mock::Fault parse_body_fault(const std::string& arg) {
+  const auto eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == arg.size())
+    throw UsageError("--fault-body " + arg + ": expected PREFIX=BODYFILE[:TIMES]");
+  nicsync::mock::Fault fault;
+  fault.kind = nicsync::mock::Fault::Kind::override_body;
+  fault.path_prefix = arg.substr(0, eq);
+  auto [file, times] = split_trailing_int(arg.substr(eq + 1));
+  if (times) fault.times = *times;
+  if (fault.times < -1) throw UsageError("--fault-body " + arg + ": TIMES must be >= -1");
+  if (file.empty()) throw UsageError("--fault-body " + arg + ": expected PREFIX=BODYFILE[:TIMES]");
+  fault.body = program::read_file(file, "fault body");
+  return fault;
+}
+
 /// Returns nullopt for --help.
 std::optional<Options> parse_args(int argc, char** argv) {
   Options o;
@@ -127,6 +154,18 @@ std::optional<Options> parse_args(int argc, char** argv) {
       o.faults.push_back(fault);
     } else if (name == "--fault-status") {
       o.faults.push_back(parse_status_fault(args.value()));
+    } else if (name == "--retry-after") {
+      const std::string v = args.value();
+      if (o.faults.empty() || o.faults.back().kind != nicsync::mock::Fault::Kind::status)
+        throw UsageError("--retry-after " + v + ": must follow a --fault-status");
+      if (v.empty() || v.find_first_of("\r\n") != std::string::npos)
+        throw UsageError("--retry-after: VALUE must be one non-empty line");
+      o.faults.back().retry_after = v;
+    } else if (name == "--fault-body") {
+      o.faults.push_back(parse_body_fault(args.value()));
+    } else if (name == "--token-optional") {
+      if (args.has_inline_value()) throw UsageError("--token-optional takes no value");
+      o.token_optional = true;
     } else if (name == "--fault-close") {
       o.faults.push_back(
           parse_prefix_fault(name, args.value(), nicsync::mock::Fault::Kind::close_connection));
@@ -157,13 +196,18 @@ void serve(const Options& o) {
   for (const auto& [path, file] : o.overrides)
     mock.set_response(path, program::read_file(file, "override body"));
   for (const auto& fault : o.faults) mock.add_fault(fault);
+  if (o.token_optional) mock.set_token_required(false);
 
   if (!o.log_file.empty()) {
     log.open(o.log_file, std::ios::app);
     if (!log) throw UsageError(o.log_file + ": cannot open log file");
     mock.set_request_observer([&log, &log_mutex](const nicsync::mock::RecordedRequest& r) {
       std::lock_guard lock(log_mutex);
-      log << r.method << ' ' << r.path << ' ' << r.status << std::endl;
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+          r.received.time_since_epoch());
+      const char* token = !r.token_sent ? "-" : *r.token_sent ? "yes" : "no";
+      log << r.method << ' ' << r.path << ' ' << r.status << " t=" << ms.count()
+          << " token=" << token << std::endl;
     });
   }
 

@@ -253,9 +253,14 @@ struct MockImds::Impl {
     if (!is_get) return {405, {}};
     if (token) {
       if (path == token->path) return {405, {}};
+      bool required = true;
+      {
+        std::lock_guard lock(mutex);  // set_token_required() may change it while serving
+        required = token->required;
+      }
       const bool wrong = req.has_header(token->header)
                              ? req.get_header_value(token->header) != token->value
-                             : token->required;
+                             : required;
       if (wrong) return {401, {}};
     }
     for (const auto& [key, value] : fixture.require_headers)
@@ -292,6 +297,8 @@ struct MockImds::Impl {
     for (const auto& [key, value] : req.headers)
       if (!is_pseudo_header(key)) rec.headers.emplace(key, value);
     rec.remote_port = req.remote_port;
+    rec.received = std::chrono::steady_clock::now();
+    if (fixture.token) rec.token_sent = req.has_header(fixture.token->header);
 
     const Decision d = decide(req.path);
     int drop_fd = -1;  // a connection to shut down instead of answering
@@ -464,6 +471,11 @@ int MockImds::port() const { return impl_->port.load(); }
 void MockImds::add_fault(const Fault& fault) {
   std::lock_guard lock(impl_->mutex);
   impl_->faults.push_back({fault, 0, 0});
+}
+
+void MockImds::set_token_required(bool required) {
+  std::lock_guard lock(impl_->mutex);
+  if (impl_->fixture.token) impl_->fixture.token->required = required;
 }
 
 void MockImds::clear_faults() {

@@ -47,6 +47,12 @@ struct RecordedRequest {
   std::map<std::string, std::string> headers;
   int status = 0;    ///< what was answered (0: connection closed)
   int remote_port = 0;  ///< client's port: equal for requests that reused a connection
+  /// When the request arrived (before any latency fault), on the steady clock, which is
+  /// CLOCK_MONOTONIC on Linux: comparable with time.monotonic() in the Python tests.
+  std::chrono::steady_clock::time_point received{};
+  /// Whether the request carried the fixture's token header (any value); nullopt when the
+  /// fixture has no token.
+  std::optional<bool> token_sent;
 };
 
 class MockImds {
@@ -67,6 +73,9 @@ class MockImds {
   int port() const;
 
   void add_fault(const Fault& fault);
+  /// Overrides the fixture's token.required (no effect without a token): false serves GETs
+  /// that carry no token header, as an instance that still allows IMDSv1 does.
+  void set_token_required(bool required);
   void clear_faults();
   /// Replaces (or with nullopt removes) one response path of the fixture, e.g. to drop a
   /// secondary IP between two runs.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -517,5 +518,47 @@ TEST_SUITE("mock::MockImds") {
     const int port = a.start();
     MockImds b(kAlibaba);
     CHECK_THROWS_AS(b.start("127.0.0.1", port), std::runtime_error);
+  }
+
+  TEST_CASE("set_token_required(false) serves GETs without a token, still refuses a wrong one") {
+    Served s(kAws);
+    CHECK(status_of(s.client.Get(kAwsIpsPath)) == 401);
+    s.mock.set_token_required(false);
+    CHECK(status_of(s.client.Get(kAwsIpsPath)) == 200);
+    CHECK(status_of(s.client.Get(kAwsIpsPath, {{kAwsTokenHeader, "wrong"}})) == 401);
+    CHECK(status_of(s.client.Get(kAwsIpsPath, aws_token_headers())) == 200);
+    s.mock.set_token_required(true);
+    CHECK(status_of(s.client.Get(kAwsIpsPath)) == 401);
+
+    Served oracle(kOracle);  // no token: no effect
+    oracle.mock.set_token_required(false);
+    CHECK(status_of(oracle.client.Get("/opc/v2/vnics/")) == 401);
+  }
+
+  TEST_CASE("requests record their arrival time and whether the token header came along") {
+    Served s(kAws);
+    Fault slow;
+    slow.kind = Fault::Kind::latency;
+    slow.path_prefix = "/latest/meta-data/mac";
+    slow.latency = std::chrono::milliseconds(100);
+    s.mock.add_fault(slow);
+    const auto before = std::chrono::steady_clock::now();
+    s.client.Get("/latest/meta-data/mac", aws_token_headers());
+    s.client.Get("/latest/meta-data/mac");
+    const auto after = std::chrono::steady_clock::now();
+
+    auto recs = s.mock.requests();
+    REQUIRE(recs.size() == 2);
+    CHECK(recs[0].token_sent == std::optional(true));
+    CHECK(recs[1].token_sent == std::optional(false));
+    CHECK(recs[0].received >= before);
+    // Arrival, not answer: the second request came after the first one's 100 ms latency.
+    CHECK(recs[1].received - recs[0].received >= std::chrono::milliseconds(100));
+    CHECK(recs[1].received <= after);
+
+    Served oracle(kOracle);
+    oracle.client.Get("/opc/v2/vnics/", {{"Authorization", "Bearer Oracle"}});
+    REQUIRE(oracle.mock.requests().size() == 1);
+    CHECK(oracle.mock.requests()[0].token_sent == std::nullopt);
   }
 }
