@@ -7,13 +7,26 @@ renders them (ExecStart pointing at the built launcher), then
   what, with and without cloud-init, and for the NIC events udev replays at boot;
 - the udev rule under `udevadm test` (when udevadm is installed: Debian package udev), against
   this machine's physical NICs and virtual devices made in a throwaway network namespace, in a
-  private mount namespace where only our rule is loaded."""
+  private mount namespace where only our rule is loaded;
+- the sandbox of the three services: `systemd-analyze security --offline=yes` exposure at most
+  2.0 each; every directory the launcher and `netplan generate` write is writable in the unit;
+  and a live apply in a simulated instance (network namespaces, netns_cloud) run inside the
+  unit's sandbox as this machine can rebuild it without systemd as PID 1: a private mount
+  namespace read-only but for the unit's writable paths (under the test root), /proc with
+  ProcSubset=pid, the unit's capability bounding set, no-new-privs, and the unit's system call,
+  address family and write+execute filters loaded with libseccomp (see `sandboxed_argv`).
 
+Run as `test_units.py --sandbox-exec SPEC -- ARGV...` it is the sandbox's inner step (below).
+"""
+
+import ctypes
+import json
 import os
 import pathlib
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 
 from harness import NICSYNC, Failures
@@ -391,6 +404,361 @@ def physical_and_virtual_links():
     return physical, virtual
 
 
+# --- the services' sandbox ---------------------------------------------------------------------
+
+SERVICES = ["nicsync.service", "nicsync-online.service", "nicsync-update.service"]
+MAX_EXPOSURE = 2.0
+# What the launcher writes (the constants, found in include/ and module/; a name not found is
+# skipped, so that a constant added later is checked as soon as it lands) and what
+# `netplan generate` writes under /run (netplan 0.106: networkd and NetworkManager output, its
+# udev rules, its units for OVS and SR-IOV).
+WRITTEN_CONSTANTS = ["kStatePath", "kLastGoodPath", "kRefreshNeededPath", "kRunLockPath", "kNetplanPath",
+                     "kNetworkScriptsDir"]
+NETPLAN_GENERATE_WRITES = ["/run/systemd/network", "/run/systemd/system", "/run/udev/rules.d",
+                           "/run/NetworkManager/system-connections", "/run/NetworkManager/conf.d"]
+SANDBOX_FIXTURE = "aws-seed-two-eni"
+# The inner step of the sandbox runs on the system's Python (outside /root and /home, which
+# ProtectHome= hides), as netplan does.
+SANDBOX_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def exposure(unit_path):
+    """`systemd-analyze security --offline=yes`: (the overall exposure, the lines it marks ✗)."""
+    proc = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(unit_path)],
+                          capture_output=True, text=True, timeout=120)
+    output = proc.stdout + proc.stderr
+    m = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", output)
+    check(m, f"no overall exposure level in the output (exit {proc.returncode}):\n{output}")
+    return float(m.group(1)), [l.strip() for l in output.splitlines() if l.lstrip().startswith("✗")]
+
+
+def written_paths():
+    """{constant: absolute path} for the WRITTEN_CONSTANTS the source defines."""
+    found = {}
+    for path in sorted((SOURCE / "include").rglob("*.hpp")) + sorted((SOURCE / "module").rglob("*.[ch]pp")):
+        text = path.read_text()
+        for name in WRITTEN_CONSTANTS:
+            m = re.search(rf'\b{name}\s*=\s*"(/[^"]+)"', text)
+            if m:
+                found[name] = m.group(1)
+    return found
+
+
+def writable_paths(unit):
+    """The unit's writable directories as [(absolute path, optional)]: ReadWritePaths= ("-":
+    optional), StateDirectory= under /var/lib and RuntimeDirectory= under /run."""
+    out = [(v.removeprefix("-"), v.startswith("-")) for v in words(unit, "Service", "ReadWritePaths")]
+    out += [(f"/var/lib/{v}", False) for v in words(unit, "Service", "StateDirectory")]
+    out += [(f"/run/{v}", False) for v in words(unit, "Service", "RuntimeDirectory")]
+    return out
+
+
+def premade_directories(unit):
+    """Directories an ExecStartPre=+mkdir -p makes (outside the sandbox) before the run."""
+    dirs = []
+    for value in unit.get("Service", {}).get("ExecStartPre", []):
+        argv = value.split()
+        if argv and argv[0].lstrip("+-@:!") in ("mkdir", "/bin/mkdir", "/usr/bin/mkdir"):
+            dirs += [a for a in argv[1:] if a.startswith("/")]
+    return dirs
+
+
+def covered(path, writable):
+    return any(path == w or path.startswith(w.rstrip("/") + "/") for w, _ in writable)
+
+
+def syscall_groups():
+    """{"@group": [members, "@nested"...]} from `systemd-analyze syscall-filter`."""
+    proc = subprocess.run(["systemd-analyze", "syscall-filter", "--no-pager"], capture_output=True, text=True,
+                          timeout=60)
+    groups, current = {}, None
+    for line in proc.stdout.splitlines():
+        if line.startswith("@"):
+            current = groups.setdefault(line.strip(), [])
+        elif current is not None and line.strip() and not line.strip().startswith("#"):
+            current.append(line.strip())
+    check("@system-service" in groups, f"systemd-analyze syscall-filter lists no @system-service:\n{proc.stdout}")
+    return groups
+
+
+def expand(tokens, groups):
+    out = set()
+    for token in tokens:
+        if token.startswith("@"):
+            check(token in groups, f"unknown system call group {token}")
+            out |= expand(groups[token], groups)
+        else:
+            out.add(token)
+    return out
+
+
+# systemd.exec(5): always allowed under an allow-list.
+IMPLICIT_SYSCALLS = {"execve", "exit", "exit_group", "getrlimit", "rt_sigreturn", "sigreturn", "clock_gettime",
+                     "gettimeofday", "time", "nanosleep", "clock_nanosleep", "clock_getres"}
+
+
+def allowed_syscalls(unit, groups):
+    """The allow-list the unit's SystemCallFilter= lines give, in order: the first without "~"
+    starts it, "~" lines take away, others add."""
+    allowed = None
+    for value in unit.get("Service", {}).get("SystemCallFilter", []):
+        deny = value.startswith("~")
+        names = expand(value.removeprefix("~").split(), groups)
+        if allowed is None:
+            check(not deny, "SystemCallFilter= starts with a deny list; this test expects an allow-list")
+            allowed = set(names)
+        elif deny:
+            allowed -= names
+        else:
+            allowed |= names
+    check(allowed, "no SystemCallFilter= allow-list")
+    return allowed | IMPLICIT_SYSCALLS
+
+
+ADDRESS_FAMILIES = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16}
+
+
+def sandbox_spec(unit, root, groups):
+    """What the sandbox of `unit` is, for sandboxed_argv(), with every path under `root`."""
+    service = unit["Service"]
+    check(single(unit, "Service", "ProtectSystem") == "strict", "ProtectSystem= is not strict")
+    caps = sorted(words(unit, "Service", "CapabilityBoundingSet"))
+    families = sorted(words(unit, "Service", "RestrictAddressFamilies"))
+    check(all(f in ADDRESS_FAMILIES for f in families), f"an address family this test does not know: {families}")
+    errno_name = service.get("SystemCallErrorNumber", ["EPERM"])[-1]
+    return {
+        "root": str(root),
+        "writable": writable_paths(unit),
+        "premade": premade_directories(unit),
+        "protect_home": service.get("ProtectHome", ["no"])[-1] == "yes",
+        "proc_subset_pid": service.get("ProcSubset", ["all"])[-1] == "pid",
+        "caps": [c.lower().removeprefix("cap_") for c in caps],
+        "no_new_privs": service.get("NoNewPrivileges", ["no"])[-1] == "yes",
+        "syscalls": sorted(allowed_syscalls(unit, groups)),
+        "errno": getattr(__import__("errno"), errno_name),
+        "families": [ADDRESS_FAMILIES[f] for f in families],
+        "mdwe": service.get("MemoryDenyWriteExecute", ["no"])[-1] == "yes",
+        "umask": int(service.get("UMask", ["0022"])[-1], 8),
+    }
+
+
+def sandboxed_argv(ns, spec_file, argv, seccomp=True):
+    """argv run in network namespace ns inside the unit's sandbox: `unshare --mount`, then this
+    script as root sets up the mounts (--sandbox-mounts), then setpriv (bounding set,
+    no-new-privs), then this script again loads the seccomp filters (--sandbox-exec) and execs argv."""
+    return ["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private", "--",
+            sys.executable, str(pathlib.Path(__file__).resolve()), "--sandbox-mounts", str(spec_file),
+            "seccomp" if seccomp else "no-seccomp", "--", *argv]
+
+
+def mount_points():
+    points = []
+    for line in pathlib.Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4]
+        points.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), point))
+    return points
+
+
+def sandbox_mounts(spec, seccomp, argv):
+    """Inside a fresh mount namespace, as root: ProtectSystem=strict with the unit's writable
+    paths (under spec root; systemd makes StateDirectory= and RuntimeDirectory=, the
+    ExecStartPre= mkdir the premade ones), ProtectHome=, ProcSubset=pid; then setpriv."""
+    root = spec["root"]
+    for d in spec["premade"]:
+        os.makedirs(root + d, exist_ok=True)
+    writable = []
+    for path, optional in spec["writable"]:
+        if not optional:
+            os.makedirs(root + path, exist_ok=True)
+        if os.path.isdir(root + path):
+            writable.append(root + path)
+    for d in writable:
+        subprocess.run(["mount", "--bind", d, d], check=True)
+    if spec["protect_home"]:
+        for d in ("/home", "/root", "/run/user"):
+            # The test's own programs may live there (a build in a home directory); the
+            # installed launcher does not.
+            needed = [argv[0], __file__, SANDBOX_PYTHON]
+            if os.path.isdir(d) and not any(os.path.realpath(n).startswith(d + "/") for n in needed):
+                subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=000", "nicsync-sandbox", d], check=True)
+    for point in sorted(set(mount_points())):
+        if point in writable or point in ("/proc", "/dev") or point.startswith(("/proc/", "/dev/")):
+            continue
+        subprocess.run(["mount", "-o", "remount,bind,ro", point], check=False, capture_output=True)
+    if spec["proc_subset_pid"]:
+        subprocess.run(["mount", "-t", "proc", "-o", "subset=pid,hidepid=invisible", "proc", "/proc"], check=True)
+    setpriv = ["setpriv", "--bounding-set", ",".join(["-all"] + [f"+{c}" for c in spec["caps"]]),
+               "--inh-caps", "-all"]
+    if spec["no_new_privs"]:
+        setpriv.append("--no-new-privs")
+    inner = [SANDBOX_PYTHON, str(pathlib.Path(__file__).resolve()), "--sandbox-exec", json.dumps(spec),
+             "seccomp" if seccomp else "no-seccomp", "--", *argv]
+    os.execvp("setpriv", [*setpriv, "--", *inner])
+
+
+class ArgCmp(ctypes.Structure):
+    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64),
+                ("datum_b", ctypes.c_uint64)]
+
+
+SCMP_ACT_ALLOW = 0x7FFF0000
+SCMP_CMP_EQ, SCMP_CMP_GE, SCMP_CMP_MASKED_EQ = 4, 5, 7
+PROT_WRITE, PROT_EXEC, SHM_EXEC = 0x2, 0x4, 0o100000
+AF_MAX = 46
+
+
+def scmp_errno(value):
+    return 0x00050000 | (value & 0xFFFF)
+
+
+def load_filters(spec):
+    """The unit's seccomp filters, as systemd loads them (one filter each): MemoryDenyWriteExecute=,
+    RestrictAddressFamilies= and the system call allow-list (others fail with
+    SystemCallErrorNumber=); native architecture only."""
+    import errno
+    lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
+                                           ctypes.POINTER(ArgCmp)]
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_load.argtypes = [ctypes.c_void_p]
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+
+    def rule(ctx, action, name, *cmps):
+        nr = lib.seccomp_syscall_resolve_name(name.encode())
+        if nr < 0:
+            return  # not a system call of this architecture
+        array = (ArgCmp * max(len(cmps), 1))(*cmps)
+        rc = lib.seccomp_rule_add_array(ctx, action, nr, len(cmps), array)
+        if rc != 0:
+            raise OSError(-rc, f"seccomp_rule_add {name}")
+
+    def load(ctx):
+        rc = lib.seccomp_load(ctx)
+        lib.seccomp_release(ctx)
+        if rc != 0:
+            raise OSError(-rc, "seccomp_load")
+
+    if spec["mdwe"]:
+        ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
+        wx = PROT_WRITE | PROT_EXEC
+        rule(ctx, scmp_errno(errno.EPERM), "mmap", ArgCmp(2, SCMP_CMP_MASKED_EQ, wx, wx))
+        rule(ctx, scmp_errno(errno.EPERM), "mprotect", ArgCmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC))
+        rule(ctx, scmp_errno(errno.EPERM), "pkey_mprotect", ArgCmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC))
+        rule(ctx, scmp_errno(errno.EPERM), "shmat", ArgCmp(2, SCMP_CMP_MASKED_EQ, SHM_EXEC, SHM_EXEC))
+        load(ctx)
+    if spec["families"]:
+        ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
+        for family in range(AF_MAX):
+            if family not in spec["families"]:
+                rule(ctx, scmp_errno(errno.EAFNOSUPPORT), "socket", ArgCmp(0, SCMP_CMP_EQ, family, 0))
+        rule(ctx, scmp_errno(errno.EAFNOSUPPORT), "socket", ArgCmp(0, SCMP_CMP_GE, AF_MAX, 0))
+        load(ctx)
+    # Last, as systemd does: the allow-list may not hold seccomp() itself.
+    ctx = lib.seccomp_init(scmp_errno(spec["errno"]))
+    for name in spec["syscalls"]:
+        rule(ctx, SCMP_ACT_ALLOW, name)
+    load(ctx)
+
+
+def sandbox_exec(spec, seccomp, argv):
+    if seccomp:
+        load_filters(spec)
+    os.umask(spec["umask"])
+    os.execv(argv[0], argv)
+
+
+def strace_syscalls(trace_file, program):
+    """The system calls in an `strace -f` output made from the first execve of `program` on, by
+    that process and everything it started."""
+    names, started = set(), False
+    for line in pathlib.Path(trace_file).read_text().splitlines():
+        m = re.match(r"^(\d+)\s+(?:<\.\.\. )?([a-z_0-9]+)[( ]", line)
+        if not m:
+            continue
+        pid, name = m.group(1), m.group(2)
+        if not started:
+            if name != "execve" or f'execve("{program}"' not in line:
+                continue
+            started = True
+        names.add(name)
+    check(started, f"no execve of {program} in the trace")
+    return names
+
+
+def live_apply_in_sandbox(t, units, rendered_dir, groups):
+    """ii) nicsync apply --live in a simulated instance, inside each service's sandbox."""
+    import netns_cloud as nc
+    from harness import load_fixture
+    launcher_path = launcher()
+    fixture = SANDBOX_FIXTURE
+    expect = load_fixture(fixture)["expect"]
+    vendor = load_fixture(fixture)["vendor"]
+    for name in SERVICES:
+        with t.case(f"{name}: a live apply in its sandbox (only {', '.join(sorted(words(units[name], 'Service', 'CapabilityBoundingSet')))}, "
+                    "no-new-privs, its mounts and seccomp filters) gives the expected kernel state and files"), \
+                nc.Cloud(fixture, "unitstest") as cloud, \
+                tempfile.TemporaryDirectory(prefix="nicsync-sandbox-root-") as root:
+            os.chmod(root, 0o755)
+            os.makedirs(os.path.join(root, "etc/netplan"))
+            # What exists on a running system before the unit starts (systemd's, udev's).
+            for d in ("run/systemd/system", "run/udev"):
+                os.makedirs(os.path.join(root, d))
+            cloud.write_oci_api_settings(root)
+            cloud.start_metadata()
+            spec_file = pathlib.Path(root).parent / f"{pathlib.Path(root).name}.spec.json"
+            spec_file.write_text(json.dumps(sandbox_spec(units[name], root, groups)))
+            try:
+                argv = [launcher_path, "--root", root, "--vendor", vendor, "--live", "apply"]
+                proc = subprocess.run(sandboxed_argv(cloud.inst, spec_file, argv), capture_output=True,
+                                      text=True, timeout=120)
+                output = proc.stdout + proc.stderr
+                check(proc.returncode == 0, f"exit {proc.returncode}:\n{output}")
+                check("ran netplan generate" in output, f"netplan generate did not run:\n{output}")
+                for sign in ("Read-only file system", "Permission denied", "Operation not permitted",
+                             "not supported", "nicsync: error"):
+                    check(sign not in output, f"{sign!r} in the output:\n{output}")
+                diffs = nc.state_differences(cloud.kernel_state(), expect, by_ip=True)
+                check(not diffs, "; ".join(diffs))
+                written = sorted(str(p.relative_to(root)) for p in pathlib.Path(root).rglob("*") if p.is_file())
+                for want in ("etc/netplan/90-nicsync.yaml", "var/lib/nicsync/state.json"):
+                    check(want in written, f"{want} not written; files: {written}")
+                check(any(w.startswith("run/systemd/network/") for w in written),
+                      f"netplan generate wrote no networkd file; files: {written}")
+                print(f"     {name}: {len(written)} files written, kernel as expected")
+
+                if shutil.which("strace") is None:
+                    print("     skip the system call trace: no strace")
+                    continue
+                # A second run into a fresh root, traced without the seccomp filters: every system
+                # call the launcher and what it runs make must be in the unit's allow-list.
+                second = pathlib.Path(root) / "second"
+                second.mkdir()
+                os.makedirs(second / "etc/netplan")
+                for d in ("run/systemd/system", "run/udev"):
+                    os.makedirs(second / d)
+                cloud.write_oci_api_settings(str(second))
+                spec_file.write_text(json.dumps(sandbox_spec(units[name], second, groups)))
+                trace = pathlib.Path(root).parent / f"{pathlib.Path(root).name}.strace"
+                argv = [launcher_path, "--root", str(second), "--vendor", vendor, "--live", "apply"]
+                proc = subprocess.run(["strace", "-f", "-qq", "-o", str(trace), "--",
+                                       *sandboxed_argv(cloud.inst, spec_file, argv, seccomp=False)],
+                                      capture_output=True, text=True, timeout=180)
+                check(proc.returncode == 0, f"traced run: exit {proc.returncode}:\n{proc.stdout}{proc.stderr}")
+                used = strace_syscalls(trace, launcher_path)
+                spec = json.loads(spec_file.read_text())
+                outside = sorted(used - set(spec["syscalls"]))
+                check(not outside, f"system calls made but not allowed: {outside}")
+                wx = [l for l in trace.read_text().splitlines()
+                      if re.search(r"\bmprotect\(.*PROT_EXEC", l) or re.search(r"\bmmap\(.*PROT_WRITE\|PROT_EXEC", l)]
+                check(not wx, "write+execute memory (MemoryDenyWriteExecute=):\n" + "\n".join(wx[:5]))
+                print(f"     {name}: {len(used)} distinct system calls traced, all allowed")
+            finally:
+                spec_file.unlink(missing_ok=True)
+                (pathlib.Path(root).parent / f"{pathlib.Path(root).name}.strace").unlink(missing_ok=True)
+
+
 def main():
     t = Failures()
     os.umask(0o022)
@@ -451,6 +819,32 @@ def main():
 
         with t.case("the udev rule's match keys and RUN"):
             check_udev_rule(rule)
+
+        for name in SERVICES:
+            with t.case(f"{name}: systemd-analyze security --offline=yes exposure at most {MAX_EXPOSURE}"):
+                level, exposed = exposure(unit_dir / name)
+                print(f"     {name}: exposure {level}; still exposed: " + "; ".join(
+                    re.sub(r"\s{2,}", " ", l) for l in exposed))
+                check(level <= MAX_EXPOSURE, f"exposure {level} > {MAX_EXPOSURE}")
+
+        with t.case("every directory the launcher and netplan generate write is writable in each service"):
+            written = written_paths()
+            check({"kStatePath", "kNetplanPath", "kRefreshNeededPath"} <= set(written),
+                  f"constants not found in the source: {sorted(set(WRITTEN_CONSTANTS) - set(written))}")
+            directories = {name: (path if name.endswith("Dir") else os.path.dirname(path))
+                           for name, path in written.items()}
+            directories.update({f"netplan generate: {d}": d for d in NETPLAN_GENERATE_WRITES})
+            for name in SERVICES:
+                writable = writable_paths(units[name])
+                check(single(units[name], "Service", "ProtectSystem") == "strict", f"{name}: ProtectSystem= is not strict")
+                missing = sorted(f"{what} ({d})" for what, d in directories.items() if not covered(d, writable))
+                check(not missing, f"{name}: not writable: {missing}")
+                # RuntimeDirectory= is removed when a unit stops unless preserved: the refresh
+                # marker must outlive nicsync.service for nicsync-online.service.
+                if words(units[name], "Service", "RuntimeDirectory"):
+                    check(single(units[name], "Service", "RuntimeDirectoryPreserve") == "yes",
+                          f"{name}: RuntimeDirectoryPreserve= is not yes: stopping it would remove "
+                          f"{written.get('kRefreshNeededPath')}")
 
         if SYSTEMD is None:
             print("skip boot transaction: no systemd binary on this machine")
@@ -538,10 +932,22 @@ def main():
                         r = got[(dev, action)]
                         check(r["read"], f"{dev} {action}: udevadm did not read our rule")
                         check(r["runs"] == [], f"{dev} {action}: RUN {r['runs']}, expected none")
+        needs = [tool for tool in ("ip", "unshare", "setpriv", "mount") if shutil.which(tool) is None]
+        if os.geteuid() != 0 or needs or not any(pathlib.Path(d, "libseccomp.so.2").exists()
+                                                 for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib",
+                                                           "/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu")):
+            print(f"skip the live apply in the sandbox: needs root, libseccomp.so.2 and {needs or 'ip, unshare, setpriv'}")
+        else:
+            live_apply_in_sandbox(t, units, unit_dir, syscall_groups())
     finally:
         shutil.rmtree(tmp)
     t.finish()
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 4 and sys.argv[1] in ("--sandbox-mounts", "--sandbox-exec") and sys.argv[4] == "--":
+        mode, spec_arg, seccomp = sys.argv[1:4]
+        spec = json.loads(pathlib.Path(spec_arg).read_text() if mode == "--sandbox-mounts" else spec_arg)
+        step = sandbox_mounts if mode == "--sandbox-mounts" else sandbox_exec
+        step(spec, seccomp == "seccomp", sys.argv[5:])
     main()
