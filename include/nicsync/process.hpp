@@ -11,10 +11,21 @@
 
 namespace nicsync {
 
-/// Installs handlers for SIGTERM, SIGINT and SIGHUP that only record the signal (no restart of
-/// interrupted system calls is needed: every wait in nicsync is bounded). A run checks
-/// stop_signal() between steps: before it changes anything, and between two NICs of a live apply.
+/// Installs handlers for SIGTERM, SIGINT and SIGHUP. Outside a DeferStops section (before a run
+/// changes anything: reading settings, waiting for the lock, fetching, planning) the handler ends
+/// the process at once, exit status 128 + the signal, after one line on stderr ("nicsync: error:
+/// stopped by SIGTERM before changing anything"). Inside one it only records the signal; the run
+/// checks stop_signal() between steps: after the file commit, and between two NICs of a live apply.
 void install_stop_handlers();
+
+/// While one exists (they nest), a stop signal is recorded, not acted on at once.
+class DeferStops {
+ public:
+  DeferStops();
+  ~DeferStops();
+  DeferStops(const DeferStops&) = delete;
+  DeferStops& operator=(const DeferStops&) = delete;
+};
 
 /// The signal that asked this process to stop, or 0.
 int stop_signal();

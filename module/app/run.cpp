@@ -341,6 +341,8 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
     for (const LiveChange& change : kernel_changes) out << "kernel: " << describe(change, kernel->links) << "\n";
     file_count = report_changes(file_changes, log, planned);
   } else {
+    // From here a stop signal waits for the step under way (install_stop_handlers()).
+    DeferStops defer_stops;
     if (int signal = stop_requested(services)) return stopped(signal, "before changing anything", log);
     // The files and the state that lists them go in one transaction: all of them or none.
     const State files_state{owned_files(file_changes), state.addresses};
@@ -483,7 +485,7 @@ int run_cli(int argc, char** argv) {
       auto locked = acquire_run_lock(options->root, options->lock_timeout_ms, *log);
       if (!locked.ok()) {
         log->error(locked.error().message);
-        return stop_signal() != 0 ? kExitSignalBase + stop_signal() : kExitFailed;
+        return kExitFailed;
       }
       lock = std::move(*locked);
     }

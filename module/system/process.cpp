@@ -16,8 +16,26 @@ namespace nicsync {
 namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
+volatile std::sig_atomic_t g_deferring = 0;  ///< DeferStops sections open
 
-extern "C" void record_stop_signal(int signal) { g_stop_signal = signal; }
+/// Nothing has been changed when a stop comes outside DeferStops: say so and go (only
+/// async-signal-safe calls here).
+template <size_t N>
+[[noreturn]] void stop_now(const char (&line)[N], int signal) {
+  ssize_t ignored = ::write(STDERR_FILENO, line, N - 1);
+  (void)ignored;
+  ::_exit(128 + signal);
+}
+
+extern "C" void record_stop_signal(int signal) {
+  g_stop_signal = signal;
+  if (g_deferring != 0) return;
+  switch (signal) {
+    case SIGTERM: stop_now("nicsync: error: stopped by SIGTERM before changing anything\n", signal);
+    case SIGINT: stop_now("nicsync: error: stopped by SIGINT before changing anything\n", signal);
+    default: stop_now("nicsync: error: stopped by SIGHUP before changing anything\n", signal);
+  }
+}
 
 std::string os_error(const std::string& what) { return what + ": " + std::strerror(errno); }
 
@@ -70,6 +88,10 @@ void install_stop_handlers() {
 
 int stop_signal() { return g_stop_signal; }
 
+DeferStops::DeferStops() { g_deferring = g_deferring + 1; }
+
+DeferStops::~DeferStops() { g_deferring = g_deferring - 1; }
+
 std::string signal_name(int signal) {
   switch (signal) {
     case SIGTERM: return "SIGTERM";
@@ -102,10 +124,6 @@ Result<std::unique_ptr<RunLock>> acquire_run_lock(const std::string& root, unsig
     if (errno != EWOULDBLOCK && errno != EINTR) return fail(Error{os_error("cannot lock " + path)});
     std::string holder = holder_text(holder_of(fd));
     auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-    if (stop_signal() != 0) {
-      return fail(Error{"stopped by " + signal_name(stop_signal()) + " while waiting for " + holder +
-                        " to finish; nothing was changed"});
-    }
     if (Clock::now() >= deadline) {
       return fail(Error{holder + " still holds " + path + " after " + std::to_string(waited) +
                         " ms (lock_timeout_ms); nothing was changed"});
