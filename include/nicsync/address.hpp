@@ -16,6 +16,9 @@ namespace nicsync {
 /// Quotes untrusted text for an error message: printable ASCII kept, the rest escaped, text longer
 /// than `limit` characters cut ("...").
 std::string quote(std::string_view text, size_t limit = 64);
+/// The same escaping without the quotes, for a message from a library that may carry raw bytes of
+/// the input (yaml-cpp's): one printable line.
+std::string printable(std::string_view text, size_t limit = 200);
 
 /// The items with `separator` between them ("a, b, c"); "" for none.
 std::string join(const std::vector<std::string>& items, std::string_view separator);

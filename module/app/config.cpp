@@ -4,6 +4,7 @@
 
 #include "nicsync/config.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 namespace nicsync {
 
@@ -586,22 +588,78 @@ bool InterfaceSelector::matches(const Interface& nic) const {
 
 // ---- parsing ----
 
+namespace {
+
+/// Finds where a second, non-empty YAML document starts, by the parser's events alone. yaml-cpp's
+/// own LoadAll() never returns on some malformed input (a top-level flow collection followed by
+/// ",": it yields empty documents without end, allocating until memory runs out); this reads at
+/// most kMaxDocuments documents.
+class SecondDocumentFinder : public YAML::EventHandler {
+ public:
+  static constexpr int kMaxDocuments = 16;
+  /// nullopt: one document (and perhaps empty ones after it, a trailing "---"); else the mark
+  /// where the first non-empty later document's content starts.
+  static std::optional<YAML::Mark> find(const std::string& text) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    SecondDocumentFinder finder;
+    for (int n = 0; n < kMaxDocuments && parser.HandleNextDocument(finder); ++n) {
+      if (finder.found_) return finder.mark_;
+    }
+    if (finder.documents_ >= kMaxDocuments) return finder.last_start_;
+    return std::nullopt;
+  }
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    ++documents_;
+    last_start_ = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { content(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+    content(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    content(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    content(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void content(const YAML::Mark& mark) {
+    if (documents_ > 1 && !found_) {
+      found_ = true;
+      mark_ = mark;
+    }
+  }
+  int documents_ = 0;
+  bool found_ = false;
+  YAML::Mark mark_{};
+  YAML::Mark last_start_{};
+};
+
+}  // namespace
+
 Result<Config> parse_config(std::string_view text, const std::string& source_name) {
   Reporter report(source_name, Style::file);
+  const std::string input(text);
+  auto at = [&](const YAML::Mark& mark) {
+    return source_name + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": ";
+  };
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(text));
+    if (std::optional<YAML::Mark> second = SecondDocumentFinder::find(input)) {
+      return Error{at(*second) + "a second YAML document (a settings file holds one mapping)"};
+    }
+    documents.push_back(YAML::Load(input));  // the first document only
   } catch (const YAML::Exception& e) {
-    return Error{source_name + ":" + std::to_string(e.mark.line + 1) + ":" +
-                 std::to_string(e.mark.column + 1) + ": " + e.msg};
+    return Error{at(e.mark) + printable(e.msg)};
   }
-  if (documents.empty()) return Config{};
-  for (size_t i = 1; i < documents.size(); ++i) {
-    if (documents[i].IsNull()) continue;  // a trailing "---"
-    const YAML::Mark mark = documents[i].Mark();
-    return Error{source_name + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) +
-                 ": a second YAML document (a settings file holds one mapping)"};
-  }
+  if (documents[0].IsNull()) return Config{};
   std::optional<Value> top = YamlConverter().convert(documents[0]);
   if (!top) {
     return Error{source_name + ": more than " + std::to_string(kMaxYamlNodes) +

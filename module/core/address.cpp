@@ -52,15 +52,18 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
   return out;
 }
 
-std::string quote(std::string_view text, size_t limit) {
-  std::string out = "\"";
+namespace {
+
+/// Printable ASCII kept, a newline as \n, other bytes as \xHH; `quotes`: '"' and '\' escaped too.
+std::string escaped(std::string_view text, size_t limit, bool quotes) {
+  std::string out;
   size_t shown = 0;
   for (unsigned char c : text) {
     if (shown == limit) {
       out += "...";
       break;
     }
-    if (c == '"' || c == '\\') {
+    if (quotes && (c == '"' || c == '\\')) {
       out += '\\';
       out += static_cast<char>(c);
     } else if (c == '\n') {
@@ -74,9 +77,14 @@ std::string quote(std::string_view text, size_t limit) {
     }
     ++shown;
   }
-  out += '"';
   return out;
 }
+
+}  // namespace
+
+std::string quote(std::string_view text, size_t limit) { return "\"" + escaped(text, limit, true) + "\""; }
+
+std::string printable(std::string_view text, size_t limit) { return escaped(text, limit, false); }
 
 // ---- IPv4 ----
 

@@ -421,7 +421,7 @@ Result<NetplanExisting> read_netplan_existing(const Plan& plan, const std::vecto
       documents.push_back(YAML::Load(source.content));
     } catch (const YAML::Exception& e) {
       return Error{"netplan: " + source.path + " line " + std::to_string(e.mark.line + 1) + ", column " +
-                   std::to_string(e.mark.column + 1) + ": " + e.msg};
+                   std::to_string(e.mark.column + 1) + ": " + printable(e.msg)};
     }
   }
   NetplanExisting existing;

@@ -399,6 +399,18 @@ TEST_SUITE("app::config") {
           "/etc/nicsync/nicsync.yaml:2:1: illegal tab when looking for indentation");
     CHECK(parse_error("vendor: aws\n---\nlive: on\n") ==
           "/etc/nicsync/nicsync.yaml:3:1: a second YAML document (a settings file holds one mapping)");
+    CHECK(parse_ok("vendor: aws\n---\n") == parse_ok("vendor: aws\n"));  // a trailing "---" is no document
+  }
+
+  TEST_CASE("input that makes yaml-cpp's LoadAll() allocate without end is an error at once (found by fuzz_config)") {
+    // LoadAll("[],") never returns: it yields empty documents until memory runs out.
+    CHECK(parse_error("[],") == "/etc/nicsync/nicsync.yaml:1:3: a second YAML document (a settings file holds one mapping)");
+    CHECK(parse_error("{{{{[]}}}}\"\",") ==
+          "/etc/nicsync/nicsync.yaml:1:11: a second YAML document (a settings file holds one mapping)");
+  }
+
+  TEST_CASE("yaml-cpp's messages reach the error as one printable line") {
+    CHECK(parse_error("a: \"\\\x01\"\n") == "/etc/nicsync/nicsync.yaml:1:7: unknown escape character: \\x01");
   }
 
   TEST_CASE("a value of the wrong type is an error") {
