@@ -288,7 +288,7 @@ def common_cases(t, v, first_path):
     complete_case(t, v, "connection closed without answer once: complete", "--fault-close", f"{leaf}:1")
     fail_case(t, v, "connection always closed without answer: exit 1, files intact", "--fault-close", f"{leaf}:-1",
               parts=[f"{label}: GET {leaf}: ", ("Empty reply from server", "Connection reset by peer",
-                                                "Recv failure")])
+                                                "Recv failure", "Connection died")])
     fail_case(t, v, "oversize body (2 MiB): exit 1 naming the size cap, files intact",
               overrides={leaf: "1" * (2 * MAX_BODY)}, parts=[f"{label}: GET {leaf}: ", f"larger than {MAX_BODY} bytes"])
 
