@@ -218,7 +218,7 @@ Result<long> wait_for_interfaces(const Instance& instance, const RunOptions& opt
   return waited;
 }
 
-/// The groups of live changes in order, "stale" named as what it does.
+/// The groups of live changes, in order (a NIC's name, or "stale" for the removals that come first).
 std::vector<std::string> groups_of(const std::vector<LiveChange>& changes) {
   std::vector<std::string> groups;
   for (size_t i = 0; i < changes.size(); ++i) {
