@@ -214,6 +214,12 @@ Result<std::vector<Interface>> parse_vnics(std::string_view json, Machine machin
         return error_at(entry_where(i), "\"macAddr\" " + nic.mac.str() + " is also in entry " +
                                             std::to_string(earlier + 1));
       }
+      // ListPrivateIps answers are matched to VNICs by vnicId: one id on two entries would put
+      // one VNIC's addresses on both.
+      if (nic.id && vnics[earlier].id == nic.id) {
+        return error_at(entry_where(i), "\"vnicId\" " + nic.id->str() + " is also in entry " +
+                                            std::to_string(earlier + 1));
+      }
     }
     vnics.push_back(std::move(nic));
   }

@@ -294,6 +294,10 @@ TEST_CASE("vnics/: bad documents and entries are named with the entry and the va
         "oracle: vnics/ entry 1: \"vnicId\": \"ocid1 vnic\" is not a resource id (only A-Z a-z 0-9 . _ : -)");
   CHECK(parse("[ {" + kGoodMembers + "}, {" + kGoodMembers + "} ]") ==
         "oracle: vnics/ entry 2: \"macAddr\" 02:00:17:05:d1:db is also in entry 1");
+  CHECK(parse(R"([ {"vnicId": "ocid1.vnic.oc1.phx.a", "macAddr": "02:00:17:00:00:01", "privateIp": "10.0.0.5", )"
+              R"("subnetCidrBlock": "10.0.0.0/24", "virtualRouterIp": "10.0.0.1"}, )"
+              R"({"vnicId": "ocid1.vnic.oc1.phx.a", "macAddr": "02:00:17:00:00:02", "ipv6Addresses": ["2603::5"]} ])") ==
+        "oracle: vnics/ entry 2: \"vnicId\" ocid1.vnic.oc1.phx.a is also in entry 1");
 }
 
 TEST_CASE("secondary IPs from configuration are merged by VNIC id or by MAC in either case") {
