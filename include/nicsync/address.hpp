@@ -66,7 +66,10 @@ class Ipv6Address {
  public:
   Ipv6Address() = default;  ///< ::
   static Result<Ipv6Address> parse(std::string_view text);
+  static Ipv6Address from_bytes(const std::array<uint8_t, 16>& bytes) { return Ipv6Address(bytes); }
   const std::array<uint8_t, 16>& bytes() const { return bytes_; }
+  /// fe80::/10: an address valid only on its link (routers' next hops).
+  bool is_link_local() const { return bytes_[0] == 0xfe && (bytes_[1] & 0xc0) == 0x80; }
   std::string str() const;
   auto operator<=>(const Ipv6Address&) const = default;
 
@@ -83,7 +86,10 @@ class Ipv6Cidr {
   static Result<Ipv6Cidr> parse(std::string_view text);
   Ipv6Address network() const { return network_; }
   int prefix_length() const { return prefix_; }
+  /// The network of `address` with `prefix_length` bits (host bits cleared); prefix_length <= 128.
+  static Ipv6Cidr containing(const Ipv6Address& address, int prefix_length);
   bool contains(const Ipv6Address& address) const;
+  bool is_default() const { return prefix_ == 0; }
   std::string str() const;
   auto operator<=>(const Ipv6Cidr&) const = default;
 

@@ -37,6 +37,13 @@ struct PlanOptions {
 };
 enum class RouteScope { global, link };
 
+/// unicast: an ordinary route. local: a delegated prefix (AWS ipv4-prefix / ipv6-prefix) that the
+/// host accepts as its own, every address of it, without configuring them one by one; always in
+/// table local (kLocalTable), on the NIC the prefix is assigned to.
+enum class RouteType { unicast, local };
+
+inline constexpr uint32_t kLocalTable = 255;
+
 struct Ipv4Route {
   Ipv4Cidr destination;                ///< 0.0.0.0/0 for a default route
   std::optional<Ipv4Address> gateway;  ///< empty for a link route
@@ -44,12 +51,33 @@ struct Ipv4Route {
   std::optional<uint32_t> metric;
   RouteScope scope = RouteScope::global;
   bool onlink = false;
+  RouteType type = RouteType::unicast;
 };
 
 struct Ipv4Rule {
   Ipv4Address from;
   uint32_t table = 0;
   uint32_t priority = 0;
+  /// 32 for an address; a delegated prefix's length for `from PREFIX` (then `from` is its network).
+  int prefix_length = 32;
+};
+
+/// An IPv6 route. IPv6 next hops are usually the router's link-local address (fe80::/10), which
+/// is always on-link through the route's NIC: there is no onlink flag and no link scope.
+struct Ipv6Route {
+  Ipv6Cidr destination;                ///< ::/0 for a default route
+  std::optional<Ipv6Address> gateway;  ///< empty for a link route
+  std::optional<uint32_t> table;       ///< empty: main
+  /// Empty: none given, which the kernel stores as 1024 (IPv6 routes always have a metric).
+  std::optional<uint32_t> metric;
+  RouteType type = RouteType::unicast;
+};
+
+struct Ipv6Rule {
+  Ipv6Address from;
+  uint32_t table = 0;
+  uint32_t priority = 0;
+  int prefix_length = 128;  ///< 128 for an address; a delegated prefix's length otherwise
 };
 
 /// A NIC that is an 802.1Q VLAN device on another NIC of the plan, made by its consumer.
@@ -65,14 +93,16 @@ struct NicPlan {
   MacAddress mac;
   NicRole role = NicRole::secondary;
   Addressing addressing = Addressing::static_;
-  Ipv4Cidr subnet;
+  std::optional<Ipv4Cidr> subnet;  ///< empty for an IPv6-only NIC
   std::optional<Ipv4Address> gateway;
   /// Static IPv4 addresses to configure, in metadata order. For a DHCP NIC these are only its
   /// secondary IPs (the lease provides the first); for a static NIC, all of them.
   std::vector<Ipv4Address> addresses;
-  std::optional<uint32_t> table;  ///< per-NIC routing table, when policy routing applies
-  std::vector<Ipv4Route> routes;  ///< in the order they must be installed
-  /// One per IPv4 address of the NIC, a DHCP NIC's leased first address included.
+  std::optional<uint32_t> table;  ///< per-NIC routing table (both families), when policy routing applies
+  /// In the order they must be installed; local routes of delegated IPv4 prefixes last.
+  std::vector<Ipv4Route> routes;
+  /// One per IPv4 address of the NIC, a DHCP NIC's leased first address included, then one per
+  /// delegated IPv4 prefix.
   std::vector<Ipv4Rule> rules;
   /// Set when the NIC is a VLAN device to create (with `mac` as its address) on `vlan->parent`.
   std::optional<VlanPlan> vlan{};
@@ -81,6 +111,19 @@ struct NicPlan {
   /// this one (T), above the primary's, so that the prefix route the lease puts into main never
   /// wins over the primary's. Only consumers that can set it use it (netplan: route-metric).
   std::optional<uint32_t> lease_route_metric{};
+
+  /// IPv6 (docs/ipv6.md). Every IPv6 address of the metadata, in its order, the primary's first
+  /// included (nicsync does not rely on DHCPv6); each is configured as /128, so none puts a
+  /// prefix route anywhere.
+  std::vector<Ipv6Address> addresses6{};
+  std::optional<Ipv6Cidr> subnet6{};     ///< the subnet of the first IPv6 address
+  std::optional<Ipv6Address> gateway6{};  ///< from the metadata, or learned from the kernel (AWS)
+  /// With a table: `subnet6 dev NIC table T`, `default via gateway6 dev NIC table T`, main's
+  /// fallback `default via gateway6 dev NIC metric T` (not for the primary); then local routes of
+  /// delegated IPv6 prefixes (with or without a table).
+  std::vector<Ipv6Route> routes6{};
+  /// With a table: one per IPv6 address, then one per delegated IPv6 prefix; same priority as IPv4.
+  std::vector<Ipv6Rule> rules6{};
 };
 
 struct Plan {
@@ -88,7 +131,7 @@ struct Plan {
 };
 
 /// Builds the plan. Every interface must have an os_name and an index (see links.hpp), and a VLAN
-/// interface its parent's name; interfaces without IPv4 data are skipped (IPv6 comes later). A
+/// interface its parent's name; interfaces with neither IPv4 nor IPv6 addresses are skipped. A
 /// VLAN NIC is planned like any other static NIC (whatever secondary_addressing says), and its
 /// parent must be in the plan too (so that every consumer knows the device the VLAN rides on);
 /// otherwise an Error names both. Two NICs with the same table are an Error.

@@ -120,7 +120,7 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
       // take the prefix its files use (see PrimarySecondaryPrefix), so the lease stays the source.
       // Another DHCP NIC's secondaries are /32 in both formats' files, and so they are here.
       bool primary = nic.role == NicRole::primary;
-      int prefix = nic.subnet.prefix_length();
+      int prefix = nic.subnet->prefix_length();
       if (nic.addressing == Addressing::dhcp && (!primary || primary_prefix == PrimarySecondaryPrefix::host)) {
         prefix = 32;
       }

@@ -188,6 +188,14 @@ Result<Ipv6Cidr> Ipv6Cidr::parse(std::string_view text) {
   return Ipv6Cidr(*address, *prefix);
 }
 
+Ipv6Cidr Ipv6Cidr::containing(const Ipv6Address& address, int prefix_length) {
+  std::array<uint8_t, 16> bytes = address.bytes();
+  for (int bit = prefix_length; bit < 128; ++bit) {
+    bytes[static_cast<size_t>(bit / 8)] &= static_cast<uint8_t>(~(1u << (7 - bit % 8)));
+  }
+  return Ipv6Cidr(Ipv6Address(bytes), prefix_length);
+}
+
 bool Ipv6Cidr::contains(const Ipv6Address& address) const {
   for (int bit = 0; bit < prefix_; ++bit) {
     size_t byte = static_cast<size_t>(bit / 8);

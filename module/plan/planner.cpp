@@ -15,7 +15,7 @@ bool has_ipv4(const Interface& nic) { return nic.ipv4.subnet.has_value() && !nic
 /// fallback default at metric T.
 std::vector<Ipv4Route> policy_routes(const NicPlan& nic, uint32_t table, bool main_fallback) {
   std::vector<Ipv4Route> routes;
-  routes.push_back(Ipv4Route{nic.subnet, std::nullopt, table, std::nullopt, RouteScope::link, false});
+  routes.push_back(Ipv4Route{*nic.subnet, std::nullopt, table, std::nullopt, RouteScope::link, false});
   if (nic.gateway) {
     Ipv4Cidr any;  // 0.0.0.0/0
     routes.push_back(Ipv4Route{any, nic.gateway, table, std::nullopt, RouteScope::global, true});

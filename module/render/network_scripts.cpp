@@ -48,7 +48,7 @@ std::vector<RenderedFile> alias_ifcfgs(const NicPlan& nic) {
     content += "BOOTPROTO=static\n";
     content += "IPADDR=" + nic.addresses[n].str() + "\n";
     if (nic.role == NicRole::primary) {
-      content += "NETMASK=" + nic.subnet.netmask().str() + "\n";
+      content += "NETMASK=" + nic.subnet->netmask().str() + "\n";
     } else {
       content += "PREFIX=32\n";
     }
