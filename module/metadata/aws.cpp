@@ -71,6 +71,10 @@ bool is_required_interface_key(std::string_view key) {
          kRequiredInterfaceKeys.end();
 }
 
+bool is_ipv4_interface_key(std::string_view key) {
+  return std::find(kIpv4InterfaceKeys.begin(), kIpv4InterfaceKeys.end(), key) != kIpv4InterfaceKeys.end();
+}
+
 std::string interface_where(const MacAddress& mac, std::string_view key) {
   return "macs/" + mac.str() + "/" + std::string(key);
 }
@@ -101,12 +105,16 @@ Result<std::vector<MacAddress>> parse_mac_listing(std::string_view text) {
 Result<std::vector<std::string>> keys_to_fetch(const MacAddress& mac, std::string_view listing) {
   std::set<std::string_view> listed;
   for (std::string_view line : split_lines(listing)) listed.insert(line);
+  // An ENI in an IPv6-only subnet lists ipv6s and neither IPv4 key; any other NIC needs both.
+  bool ipv6_only = listed.count("ipv6s") != 0 &&
+                   std::none_of(kIpv4InterfaceKeys.begin(), kIpv4InterfaceKeys.end(),
+                                [&](std::string_view key) { return listed.count(key) != 0; });
   std::vector<std::string> keys;
   std::vector<std::string> missing;
   for (std::string_view key : kInterfaceKeys) {
     if (listed.count(key) != 0) {
       keys.emplace_back(key);
-    } else if (is_required_interface_key(key)) {
+    } else if (is_required_interface_key(key) || (is_ipv4_interface_key(key) && !ipv6_only)) {
       missing.emplace_back(key);
     }
   }
@@ -160,9 +168,14 @@ Result<Interface> parse_interface(const MacAddress& mac, const std::map<std::str
   };
   auto where = [&](std::string_view key) { return interface_where(mac, key); };
 
+  // An ENI in an IPv6-only subnet has ipv6s and neither IPv4 key; any other NIC needs both.
+  bool ipv6_only = leaf("ipv6s") != nullptr &&
+                   std::none_of(kIpv4InterfaceKeys.begin(), kIpv4InterfaceKeys.end(),
+                                [&](std::string_view key) { return leaf(key) != nullptr; });
   std::vector<std::string> missing;
-  for (std::string_view key : kRequiredInterfaceKeys) {
-    if (leaf(key) == nullptr) missing.emplace_back(key);
+  for (std::string_view key : kInterfaceKeys) {
+    bool needed = is_required_interface_key(key) || (is_ipv4_interface_key(key) && !ipv6_only);
+    if (needed && leaf(key) == nullptr) missing.emplace_back(key);
   }
   if (!missing.empty()) return error_at(where(""), "lacks " + join(missing, ", "));
 
@@ -176,18 +189,20 @@ Result<Interface> parse_interface(const MacAddress& mac, const std::map<std::str
     NICSYNC_TRY_ASSIGN(nic.id, parse_resource_id(*id, where("interface-id")));
   }
 
-  NICSYNC_TRY_ASSIGN(Ipv4Cidr subnet,
-                     parse_ipv4_subnet(*leaf("subnet-ipv4-cidr-block"), where("subnet-ipv4-cidr-block")));
-  NICSYNC_TRY_ASSIGN(nic.ipv4.addresses, parse_ipv4_lines(*leaf("local-ipv4s"), where("local-ipv4s")));
-  if (nic.ipv4.addresses.empty()) return error_at(where("local-ipv4s"), "is empty");
-  for (size_t i = 0; i < nic.ipv4.addresses.size(); ++i) {
-    if (!subnet.contains(nic.ipv4.addresses[i])) {
-      return error_at_line(where("local-ipv4s"), i + 1,
-                           nic.ipv4.addresses[i].str() + " is outside the subnet " + subnet.str());
+  if (!ipv6_only) {
+    NICSYNC_TRY_ASSIGN(Ipv4Cidr subnet,
+                       parse_ipv4_subnet(*leaf("subnet-ipv4-cidr-block"), where("subnet-ipv4-cidr-block")));
+    NICSYNC_TRY_ASSIGN(nic.ipv4.addresses, parse_ipv4_lines(*leaf("local-ipv4s"), where("local-ipv4s")));
+    if (nic.ipv4.addresses.empty()) return error_at(where("local-ipv4s"), "is empty");
+    for (size_t i = 0; i < nic.ipv4.addresses.size(); ++i) {
+      if (!subnet.contains(nic.ipv4.addresses[i])) {
+        return error_at_line(where("local-ipv4s"), i + 1,
+                             nic.ipv4.addresses[i].str() + " is outside the subnet " + subnet.str());
+      }
     }
+    nic.ipv4.subnet = subnet;
+    nic.ipv4.gateway = Ipv4Address::from_uint(subnet.network().to_uint() + 1);
   }
-  nic.ipv4.subnet = subnet;
-  nic.ipv4.gateway = Ipv4Address::from_uint(subnet.network().to_uint() + 1);
   if (const std::string* prefixes = leaf("ipv4-prefix")) {
     NICSYNC_TRY_ASSIGN(nic.ipv4.delegated_prefixes, parse_ipv4_cidr_lines(*prefixes, where("ipv4-prefix")));
   }
@@ -210,6 +225,9 @@ Result<Interface> parse_interface(const MacAddress& mac, const std::map<std::str
   }
   if (const std::string* prefixes = leaf("ipv6-prefix")) {
     NICSYNC_TRY_ASSIGN(nic.ipv6.delegated_prefixes, parse_ipv6_cidr_lines(*prefixes, where("ipv6-prefix")));
+  }
+  if (ipv6_only && nic.ipv6.addresses.empty()) {
+    return error_at(where("ipv6s"), "is empty (the NIC has no local-ipv4s either)");
   }
   return nic;
 }
@@ -343,7 +361,9 @@ Result<Instance> fetch_aws(HttpClient& http, const std::string& endpoint, const 
     NICSYNC_TRY_ASSIGN(std::vector<std::string> keys, aws::keys_to_fetch(macs[n], *listings[n]));
     for (const std::string& key : keys) {
       leaf_paths.push_back(listing_paths[n] + key);
-      optional.push_back(!aws::is_required_interface_key(key));
+      // A listed key that answers 404 is optional, except the required and the IPv4 ones: the
+      // listing said they are there.
+      optional.push_back(!aws::is_required_interface_key(key) && !aws::is_ipv4_interface_key(key));
     }
     keys_per_nic.push_back(std::move(keys));
   }

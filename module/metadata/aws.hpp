@@ -27,10 +27,15 @@ inline constexpr std::array<std::string_view, 9> kInterfaceKeys = {
     "ipv6s", "subnet-ipv6-cidr-blocks", "ipv4-prefix", "ipv6-prefix"};
 
 /// The keys without which a NIC cannot be configured; the others may be absent.
-inline constexpr std::array<std::string_view, 3> kRequiredInterfaceKeys = {
-    "device-number", "local-ipv4s", "subnet-ipv4-cidr-block"};
+inline constexpr std::array<std::string_view, 1> kRequiredInterfaceKeys = {"device-number"};
+
+/// A NIC's IPv4 keys: both present, except on an ENI in an IPv6-only subnet, which has neither
+/// (the keys are absent, not empty) and must have ipv6s instead.
+inline constexpr std::array<std::string_view, 2> kIpv4InterfaceKeys = {"local-ipv4s",
+                                                                       "subnet-ipv4-cidr-block"};
 
 bool is_required_interface_key(std::string_view key);
+bool is_ipv4_interface_key(std::string_view key);
 
 /// "macs/<mac>/<key>", the name of a NIC's key in messages.
 std::string interface_where(const MacAddress& mac, std::string_view key);
@@ -46,7 +51,8 @@ Result<ResourceId> parse_resource_id(std::string_view text, std::string_view whe
 Result<std::vector<MacAddress>> parse_mac_listing(std::string_view text);
 
 /// Which of kInterfaceKeys the listing `macs/<mac>/` shows, in kInterfaceKeys order.
-/// Errors name the required keys the listing lacks.
+/// Errors name the required keys the listing lacks: kRequiredInterfaceKeys, and
+/// kIpv4InterfaceKeys unless the listing shows ipv6s and neither IPv4 key.
 Result<std::vector<std::string>> keys_to_fetch(const MacAddress& mac, std::string_view listing);
 
 /// device-number or network-card: a decimal number from 0 to 255.
@@ -64,7 +70,8 @@ Result<std::vector<Ipv6Cidr>> parse_ipv6_cidr_lines(std::string_view text, std::
 
 /// One NIC from its fetched keys (key -> body; absent keys missing). The result has role
 /// secondary; index = device-number, card = network-card (absent: 0), IPv4 addresses in
-/// local-ipv4s order, each inside the subnet, gateway = subnet network + 1.
+/// local-ipv4s order, each inside the subnet, gateway = subnet network + 1. A NIC without
+/// both IPv4 keys (an IPv6-only subnet) has no IPv4 and needs at least one IPv6 address.
 Result<Interface> parse_interface(const MacAddress& mac, const std::map<std::string, std::string>& leaves);
 
 /// The instance: marks the NIC whose MAC is `primary_mac` primary (it must be among them),

@@ -69,9 +69,16 @@ void interface(std::string_view text) {
   if (!nic.ok()) return fuzz::check_one_line(nic.error());
   check(nic->index.has_value() && *nic->index >= 0 && *nic->index <= 255, "device-number 0-255");
   check(nic->card >= 0 && nic->card <= 255, "network-card 0-255");
-  check(!nic->ipv4.addresses.empty(), "a parsed NIC has an IPv4 address");
-  check(nic->ipv4.subnet && nic->ipv4.subnet->prefix_length() <= 30, "the subnet has room for a gateway");
-  check(nic->ipv4.gateway && nic->ipv4.subnet->contains(*nic->ipv4.gateway), "the gateway is in the subnet");
+  check(!nic->ipv4.addresses.empty() || !nic->ipv6.addresses.empty(),
+        "a parsed NIC has an IPv4 or IPv6 address");
+  if (nic->ipv4.addresses.empty()) {  // an ENI in an IPv6-only subnet
+    check(!nic->ipv4.subnet && !nic->ipv4.gateway, "an IPv6-only NIC has no IPv4 subnet or gateway");
+  } else {
+    check(nic->ipv4.subnet && nic->ipv4.subnet->prefix_length() <= 30,
+          "the subnet has room for a gateway");
+    check(nic->ipv4.gateway && nic->ipv4.subnet->contains(*nic->ipv4.gateway),
+          "the gateway is in the subnet");
+  }
   Result<Instance> instance = aws::assemble_instance(kMac, *ResourceId::parse("i-0123456789abcdef0"), {*nic});
   check(instance.ok(), "one NIC that is the primary assembles", instance.ok() ? "" : instance.error().message);
   fuzz::check_instance(*instance);

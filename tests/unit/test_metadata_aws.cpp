@@ -188,6 +188,46 @@ TEST_CASE("only the known keys a NIC lists are fetched, and the required ones mu
         "aws: macs/0a:07:84:3d:6e:38/: does not list device-number, subnet-ipv4-cidr-block");
 }
 
+TEST_CASE("an ENI in an IPv6-only subnet lists ipv6s and neither IPv4 key; any other NIC needs both") {
+  const MacAddress nic = mac("06:1f:a8:6d:c2:73");
+  auto keys =
+      nicsync::aws::keys_to_fetch(nic, "device-number\ninterface-id\nipv6s\nmac\nsubnet-ipv6-cidr-blocks\n");
+  REQUIRE(keys.ok());
+  CHECK(*keys ==
+        std::vector<std::string>{"device-number", "interface-id", "ipv6s", "subnet-ipv6-cidr-blocks"});
+  CHECK(nicsync::aws::keys_to_fetch(nic, "device-number\nipv6s\nlocal-ipv4s").error().message ==
+        "aws: macs/06:1f:a8:6d:c2:73/: does not list subnet-ipv4-cidr-block");
+  CHECK(nicsync::aws::keys_to_fetch(nic, "device-number\nmac\nsubnet-ipv6-cidr-blocks").error().message ==
+        "aws: macs/06:1f:a8:6d:c2:73/: does not list local-ipv4s, subnet-ipv4-cidr-block");
+}
+
+TEST_CASE("an IPv6-only NIC: no IPv4, its IPv6 addresses in their subnet") {
+  const MacAddress m = mac("06:1f:a8:6d:c2:73");
+  std::map<std::string, std::string> leaves = {
+      {"device-number", "2"},
+      {"ipv6s", "2600:1f14:a4b:b02:7d15:30c4:e6a9:1f82\n2600:1f14:a4b:b02:4f0b:92ee:d371:6c05"},
+      {"subnet-ipv6-cidr-blocks", "2600:1f14:a4b:b02::/64"}};
+  auto nic = nicsync::aws::parse_interface(m, leaves);
+  REQUIRE_MESSAGE(nic.ok(), nic.error().message);
+  CHECK(nic->index == 2);
+  CHECK(nic->ipv4.addresses.empty());
+  CHECK_FALSE(nic->ipv4.subnet.has_value());
+  CHECK_FALSE(nic->ipv4.gateway.has_value());
+  CHECK(join(nic->ipv6.addresses) ==
+        "2600:1f14:a4b:b02:7d15:30c4:e6a9:1f82 2600:1f14:a4b:b02:4f0b:92ee:d371:6c05");
+  CHECK(join(nic->ipv6.subnets) == "2600:1f14:a4b:b02::/64");
+
+  leaves["ipv6s"] = "";
+  CHECK(nicsync::aws::parse_interface(m, leaves).error().message ==
+        "aws: macs/06:1f:a8:6d:c2:73/ipv6s: is empty (the NIC has no local-ipv4s either)");
+  leaves["ipv6s"] = "2600:1f14:a4b:b02:7d15:30c4:e6a9:1f82";
+  leaves["local-ipv4s"] = "10.20.2.9";
+  CHECK(nicsync::aws::parse_interface(m, leaves).error().message ==
+        "aws: macs/06:1f:a8:6d:c2:73/: lacks subnet-ipv4-cidr-block");
+  CHECK(nicsync::aws::parse_interface(m, {{"device-number", "2"}}).error().message ==
+        "aws: macs/06:1f:a8:6d:c2:73/: lacks local-ipv4s, subnet-ipv4-cidr-block");
+}
+
 TEST_CASE("a NIC: index, card, addresses in order, subnet and gateway = network + 1") {
   auto leaves = leaves_of("2", "10.0.1.20\n10.0.1.21", "10.0.1.0/24");
   leaves["network-card"] = "1";
@@ -448,6 +488,35 @@ TEST_CASE("fetch_aws: a listed required key that answers 404 is an error") {
   fake.remove(HttpMethod::get, kEndpoint + kMacs + "02:86:10:65:fd:31/device-number");
   CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint)) ==
         "aws: GET /latest/meta-data/network/interfaces/macs/02:86:10:65:fd:31/device-number: HTTP 404");
+}
+
+TEST_CASE("fetch_aws: delegated prefixes and an ENI in an IPv6-only subnet (aws-ipv6-prefixes)") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-ipv6-prefixes.json"));
+  auto instance = nicsync::fetch_aws(fake, kEndpoint);
+  REQUIRE_MESSAGE(instance.ok(), instance.error().message);
+  REQUIRE(instance->interfaces.size() == 3);
+  const Interface& eth1 = instance->interfaces[1];
+  CHECK(join(eth1.ipv4.addresses) == "10.20.1.184");
+  CHECK(join(eth1.ipv4.delegated_prefixes) == "10.20.1.48/28");
+  CHECK(join(eth1.ipv6.addresses) == "2600:1f14:a4b:b01:e1d8:4a26:71b0:932f");
+  CHECK(join(eth1.ipv6.delegated_prefixes) == "2600:1f14:a4b:b01:8f2d::/80");
+  const Interface& eth2 = instance->interfaces[2];
+  CHECK(eth2.mac.str() == "06:1f:a8:6d:c2:73");
+  CHECK(eth2.index == 2);
+  CHECK(eth2.ipv4.addresses.empty());
+  CHECK_FALSE(eth2.ipv4.subnet.has_value());
+  CHECK(join(eth2.ipv6.addresses) ==
+        "2600:1f14:a4b:b02:7d15:30c4:e6a9:1f82 2600:1f14:a4b:b02:4f0b:92ee:d371:6c05");
+  CHECK(join(eth2.ipv6.subnets) == "2600:1f14:a4b:b02::/64");
+}
+
+TEST_CASE("fetch_aws: a listed IPv4 key that answers 404 is an error, not an IPv6-only NIC") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-multi-ip-ipv6.json"));
+  fake.remove(HttpMethod::get, kEndpoint + kMacs + "0a:75:69:92:e2:16/local-ipv4s");
+  CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint)) ==
+        "aws: GET /latest/meta-data/network/interfaces/macs/0a:75:69:92:e2:16/local-ipv4s: HTTP 404");
 }
 
 TEST_CASE("fetch_aws: a required key missing from a NIC's listing is named") {
