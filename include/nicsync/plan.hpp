@@ -118,9 +118,8 @@ struct NicPlan {
   std::vector<Ipv6Address> addresses6{};
   std::optional<Ipv6Cidr> subnet6{};     ///< the subnet of the first IPv6 address
   std::optional<Ipv6Address> gateway6{};  ///< from the metadata, or learned from the kernel (AWS)
-  /// With a table: `subnet6 dev NIC table T`, `default via gateway6 dev NIC table T`, main's
-  /// fallback `default via gateway6 dev NIC metric T` (not for the primary); then local routes of
-  /// delegated IPv6 prefixes (with or without a table).
+  /// With a table: ipv6_policy_routes(); then local routes of delegated IPv6 prefixes (with or
+  /// without a table).
   std::vector<Ipv6Route> routes6{};
   /// With a table: one per IPv6 address, then one per delegated IPv6 prefix; same priority as IPv4.
   std::vector<Ipv6Rule> rules6{};
@@ -129,6 +128,18 @@ struct NicPlan {
 struct Plan {
   std::vector<NicPlan> nics;  ///< primary first, then by card and index
 };
+
+/// Main's IPv6 fallback default sits at this + T: above 1024, the metric of the default route an
+/// RA gives the primary (the kernel's and networkd's), as T is above the primary's DHCPv4 default.
+/// At metric T it would win over the primary's, whose replies would leave by the wrong NIC.
+inline constexpr uint32_t kIpv6FallbackMetricBase = 1024;
+
+/// Table T's IPv6 routes of a NIC with a table, each when known, in install order:
+/// `subnet6 dev NIC table T`, `default via gateway6 dev NIC table T`, then (not for the primary,
+/// and only for a link-local gateway6) main's fallback `default via gateway6 dev NIC metric
+/// kIpv6FallbackMetricBase + T`. Empty without a table. Live apply calls it again once it has
+/// learned a router the metadata does not name (AWS).
+std::vector<Ipv6Route> ipv6_policy_routes(const NicPlan& nic);
 
 /// Builds the plan. Every interface must have an os_name and an index (see links.hpp), and a VLAN
 /// interface its parent's name; interfaces with neither IPv4 nor IPv6 addresses are skipped. A

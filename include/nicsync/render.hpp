@@ -126,8 +126,9 @@ Result<NetplanIds> find_netplan_ids(const Plan& plan, const std::vector<NetplanS
 ///   the priority is left out: equal selectors with the same table give the same answer.
 /// A NIC's routing is configured differently when a rule of its definition sends one of its
 /// planned addresses (as /32, no `to`, mark or type-of-service) to another table than nicsync's:
-/// then none of its routes and rules are planned (and no table), so no second, conflicting
-/// rule is added. A NIC left with nothing to configure after subtraction is removed from the
+/// then none of its routes and rules are planned, of either family (and no table), so no second,
+/// conflicting rule is added; local routes of delegated prefixes stay. IPv6 is otherwise never
+/// subtracted (other files' IPv6 entries are not read), and a NIC with IPv6 left is kept. A NIC left with nothing to configure after subtraction is removed from the
 /// plan (a VLAN's parent too: render_netplan links the VLAN to the parent's foreign id). One
 /// note per changed NIC, in plan order, e.g.
 /// `eth0: /etc/netplan/50-cloud-init.yaml already has 10.0.0.58/24; not added again`,
@@ -141,7 +142,7 @@ RenderedFile render_netplan(const Plan& plan, const NetplanIds& existing);
 
 inline constexpr std::string_view kNetworkScriptsDir = "/etc/sysconfig/network-scripts";
 
-/// Renders ifcfg-*, route-* and rule-* files (mode 0644), in a stable order.
+/// Renders ifcfg-*, route-*, rule-*, route6-* and rule6-* files (mode 0644), in a stable order.
 std::vector<RenderedFile> render_network_scripts(const Plan& plan);
 
 }  // namespace nicsync

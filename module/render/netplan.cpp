@@ -39,36 +39,64 @@ std::string yaml_name(std::string_view text) {
   return out + "\"";
 }
 
-std::string route_destination(const Ipv4Cidr& cidr) { return cidr.is_default() ? "default" : cidr.str(); }
+template <typename Cidr>
+std::string route_destination(const Cidr& cidr) {
+  return cidr.is_default() ? "default" : cidr.str();
+}
 
-/// The list keys (addresses, routes, routing-policy) of one NIC, at 6 spaces; an empty list is
-/// left out, since an empty key is null to netplan and `routing-policy:` fails `netplan generate`.
+/// The keys after `to:` and `via:` shared by both families: a local route's type (its table is
+/// local, 255), the metric, the table.
+template <typename Route>
+std::string route_tail(const Route& route) {
+  std::string out;
+  if (route.type == RouteType::local) out += "          type: local\n";
+  if (route.metric) out += "          metric: " + std::to_string(*route.metric) + "\n";
+  if (route.table) out += "          table: " + std::to_string(*route.table) + "\n";
+  return out;
+}
+
+/// `from: ADDR` for a rule from one address, `from: PREFIX` for a delegated prefix.
+template <typename Rule>
+std::string rule_entry(const Rule& rule, int address_length) {
+  std::string from = rule.from.str();
+  if (rule.prefix_length != address_length) from += "/" + std::to_string(rule.prefix_length);
+  return "        - from: " + from + "\n          table: " + std::to_string(rule.table) +
+         "\n          priority: " + std::to_string(rule.priority) + "\n";
+}
+
+/// The list keys (addresses, routes, routing-policy) of one NIC, at 6 spaces, IPv4 entries
+/// first; an empty list is left out, since an empty key is null to netplan and
+/// `routing-policy:` fails `netplan generate`.
 std::string list_keys(const NicPlan& nic) {
   std::string out;
-  if (!nic.addresses.empty()) {
-    // Always /32: netplan cannot say noprefixroute, and on the DHCP primary a /32 keeps the
-    // lease the source address (networkd configures static addresses before the lease).
+  if (!nic.addresses.empty() || !nic.addresses6.empty()) {
+    // Always /32 and /128: netplan cannot say noprefixroute, and on the DHCP primary a /32
+    // keeps the lease the source address (networkd configures static addresses before the lease).
     out += "      addresses:\n";
     for (const Ipv4Address& address : nic.addresses) out += "        - " + address.str() + "/32\n";
+    for (const Ipv6Address& address : nic.addresses6) out += "        - " + address.str() + "/128\n";
   }
-  if (!nic.routes.empty()) {
+  if (!nic.routes.empty() || !nic.routes6.empty()) {
     out += "      routes:\n";
     for (const Ipv4Route& route : nic.routes) {
       out += "        - to: " + route_destination(route.destination) + "\n";
       if (route.gateway) out += "          via: " + route.gateway->str() + "\n";
       if (route.scope == RouteScope::link) out += "          scope: link\n";
       if (route.onlink) out += "          on-link: true\n";
-      if (route.metric) out += "          metric: " + std::to_string(*route.metric) + "\n";
-      if (route.table) out += "          table: " + std::to_string(*route.table) + "\n";
+      out += route_tail(route);
+    }
+    // No on-link and no scope: a link-local gateway is always on-link, and networkd accepts a
+    // v6 route via it without one.
+    for (const Ipv6Route& route : nic.routes6) {
+      out += "        - to: " + route_destination(route.destination) + "\n";
+      if (route.gateway) out += "          via: " + route.gateway->str() + "\n";
+      out += route_tail(route);
     }
   }
-  if (!nic.rules.empty()) {
+  if (!nic.rules.empty() || !nic.rules6.empty()) {
     out += "      routing-policy:\n";
-    for (const Ipv4Rule& rule : nic.rules) {
-      out += "        - from: " + rule.from.str() + "\n";
-      out += "          table: " + std::to_string(rule.table) + "\n";
-      out += "          priority: " + std::to_string(rule.priority) + "\n";
-    }
+    for (const Ipv4Rule& rule : nic.rules) out += rule_entry(rule, 32);
+    for (const Ipv6Rule& rule : nic.rules6) out += rule_entry(rule, 128);
   }
   return out;
 }
@@ -90,9 +118,11 @@ std::string dhcp_keys(const NicPlan& nic) {
   return out;
 }
 
-/// A NIC other than the primary takes no IPv6 router advertisements: nicsync configures no IPv6
-/// on it, and an RA would put a default route via this NIC into main, while networkd waits ~10 s
-/// for one at boot before it calls the link configured.
+/// A NIC other than the primary takes no IPv6 router advertisements: an RA would put a default
+/// route via this NIC into main at metric 1024 (the primary's RA default has the same metric) and
+/// an on-link prefix route into main, which breaks a subnet shared with the primary as for IPv4
+/// (the cloud drops replies that leave by the wrong NIC). nicsync configures its IPv6 addresses
+/// (/128) and routes itself. Without RAs, networkd does not wait for one at boot either.
 std::string router_advertisements(const NicPlan& nic) {
   return nic.role != NicRole::primary ? "      accept-ra: false\n" : "";
 }

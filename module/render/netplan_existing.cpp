@@ -228,9 +228,10 @@ bool same_route(const Ipv4Route& planned, const ExistingRoute& existing) {
          table_number(planned.table) == table_number(existing.table);
 }
 
-/// True when `rule` selects exactly the traffic from `address`: from it as /32, nothing else.
-bool selects_only(const ExistingRule& rule, Ipv4Address address) {
-  return rule.from == Ipv4Cidr::containing(address, 32) && !rule.to && !rule.selective;
+/// True when `rule` selects exactly the traffic `planned` selects: from its address as /32 (or
+/// its delegated prefix), nothing else.
+bool selects_only(const ExistingRule& rule, const Ipv4Rule& planned) {
+  return rule.from == Ipv4Cidr::containing(planned.from, planned.prefix_length) && !rule.to && !rule.selective;
 }
 
 std::string destination_text(const Ipv4Cidr& cidr) { return cidr.is_default() ? "default" : cidr.str(); }
@@ -340,7 +341,7 @@ void subtract(NicPlan& nic, const ExistingDefinition& existing, NicOutcome& outc
   // Another table for one of the NIC's addresses: its policy routing is configured differently.
   for (const Ipv4Rule& planned : nic.rules) {
     for (const ExistingRule& rule : existing.rules) {
-      if (selects_only(rule, planned.from) && rule.table != planned.table && !outcome.conflict) {
+      if (selects_only(rule, planned) && rule.table != planned.table && !outcome.conflict) {
         outcome.conflict = std::pair<ExistingRule, uint32_t>(rule, planned.table);
       }
     }
@@ -348,8 +349,15 @@ void subtract(NicPlan& nic, const ExistingDefinition& existing, NicOutcome& outc
   std::vector<Ipv4Route> routes;
   std::vector<Ipv4Rule> rules;
   if (outcome.conflict) {
+    // The NIC's policy routing, both families', is left to that file; the local routes of
+    // delegated prefixes need no table of nicsync's and stay.
     outcome.found.add_source(outcome.conflict->first.source);
     nic.table.reset();
+    for (const Ipv4Route& planned : nic.routes) {
+      if (planned.type == RouteType::local) routes.push_back(planned);
+    }
+    std::erase_if(nic.routes6, [](const Ipv6Route& route) { return route.type != RouteType::local; });
+    nic.rules6.clear();
   } else {
     for (const Ipv4Route& planned : nic.routes) {
       auto same = std::find_if(existing.routes.begin(), existing.routes.end(),
@@ -363,7 +371,7 @@ void subtract(NicPlan& nic, const ExistingDefinition& existing, NicOutcome& outc
     }
     for (const Ipv4Rule& planned : nic.rules) {
       auto same = std::find_if(existing.rules.begin(), existing.rules.end(), [&](const ExistingRule& e) {
-        return selects_only(e, planned.from) && e.table == planned.table;
+        return selects_only(e, planned) && e.table == planned.table;
       });
       if (same == existing.rules.end()) {
         rules.push_back(planned);
@@ -481,7 +489,9 @@ Plan subtract_configured(const Plan& plan, const NetplanExisting& existing, std:
     NicPlan nic = planned;
     NicOutcome outcome;
     subtract(nic, definition->second, outcome);
-    bool fully = !outcome.found.empty() && nic.addresses.empty() && nic.routes.empty() && nic.rules.empty();
+    // IPv6 entries of other files are not read: nicsync's IPv6 stays as planned.
+    bool fully = !outcome.found.empty() && nic.addresses.empty() && nic.routes.empty() && nic.rules.empty() &&
+                 nic.addresses6.empty() && nic.routes6.empty() && nic.rules6.empty();
     if (std::optional<std::string> note = note_for(nic, fully, outcome)) notes.push_back(*note);
     if (!fully) out.nics.push_back(std::move(nic));
   }

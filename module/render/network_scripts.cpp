@@ -1,4 +1,5 @@
 #include <string>
+#include <vector>
 
 #include "nicsync/render.hpp"
 
@@ -10,7 +11,34 @@ std::string script_path(std::string_view kind, const std::string& device) {
   return std::string(kNetworkScriptsDir) + "/" + std::string(kind) + device;
 }
 
-/// A DHCP NIC's ifcfg. The primary's: DHCP only, written only if there is none. Another NIC's
+/// The ifcfg keys ifup-ipv6 reads for a NIC's IPv6 addresses, each /128 (no prefix route, as
+/// IPv4's /32); "" for a NIC without IPv6. A NIC other than the primary takes no router
+/// advertisements (IPV6_AUTOCONF=no turns its accept_ra and autoconf off): an RA would put a
+/// default via it and an on-link prefix route into main. Its defaults are in route6-<dev>. The
+/// primary keeps RAs, which give main its IPv6 default as DHCP does for IPv4, and lists all its
+/// addresses in IPV6ADDR_SECONDARIES.
+std::string ipv6_keys(const NicPlan& nic) {
+  if (nic.addresses6.empty()) return "";
+  const bool primary = nic.role == NicRole::primary;
+  std::string content = "IPV6INIT=yes\n";
+  std::vector<std::string> secondaries;
+  for (const Ipv6Address& address : nic.addresses6) secondaries.push_back(address.str() + "/128");
+  if (primary) {
+    content += "IPV6_AUTOCONF=yes\n";
+  } else {
+    content += "IPV6_AUTOCONF=no\n";
+    content += "IPV6_DEFROUTE=no\n";
+    content += "DHCPV6C=no\n";
+    content += "IPV6ADDR=" + secondaries.front() + "\n";
+    secondaries.erase(secondaries.begin());
+  }
+  if (!secondaries.empty()) content += "IPV6ADDR_SECONDARIES=\"" + join(secondaries, " ") + "\"\n";
+  return content;
+}
+
+/// A DHCP NIC's ifcfg. The primary's: DHCP (and for IPv6 RAs, with its IPv6 addresses), written
+/// only if there is none: when another one is there, network-scripts configures none of the
+/// primary's IPv6 addresses (only the live apply adds them; docs/ipv6.md). Another NIC's
 /// (secondary_addressing: dhcp) is nicsync's, and its lease adds no default route (DEFROUTE=no:
 /// dhclient-script then adds none) and does not rewrite resolv.conf (PEERDNS=no); its table,
 /// rules and main fallback come from route-/rule-<dev>. PERSISTENT_DHCLIENT=yes: when no lease
@@ -32,6 +60,7 @@ RenderedFile dhcp_ifcfg(const NicPlan& nic) {
     content += "PEERDNS=no\n";
     content += "PERSISTENT_DHCLIENT=yes\n";
   }
+  content += ipv6_keys(nic);
   return RenderedFile{script_path("ifcfg-", nic.name.str()), content, 0644,
                       primary ? WritePolicy::create_only : WritePolicy::replace_owned};
 }
@@ -87,13 +116,19 @@ RenderedFile static_ifcfg(const NicPlan& nic) {
   }
   content += "DEFROUTE=no\n";
   content += "PEERDNS=no\n";
+  content += ipv6_keys(nic);
   return RenderedFile{script_path("ifcfg-", nic.name.str()), content, 0644, WritePolicy::replace_owned};
 }
 
+/// `local ` for a delegated prefix's local route (ip's route type comes before the destination).
+std::string route_type(RouteType type) { return type == RouteType::local ? "local " : ""; }
+
 /// One `ip -4 route add` argument line. Always with `dev`: without it a default route via the
-/// gateway may land on the primary.
+/// gateway may land on the primary. A line starts with `local`, `default` or a digit, so none
+/// looks like `ADDRESSn=` (which would make ifup-routes read the whole file as key=value).
 std::string route_line(const Ipv4Route& route, const std::string& device) {
-  std::string line = route.destination.is_default() ? "default" : route.destination.str();
+  std::string line = route_type(route.type);
+  line += route.destination.is_default() ? "default" : route.destination.str();
   if (route.gateway) line += " via " + route.gateway->str();
   line += " dev " + device;
   if (route.scope == RouteScope::link) line += " scope link";
@@ -103,22 +138,48 @@ std::string route_line(const Ipv4Route& route, const std::string& device) {
   return line + "\n";
 }
 
-/// route-<dev> in ifup-routes' `ip route` argument format, in plan order (the link route first,
-/// so the gateway is reachable in the table). No line may look like `ADDRESSn=`.
-RenderedFile route_file(const NicPlan& nic) {
+/// One `ip -6 route add` argument line, likewise always with `dev` (a link-local gateway means
+/// nothing without its link).
+std::string route6_line(const Ipv6Route& route, const std::string& device) {
+  std::string line = route_type(route.type);
+  line += route.destination.is_default() ? "default" : route.destination.str();
+  if (route.gateway) line += " via " + route.gateway->str();
+  line += " dev " + device;
+  if (route.table) line += " table " + std::to_string(*route.table);
+  if (route.metric) line += " metric " + std::to_string(*route.metric);
+  return line + "\n";
+}
+
+/// route-<dev> (`kind` "route-") or route6-<dev> ("route6-") in ifup-routes' `ip route` argument
+/// format, in plan order (the link route first, so the gateway is reachable in the table).
+template <typename Route, typename Line>
+RenderedFile route_file(std::string_view kind, const NicPlan& nic, const std::vector<Route>& routes, Line line) {
   std::string content = ownership_header();
-  for (const Ipv4Route& route : nic.routes) content += route_line(route, nic.name.str());
-  return RenderedFile{script_path("route-", nic.name.str()), content, 0644, WritePolicy::replace_owned};
+  for (const Route& route : routes) content += line(route, nic.name.str());
+  return RenderedFile{script_path(kind, nic.name.str()), content, 0644, WritePolicy::replace_owned};
+}
+
+/// `from ADDR` for a rule from one address, `from PREFIX` for a delegated prefix.
+template <typename Rule>
+std::string rule_line(const Rule& rule, int address_length) {
+  std::string from = rule.from.str();
+  if (rule.prefix_length != address_length) from += "/" + std::to_string(rule.prefix_length);
+  return "from " + from + " table " + std::to_string(rule.table) + " priority " + std::to_string(rule.priority) +
+         "\n";
 }
 
 /// rule-<dev>: one `ip -4 rule add` argument line per rule.
 RenderedFile rule_file(const NicPlan& nic) {
   std::string content = ownership_header();
-  for (const Ipv4Rule& rule : nic.rules) {
-    content += "from " + rule.from.str() + " table " + std::to_string(rule.table) + " priority " +
-               std::to_string(rule.priority) + "\n";
-  }
+  for (const Ipv4Rule& rule : nic.rules) content += rule_line(rule, 32);
   return RenderedFile{script_path("rule-", nic.name.str()), content, 0644, WritePolicy::replace_owned};
+}
+
+/// rule6-<dev>: one `ip -6 rule add` argument line per rule.
+RenderedFile rule6_file(const NicPlan& nic) {
+  std::string content = ownership_header();
+  for (const Ipv6Rule& rule : nic.rules6) content += rule_line(rule, 128);
+  return RenderedFile{script_path("rule6-", nic.name.str()), content, 0644, WritePolicy::replace_owned};
 }
 
 }  // namespace
@@ -132,8 +193,10 @@ std::vector<RenderedFile> render_network_scripts(const Plan& plan) {
     } else {
       files.push_back(static_ifcfg(nic));
     }
-    if (!nic.routes.empty()) files.push_back(route_file(nic));
+    if (!nic.routes.empty()) files.push_back(route_file("route-", nic, nic.routes, route_line));
     if (!nic.rules.empty()) files.push_back(rule_file(nic));
+    if (!nic.routes6.empty()) files.push_back(route_file("route6-", nic, nic.routes6, route6_line));
+    if (!nic.rules6.empty()) files.push_back(rule6_file(nic));
   }
   return files;
 }

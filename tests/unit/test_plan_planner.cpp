@@ -19,7 +19,52 @@ std::string route_text(const Ipv4Route& r) {
 
 std::vector<std::string> routes_of(const NicPlan& nic) {
   std::vector<std::string> out;
-  for (const Ipv4Route& r : nic.routes) out.push_back(route_text(r));
+  for (const Ipv4Route& r : nic.routes) {
+    out.push_back((r.type == RouteType::local ? "local " : "") + route_text(r));
+  }
+  return out;
+}
+
+std::vector<std::string> routes6_of(const NicPlan& nic) {
+  std::vector<std::string> out;
+  for (const Ipv6Route& r : nic.routes6) {
+    std::string text = r.type == RouteType::local ? "local " : "";
+    text += r.destination.is_default() ? "default" : r.destination.str();
+    if (r.gateway) text += " via " + r.gateway->str();
+    if (r.table) text += " table " + std::to_string(*r.table);
+    if (r.metric) text += " metric " + std::to_string(*r.metric);
+    out.push_back(text);
+  }
+  return out;
+}
+
+template <typename Rule>
+std::string rule_text(const Rule& r) {
+  return "from " + r.from.str() + "/" + std::to_string(r.prefix_length) + " lookup " + std::to_string(r.table) +
+         " priority " + std::to_string(r.priority);
+}
+
+std::vector<std::string> rules_of(const NicPlan& nic) {
+  std::vector<std::string> out;
+  for (const Ipv4Rule& r : nic.rules) out.push_back(rule_text(r));
+  return out;
+}
+
+std::vector<std::string> rules6_of(const NicPlan& nic) {
+  std::vector<std::string> out;
+  for (const Ipv6Rule& r : nic.rules6) out.push_back(rule_text(r));
+  return out;
+}
+
+std::vector<Ipv6Address> v6(std::vector<const char*> texts) {
+  std::vector<Ipv6Address> out;
+  for (const char* text : texts) out.push_back(*Ipv6Address::parse(text));
+  return out;
+}
+
+std::vector<Ipv4Address> v4(std::vector<const char*> texts) {
+  std::vector<Ipv4Address> out;
+  for (const char* text : texts) out.push_back(*Ipv4Address::parse(text));
   return out;
 }
 
@@ -137,11 +182,11 @@ TEST_SUITE("plan::make_plan") {
 
   TEST_CASE("a VLAN whose parent is not planned, or that is the primary, is an error") {
     Instance no_parent = test::oracle_bm_vlan();
-    no_parent.interfaces[0].ipv4 = {};  // the parent has nothing to plan (IPv6 only, say)
+    no_parent.interfaces[0].ipv4 = {};  // the parent has nothing to plan
     auto plan = make_plan(no_parent, PlanOptions{});
     REQUIRE_FALSE(plan.ok());
     CHECK(plan.error().message ==
-          "VLAN ens3f0.1 rides on ens3f0, which is not planned (no IPv4 address, or not selected)");
+          "VLAN ens3f0.1 rides on ens3f0, which is not planned (no IPv4 or IPv6 address, or not selected)");
 
     Instance unresolved = test::oracle_bm_vlan();
     unresolved.interfaces[1].vlan->parent.reset();
@@ -305,5 +350,214 @@ TEST_SUITE("plan::make_plan") {
     CHECK_FALSE(PlanOptions{}.primary_rules);
     CHECK(PlanOptions{}.secondary_addressing == Addressing::static_);
     for (const NicPlan& nic : plan.nics) CHECK_FALSE(nic.lease_route_metric.has_value());
+  }
+
+  TEST_CASE("IPv4-only NICs plan no IPv6 at all") {
+    Plan plan = *make_plan(test::aws_two_eni(), PlanOptions{});
+    for (const NicPlan& nic : plan.nics) {
+      CHECK(nic.addresses6.empty());
+      CHECK_FALSE(nic.subnet6.has_value());
+      CHECK_FALSE(nic.gateway6.has_value());
+      CHECK(nic.routes6.empty());
+      CHECK(nic.rules6.empty());
+    }
+  }
+
+  TEST_CASE("dual stack: every IPv6 address planned, the secondary's table gets both families, the primary neither") {
+    Plan plan = *make_plan(test::dual_stack_with_gateway(), PlanOptions{});
+    REQUIRE(plan.nics.size() == 2);
+    const NicPlan& eth0 = plan.nics[0];
+    CHECK(eth0.addressing == Addressing::dhcp);
+    CHECK(eth0.subnet == *Ipv4Cidr::parse("172.31.32.0/20"));
+    CHECK(eth0.addresses == v4({"172.31.45.70"}));
+    // The primary's IPv6 addresses all, its first included: nicsync does not rely on DHCPv6.
+    CHECK(eth0.addresses6 ==
+          v6({"2600:1f16:292:100:c187:593c:4349:136", "2600:1f16:292:100:f153:12a3:c37c:11f9"}));
+    CHECK(eth0.subnet6 == *Ipv6Cidr::parse("2600:1f16:292:100::/64"));
+    CHECK(eth0.gateway6 == *Ipv6Address::parse("fe80::1"));
+    CHECK_FALSE(eth0.table.has_value());
+    CHECK(eth0.routes.empty());
+    CHECK(eth0.rules.empty());
+    CHECK(eth0.routes6.empty());
+    CHECK(eth0.rules6.empty());
+
+    const NicPlan& eth1 = plan.nics[1];
+    CHECK(eth1.addressing == Addressing::static_);
+    CHECK(eth1.addresses == v4({"172.31.47.221"}));
+    CHECK(eth1.addresses6 ==
+          v6({"2600:1f16:292:100:9f27:ae11:5c02:be61", "2600:1f16:292:100:3c4d:78e0:fa12:d907"}));
+    CHECK(eth1.subnet6 == *Ipv6Cidr::parse("2600:1f16:292:100::/64"));
+    CHECK(eth1.table == 1001U);
+    CHECK(routes_of(eth1) == std::vector<std::string>{
+                                 "172.31.32.0/20 scope link table 1001",
+                                 "default via 172.31.32.1 table 1001 onlink",
+                                 "default via 172.31.32.1 metric 1001 onlink",
+                             });
+    CHECK(rules_of(eth1) == std::vector<std::string>{"from 172.31.47.221/32 lookup 1001 priority 1001"});
+    CHECK(routes6_of(eth1) == std::vector<std::string>{
+                                  "2600:1f16:292:100::/64 table 1001",
+                                  "default via fe80::1 table 1001",
+                                  "default via fe80::1 metric 2025",
+                              });
+    CHECK(rules6_of(eth1) == std::vector<std::string>{
+                                 "from 2600:1f16:292:100:9f27:ae11:5c02:be61/128 lookup 1001 priority 1001",
+                                 "from 2600:1f16:292:100:3c4d:78e0:fa12:d907/128 lookup 1001 priority 1001",
+                             });
+  }
+
+  TEST_CASE("AWS publishes no IPv6 gateway: the table gets only the subnet's route, main no fallback") {
+    Plan plan = *make_plan(test::aws_dual_stack(), PlanOptions{});
+    const NicPlan& eth1 = plan.nics[1];
+    CHECK_FALSE(eth1.gateway6.has_value());
+    CHECK(routes6_of(eth1) == std::vector<std::string>{"2600:1f16:292:100::/64 table 1001"});
+    CHECK(rules6_of(eth1).size() == 2);
+  }
+
+  TEST_CASE("an IPv6-only secondary NIC is planned: no IPv4 subnet, addresses or IPv4 routes; IPv6 policy routing") {
+    Instance instance = test::aws_two_eni();
+    instance.interfaces.push_back(test::ipv6_only_nic("eth2", "02:86:10:65:fd:33", 2,
+                                                      {"2603:c020:400d:5d7e:aacc:8e5f:3b1b:3a4a"},
+                                                      "2603:c020:400d:5d7e::/64", "fe80::200:17ff:fe40:8972"));
+    Plan plan = *make_plan(instance, PlanOptions{});
+    REQUIRE(plan.nics.size() == 3);
+    const NicPlan& eth2 = plan.nics[2];
+    CHECK(eth2.name.str() == "eth2");
+    CHECK(eth2.addressing == Addressing::static_);
+    CHECK_FALSE(eth2.subnet.has_value());
+    CHECK_FALSE(eth2.gateway.has_value());
+    CHECK(eth2.addresses.empty());
+    CHECK(eth2.routes.empty());
+    CHECK(eth2.rules.empty());
+    CHECK(eth2.addresses6 == v6({"2603:c020:400d:5d7e:aacc:8e5f:3b1b:3a4a"}));
+    CHECK(eth2.subnet6 == *Ipv6Cidr::parse("2603:c020:400d:5d7e::/64"));
+    CHECK(eth2.table == 1002U);
+    CHECK(routes6_of(eth2) == std::vector<std::string>{
+                                  "2603:c020:400d:5d7e::/64 table 1002",
+                                  "default via fe80::200:17ff:fe40:8972 table 1002",
+                                  "default via fe80::200:17ff:fe40:8972 metric 2026",
+                              });
+    CHECK(rules6_of(eth2) ==
+          std::vector<std::string>{"from 2603:c020:400d:5d7e:aacc:8e5f:3b1b:3a4a/128 lookup 1002 priority 1002"});
+  }
+
+  TEST_CASE("an IPv6-only NIC counts for policy routing and has no DHCP lease to take") {
+    Instance instance = test::aws_two_eni();
+    instance.interfaces.pop_back();
+    instance.interfaces.push_back(test::ipv6_only_nic("eth1", "02:86:10:65:fd:31", 1, {"2600:1f16::5"},
+                                                      "2600:1f16::/64", nullptr));
+    PlanOptions options;
+    options.secondary_addressing = Addressing::dhcp;
+    Plan plan = *make_plan(instance, options);
+    REQUIRE(plan.nics.size() == 2);
+    CHECK(plan.nics[1].addressing == Addressing::static_);
+    CHECK_FALSE(plan.nics[1].lease_route_metric.has_value());
+    CHECK(plan.nics[1].table == 1001U);
+  }
+
+  TEST_CASE("an IPv6 address outside every subnet of the metadata: no subnet6, no subnet route") {
+    Instance instance = test::dual_stack_with_gateway();
+    instance.interfaces[1].ipv6.subnets = {*Ipv6Cidr::parse("2600:1f16:292:200::/64")};
+    Plan plan = *make_plan(instance, PlanOptions{});
+    const NicPlan& eth1 = plan.nics[1];
+    CHECK_FALSE(eth1.subnet6.has_value());
+    CHECK(routes6_of(eth1) == std::vector<std::string>{"default via fe80::1 table 1001", "default via fe80::1 metric 2025"});
+    CHECK(rules6_of(eth1).size() == 2);
+  }
+
+  TEST_CASE("delegated prefixes: local routes in table local, rules from the prefixes after the addresses'") {
+    Plan plan = *make_plan(test::aws_prefixes(), PlanOptions{});
+    REQUIRE(plan.nics.size() == 2);
+    const NicPlan& eth1 = plan.nics[1];
+    CHECK(routes_of(eth1) == std::vector<std::string>{
+                                 "10.20.1.0/24 scope link table 1001",
+                                 "default via 10.20.1.1 table 1001 onlink",
+                                 "default via 10.20.1.1 metric 1001 onlink",
+                                 "local 10.20.1.48/28 table 255",
+                             });
+    CHECK(rules_of(eth1) == std::vector<std::string>{
+                                "from 10.20.1.184/32 lookup 1001 priority 1001",
+                                "from 10.20.1.48/28 lookup 1001 priority 1001",
+                            });
+    CHECK(routes6_of(eth1) == std::vector<std::string>{
+                                  "2600:1f14:a4b:b01::/64 table 1001",
+                                  "local 2600:1f14:a4b:b01:8f2d::/80 table 255",
+                              });
+    CHECK(rules6_of(eth1) == std::vector<std::string>{
+                                 "from 2600:1f14:a4b:b01:e1d8:4a26:71b0:932f/128 lookup 1001 priority 1001",
+                                 "from 2600:1f14:a4b:b01:8f2d::/80 lookup 1001 priority 1001",
+                             });
+    // A local route has no gateway, no metric, global scope and no on-link flag.
+    const Ipv4Route& local = eth1.routes.back();
+    CHECK(local.type == RouteType::local);
+    CHECK(local.table == kLocalTable);
+    CHECK_FALSE(local.metric.has_value());
+    CHECK(local.scope == RouteScope::global);
+    CHECK_FALSE(local.onlink);
+    CHECK(eth1.routes6.back().type == RouteType::local);
+    CHECK_FALSE(eth1.routes6.back().metric.has_value());
+    CHECK(plan.nics[0].routes.empty());
+    CHECK(plan.nics[0].routes6.empty());
+  }
+
+  TEST_CASE("delegated prefixes without policy routing: the local routes stay, no table, no rules") {
+    PlanOptions off;
+    off.policy_routing = PolicyRouting::off;
+    Plan plan = *make_plan(test::aws_prefixes(), off);
+    const NicPlan& eth1 = plan.nics[1];
+    CHECK_FALSE(eth1.table.has_value());
+    CHECK(routes_of(eth1) == std::vector<std::string>{"local 10.20.1.48/28 table 255"});
+    CHECK(routes6_of(eth1) == std::vector<std::string>{"local 2600:1f14:a4b:b01:8f2d::/80 table 255"});
+    CHECK(eth1.rules.empty());
+    CHECK(eth1.rules6.empty());
+  }
+
+  TEST_CASE("policy off, a single NIC with IPv6: its addresses only, and its prefixes' local routes") {
+    Instance instance = test::aws_prefixes();
+    instance.interfaces.erase(instance.interfaces.begin());
+    instance.interfaces[0].role = NicRole::primary;
+    Plan plan = *make_plan(instance, PlanOptions{});
+    REQUIRE(plan.nics.size() == 1);
+    const NicPlan& nic = plan.nics[0];
+    CHECK(nic.addressing == Addressing::dhcp);
+    CHECK(nic.addresses.empty());
+    CHECK(nic.addresses6 == v6({"2600:1f14:a4b:b01:e1d8:4a26:71b0:932f"}));
+    CHECK(nic.subnet6 == *Ipv6Cidr::parse("2600:1f14:a4b:b01::/64"));
+    CHECK_FALSE(nic.table.has_value());
+    CHECK(routes_of(nic) == std::vector<std::string>{"local 10.20.1.48/28 table 255"});
+    CHECK(routes6_of(nic) == std::vector<std::string>{"local 2600:1f14:a4b:b01:8f2d::/80 table 255"});
+    CHECK(nic.rules.empty());
+    CHECK(nic.rules6.empty());
+  }
+
+  TEST_CASE("primary_rules with IPv6: the primary's table gets its subnet and default, no main fallback, a rule per address") {
+    PlanOptions options;
+    options.primary_rules = true;
+    Plan plan = *make_plan(test::dual_stack_with_gateway(), options);
+    const NicPlan& eth0 = plan.nics[0];
+    CHECK(eth0.table == 1000U);
+    CHECK(routes_of(eth0) == std::vector<std::string>{
+                                 "172.31.32.0/20 scope link table 1000",
+                                 "default via 172.31.32.1 table 1000 onlink",
+                             });
+    CHECK(rules_of(eth0) == std::vector<std::string>{
+                                "from 172.31.44.13/32 lookup 1000 priority 1000",
+                                "from 172.31.45.70/32 lookup 1000 priority 1000",
+                            });
+    CHECK(routes6_of(eth0) == std::vector<std::string>{
+                                  "2600:1f16:292:100::/64 table 1000",
+                                  "default via fe80::1 table 1000",
+                              });
+    CHECK(rules6_of(eth0) == std::vector<std::string>{
+                                 "from 2600:1f16:292:100:c187:593c:4349:136/128 lookup 1000 priority 1000",
+                                 "from 2600:1f16:292:100:f153:12a3:c37c:11f9/128 lookup 1000 priority 1000",
+                             });
+  }
+
+  TEST_CASE("a NIC with neither IPv4 nor IPv6 addresses is skipped") {
+    Instance instance = test::aws_two_eni();
+    instance.interfaces[1].ipv4.addresses.clear();
+    Plan plan = *make_plan(instance, PlanOptions{});
+    REQUIRE(plan.nics.size() == 1);
+    CHECK(plan.nics[0].name.str() == "eth0");
   }
 }

@@ -19,6 +19,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "instances.hpp"
@@ -699,5 +700,170 @@ TEST_SUITE("render::consumers") {
     CHECK(fallback.exit_code == 2);
     CHECK(fallback.err == "Error: Nexthop has invalid gateway.\n");
     ns.must(joined(joined({"-4", "route", "add"}, main_default), {"onlink"}));
+  }
+}
+
+TEST_SUITE("render::consumers IPv6") {
+  TEST_CASE("netplan generate: /128 addresses, v6 routes without on-link, local routes and v6 rules reach networkd") {
+    if (!installed("netplan")) {
+      MESSAGE("netplan is not installed: skipped");
+      return;
+    }
+    Instance instance = test::aws_prefixes();
+    instance.interfaces[1].ipv6.gateway = *Ipv6Address::parse("fe80::1");
+    instance.interfaces.push_back(test::ipv6_only_nic("eth2", "06:1f:3a:5b:7c:03", 2,
+                                                      {"2600:1f14:a4b:b02:7d15:30c4:e6a9:1f82"},
+                                                      "2600:1f14:a4b:b02::/64", "fe80::1"));
+    TempDir root;
+    Outcome generated = generate(root.path(), std::nullopt, render_netplan(plan_of(instance), {}));
+    REQUIRE(generated.exit_code == 0);
+    CHECK(generated.err == "");
+    CHECK(generated.out == "");
+
+    // The primary keeps DHCP and RAs (no IPv6AcceptRA key); its IPv6 address is a /128.
+    std::vector<IniFile> eth0 = networks_matching(root.path(), "eth0", "06:1f:3a:5b:7c:01");
+    REQUIRE(eth0.size() == 1);
+    CHECK(eth0[0].values("Network", "DHCP") == std::vector<std::string>{"ipv4"});
+    CHECK(eth0[0].values("Network", "Address") ==
+          std::vector<std::string>{"2600:1f14:a4b:b01:5e2a:8c1f:9d04:7b36/128"});
+    CHECK(eth0[0].values("Network", "IPv6AcceptRA").empty());
+
+    std::vector<IniFile> eth1 = networks_matching(root.path(), "eth1", "06:1f:3a:5b:7c:02");
+    REQUIRE(eth1.size() == 1);
+    CHECK(eth1[0].values("Network", "Address") ==
+          std::vector<std::string>{"10.20.1.184/32", "2600:1f14:a4b:b01:e1d8:4a26:71b0:932f/128"});
+    CHECK(eth1[0].values("Network", "IPv6AcceptRA") == std::vector<std::string>{"no"});
+    // netplan gives a route without via Scope=link (networkd ignores the scope of an IPv6 route)
+    // and a local route Scope=host; the v6 gateway routes have no GatewayOnLink.
+    CHECK(eth1[0].maps("Route") ==
+          std::vector<KeyValues>{
+              {{"Destination", "10.20.1.0/24"}, {"Scope", "link"}, {"Table", "1001"}},
+              {{"Destination", "0.0.0.0/0"}, {"Gateway", "10.20.1.1"}, {"GatewayOnLink", "true"}, {"Table", "1001"}},
+              {{"Destination", "0.0.0.0/0"}, {"Gateway", "10.20.1.1"}, {"GatewayOnLink", "true"}, {"Metric", "1001"}},
+              {{"Destination", "10.20.1.48/28"}, {"Scope", "host"}, {"Type", "local"}, {"Table", "255"}},
+              {{"Destination", "2600:1f14:a4b:b01::/64"}, {"Scope", "link"}, {"Table", "1001"}},
+              {{"Destination", "::/0"}, {"Gateway", "fe80::1"}, {"Table", "1001"}},
+              {{"Destination", "::/0"}, {"Gateway", "fe80::1"}, {"Metric", "2025"}},
+              {{"Destination", "2600:1f14:a4b:b01:8f2d::/80"}, {"Scope", "host"}, {"Type", "local"}, {"Table", "255"}},
+          });
+    CHECK(eth1[0].maps("RoutingPolicyRule") ==
+          std::vector<KeyValues>{
+              {{"From", "10.20.1.184"}, {"Table", "1001"}, {"Priority", "1001"}},
+              {{"From", "10.20.1.48/28"}, {"Table", "1001"}, {"Priority", "1001"}},
+              {{"From", "2600:1f14:a4b:b01:e1d8:4a26:71b0:932f"}, {"Table", "1001"}, {"Priority", "1001"}},
+              {{"From", "2600:1f14:a4b:b01:8f2d::/80"}, {"Table", "1001"}, {"Priority", "1001"}},
+          });
+
+    // The IPv6-only NIC: no DHCP, no RAs, only IPv6.
+    std::vector<IniFile> eth2 = networks_matching(root.path(), "eth2", "06:1f:3a:5b:7c:03");
+    REQUIRE(eth2.size() == 1);
+    CHECK(eth2[0].values("Network", "DHCP").empty());
+    CHECK(eth2[0].values("Network", "IPv6AcceptRA") == std::vector<std::string>{"no"});
+    CHECK(eth2[0].values("Network", "Address") ==
+          std::vector<std::string>{"2600:1f14:a4b:b02:7d15:30c4:e6a9:1f82/128"});
+    CHECK(eth2[0].maps("Route") ==
+          std::vector<KeyValues>{
+              {{"Destination", "2600:1f14:a4b:b02::/64"}, {"Scope", "link"}, {"Table", "1002"}},
+              {{"Destination", "::/0"}, {"Gateway", "fe80::1"}, {"Table", "1002"}},
+              {{"Destination", "::/0"}, {"Gateway", "fe80::1"}, {"Metric", "2026"}},
+          });
+    CHECK(eth2[0].maps("RoutingPolicyRule") ==
+          std::vector<KeyValues>{
+              {{"From", "2600:1f14:a4b:b02:7d15:30c4:e6a9:1f82"}, {"Table", "1002"}, {"Priority", "1002"}}});
+  }
+
+  TEST_CASE("network-scripts: bash reads the IPv6 keys of the primary's and a secondary's ifcfg") {
+    TempDir dir;
+    std::map<std::string, RenderedFile> files =
+        by_name(render_network_scripts(plan_of(test::dual_stack_with_gateway())));
+    for (const auto& [name, file] : files) write_file(dir.path() / name, file.content, file.mode);
+    KeyValues eth0 = source_ifcfg(dir.path() / "ifcfg-eth0");
+    CHECK(eth0.at("IPV6INIT") == "yes");
+    CHECK(eth0.at("IPV6_AUTOCONF") == "yes");
+    CHECK(eth0.count("IPV6ADDR") == 0);
+    // ifup-ipv6 word-splits it: one address a word.
+    CHECK(eth0.at("IPV6ADDR_SECONDARIES") ==
+          "2600:1f16:292:100:c187:593c:4349:136/128 2600:1f16:292:100:f153:12a3:c37c:11f9/128");
+    KeyValues eth1 = source_ifcfg(dir.path() / "ifcfg-eth1");
+    CHECK(eth1.at("IPV6INIT") == "yes");
+    CHECK(eth1.at("IPV6_AUTOCONF") == "no");
+    CHECK(eth1.at("IPV6_DEFROUTE") == "no");
+    CHECK(eth1.at("DHCPV6C") == "no");
+    CHECK(eth1.at("IPV6ADDR") == "2600:1f16:292:100:9f27:ae11:5c02:be61/128");
+    CHECK(eth1.at("IPV6ADDR_SECONDARIES") == "2600:1f16:292:100:3c4d:78e0:fa12:d907/128");
+  }
+
+  TEST_CASE("network-scripts: route6, rule6 and local route lines apply with ip and give the planned kernel state") {
+    if (geteuid() != 0) {
+      MESSAGE("not root: network namespaces unavailable, skipped");
+      return;
+    }
+    Instance instance = test::aws_prefixes();
+    instance.interfaces[1].ipv6.gateway = *Ipv6Address::parse("fe80::1");
+    TempDir dir;
+    std::map<std::string, RenderedFile> files = by_name(render_network_scripts(plan_of(instance)));
+    for (const auto& [name, file] : files) write_file(dir.path() / name, file.content, file.mode);
+    KeyValues eth1 = source_ifcfg(dir.path() / "ifcfg-eth1");
+
+    Netns ns;
+    add_links(ns);
+    // ifup-ipv6: IPV6ADDR (no secondaries here), without waiting for duplicate address detection.
+    REQUIRE(eth1.count("IPV6ADDR_SECONDARIES") == 0);
+    ns.must({"-6", "addr", "add", eth1.at("IPV6ADDR"), "dev", "eth1", "nodad"});
+    // ifup-routes: route-, route6-, then rule-, rule6-, each line handed to ip.
+    for (const auto& [name, family, kind] : {std::tuple{"route-eth1", "-4", "route"}, {"route6-eth1", "-6", "route"},
+                                             {"rule-eth1", "-4", "rule"}, {"rule6-eth1", "-6", "rule"}}) {
+      for (const std::vector<std::string>& line : ip_lines(files.at(name).content)) {
+        ns.must(joined({family, kind, "add"}, line));
+      }
+    }
+
+    CHECK(ns.json({"-6", "route", "show", "table", "1001"}) == nlohmann::json::parse(R"([
+      {"dst": "2600:1f14:a4b:b01::/64", "dev": "eth1", "metric": 1024, "flags": [], "pref": "medium"},
+      {"dst": "default", "gateway": "fe80::1", "dev": "eth1", "metric": 1024, "flags": [], "pref": "medium"}
+    ])"));
+    nlohmann::json main6 = ns.json({"-6", "route", "show", "table", "main", "default"});
+    CHECK(main6 == nlohmann::json::parse(R"([
+      {"dst": "default", "gateway": "fe80::1", "dev": "eth1", "metric": 2025, "flags": [], "pref": "medium"}
+    ])"));
+    CHECK(ns.json({"-6", "route", "show", "table", "local", "type", "local", "dev", "eth1", "proto", "boot"}) ==
+          nlohmann::json::parse(R"([
+      {"type": "local", "dst": "2600:1f14:a4b:b01:8f2d::/80", "metric": 1024, "flags": [], "pref": "medium"}
+    ])"));
+    CHECK(ns.json({"-4", "route", "show", "table", "local", "dev", "eth1", "proto", "boot"}) ==
+          nlohmann::json::parse(R"([
+      {"type": "local", "dst": "10.20.1.48/28", "scope": "host", "flags": []}
+    ])"));
+    CHECK(ns.json({"-6", "rule"}) == nlohmann::json::parse(R"([
+      {"priority": 0, "src": "all", "table": "local"},
+      {"priority": 1001, "src": "2600:1f14:a4b:b01:e1d8:4a26:71b0:932f", "table": "1001"},
+      {"priority": 1001, "src": "2600:1f14:a4b:b01:8f2d::", "srclen": 80, "table": "1001"},
+      {"priority": 32766, "src": "all", "table": "main"}
+    ])"));
+    CHECK(ns.json({"-4", "rule"}) == nlohmann::json::parse(R"([
+      {"priority": 0, "src": "all", "table": "local"},
+      {"priority": 1001, "src": "10.20.1.184", "table": "1001"},
+      {"priority": 1001, "src": "10.20.1.48", "srclen": 28, "table": "1001"},
+      {"priority": 32766, "src": "all", "table": "main"},
+      {"priority": 32767, "src": "all", "table": "default"}
+    ])"));
+
+    auto path_of = [&](const std::vector<std::string>& args) {
+      nlohmann::json got = ns.json(args)[0];
+      got.erase("uid");
+      got.erase("cache");
+      return got;
+    };
+    // Every address of the delegated prefixes is the host's own.
+    CHECK(path_of({"-6", "route", "get", "2600:1f14:a4b:b01:8f2d::1234"})["type"] == "local");
+    CHECK(path_of({"-4", "route", "get", "10.20.1.55"})["type"] == "local");
+    // Traffic from the prefix and from the address leaves by eth1, through table 1001.
+    nlohmann::json from_prefix = path_of({"-6", "route", "get", "2001:db8::1", "from", "2600:1f14:a4b:b01:8f2d::1234"});
+    CHECK(from_prefix["dev"] == "eth1");
+    CHECK(from_prefix["gateway"] == "fe80::1");
+    CHECK(from_prefix["table"] == "1001");
+    nlohmann::json from_v4_prefix = path_of({"-4", "route", "get", "192.0.2.1", "from", "10.20.1.55"});
+    CHECK(from_v4_prefix["dev"] == "eth1");
+    CHECK(from_v4_prefix["table"] == "1001");
   }
 }

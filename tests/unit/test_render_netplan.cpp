@@ -693,3 +693,197 @@ TEST_SUITE("render::netplan") {
     CHECK_FALSE(vlan["dhcp4-overrides"]);
   }
 }
+
+TEST_SUITE("render::netplan IPv6") {
+  TEST_CASE("dual stack: /128s after the /32s, v6 routes after v4 (no on-link, no scope), v6 rules after v4") {
+    RenderedFile file = render_netplan(plan_of(test::dual_stack_with_gateway()), {});
+    CHECK(file.content == kHeader +
+                              "network:\n"
+                              "  version: 2\n"
+                              "  ethernets:\n"
+                              "    eth0:\n"
+                              "      match:\n"
+                              "        macaddress: \"0a:07:84:3d:6e:38\"\n"
+                              "      set-name: eth0\n"
+                              "      dhcp4: true\n"
+                              "      addresses:\n"
+                              "        - 172.31.45.70/32\n"
+                              "        - 2600:1f16:292:100:c187:593c:4349:136/128\n"
+                              "        - 2600:1f16:292:100:f153:12a3:c37c:11f9/128\n"
+                              "    eth1:\n"
+                              "      match:\n"
+                              "        macaddress: \"0a:75:69:92:e2:16\"\n"
+                              "      set-name: eth1\n"
+                              "      dhcp4: false\n"
+                              "      accept-ra: false\n"
+                              "      addresses:\n"
+                              "        - 172.31.47.221/32\n"
+                              "        - 2600:1f16:292:100:9f27:ae11:5c02:be61/128\n"
+                              "        - 2600:1f16:292:100:3c4d:78e0:fa12:d907/128\n"
+                              "      routes:\n"
+                              "        - to: 172.31.32.0/20\n"
+                              "          scope: link\n"
+                              "          table: 1001\n"
+                              "        - to: default\n"
+                              "          via: 172.31.32.1\n"
+                              "          on-link: true\n"
+                              "          table: 1001\n"
+                              "        - to: default\n"
+                              "          via: 172.31.32.1\n"
+                              "          on-link: true\n"
+                              "          metric: 1001\n"
+                              "        - to: 2600:1f16:292:100::/64\n"
+                              "          table: 1001\n"
+                              "        - to: default\n"
+                              "          via: fe80::1\n"
+                              "          table: 1001\n"
+                              "        - to: default\n"
+                              "          via: fe80::1\n"
+                              "          metric: 2025\n"
+                              "      routing-policy:\n"
+                              "        - from: 172.31.47.221\n"
+                              "          table: 1001\n"
+                              "          priority: 1001\n"
+                              "        - from: 2600:1f16:292:100:9f27:ae11:5c02:be61\n"
+                              "          table: 1001\n"
+                              "          priority: 1001\n"
+                              "        - from: 2600:1f16:292:100:3c4d:78e0:fa12:d907\n"
+                              "          table: 1001\n"
+                              "          priority: 1001\n");
+  }
+
+  TEST_CASE("an IPv6-only NIC: dhcp4 false, no RAs, its /128 and IPv6 lists only") {
+    Instance instance = test::aws_two_eni();
+    instance.interfaces.push_back(test::ipv6_only_nic("eth2", "02:86:10:65:fd:33", 2,
+                                                      {"2603:c020:400d:5d7e:aacc:8e5f:3b1b:3a4a"},
+                                                      "2603:c020:400d:5d7e::/64", "fe80::200:17ff:fe40:8972"));
+    RenderedFile file = render_netplan(plan_of(instance), {});
+    CHECK(file.content.ends_with("    eth2:\n"
+                                 "      match:\n"
+                                 "        macaddress: \"02:86:10:65:fd:33\"\n"
+                                 "      set-name: eth2\n"
+                                 "      dhcp4: false\n"
+                                 "      accept-ra: false\n"
+                                 "      addresses:\n"
+                                 "        - 2603:c020:400d:5d7e:aacc:8e5f:3b1b:3a4a/128\n"
+                                 "      routes:\n"
+                                 "        - to: 2603:c020:400d:5d7e::/64\n"
+                                 "          table: 1002\n"
+                                 "        - to: default\n"
+                                 "          via: fe80::200:17ff:fe40:8972\n"
+                                 "          table: 1002\n"
+                                 "        - to: default\n"
+                                 "          via: fe80::200:17ff:fe40:8972\n"
+                                 "          metric: 2026\n"
+                                 "      routing-policy:\n"
+                                 "        - from: 2603:c020:400d:5d7e:aacc:8e5f:3b1b:3a4a\n"
+                                 "          table: 1002\n"
+                                 "          priority: 1002\n"));
+  }
+
+  TEST_CASE("delegated prefixes: local routes of type local in table 255, rules from the prefixes") {
+    RenderedFile file = render_netplan(plan_of(test::aws_prefixes()), {});
+    CHECK(file.content.ends_with("      routes:\n"
+                                 "        - to: 10.20.1.0/24\n"
+                                 "          scope: link\n"
+                                 "          table: 1001\n"
+                                 "        - to: default\n"
+                                 "          via: 10.20.1.1\n"
+                                 "          on-link: true\n"
+                                 "          table: 1001\n"
+                                 "        - to: default\n"
+                                 "          via: 10.20.1.1\n"
+                                 "          on-link: true\n"
+                                 "          metric: 1001\n"
+                                 "        - to: 10.20.1.48/28\n"
+                                 "          type: local\n"
+                                 "          table: 255\n"
+                                 "        - to: 2600:1f14:a4b:b01::/64\n"
+                                 "          table: 1001\n"
+                                 "        - to: 2600:1f14:a4b:b01:8f2d::/80\n"
+                                 "          type: local\n"
+                                 "          table: 255\n"
+                                 "      routing-policy:\n"
+                                 "        - from: 10.20.1.184\n"
+                                 "          table: 1001\n"
+                                 "          priority: 1001\n"
+                                 "        - from: 10.20.1.48/28\n"
+                                 "          table: 1001\n"
+                                 "          priority: 1001\n"
+                                 "        - from: 2600:1f14:a4b:b01:e1d8:4a26:71b0:932f\n"
+                                 "          table: 1001\n"
+                                 "          priority: 1001\n"
+                                 "        - from: 2600:1f14:a4b:b01:8f2d::/80\n"
+                                 "          table: 1001\n"
+                                 "          priority: 1001\n"));
+  }
+
+  TEST_CASE("a single NIC with IPv6 and no policy routing: its addresses and local routes, no routing-policy") {
+    Instance instance = test::aws_prefixes();
+    instance.interfaces.erase(instance.interfaces.begin());
+    instance.interfaces[0].role = NicRole::primary;
+    RenderedFile file = render_netplan(plan_of(instance), {});
+    YAML::Node eth1 = definition(file.content, "eth1");
+    CHECK(eth1["dhcp4"].as<std::string>() == "true");
+    CHECK_FALSE(eth1["accept-ra"]);  // the primary keeps its RAs
+    CHECK(eth1["addresses"].size() == 1);
+    CHECK(eth1["addresses"][0].as<std::string>() == "2600:1f14:a4b:b01:e1d8:4a26:71b0:932f/128");
+    REQUIRE(eth1["routes"].size() == 2);
+    CHECK(eth1["routes"][1]["to"].as<std::string>() == "2600:1f14:a4b:b01:8f2d::/80");
+    CHECK(eth1["routes"][1]["type"].as<std::string>() == "local");
+    CHECK_FALSE(eth1["routing-policy"]);
+  }
+
+  TEST_CASE("subtraction: a NIC whose IPv4 another file fully configures keeps its IPv6 lists") {
+    Plan plan = plan_of(test::aws_dual_stack());
+    const std::string other =
+        "network:\n"
+        "  version: 2\n"
+        "  ethernets:\n"
+        "    eth1:\n"
+        "      dhcp4: false\n"
+        "      addresses: [172.31.47.221/20]\n"
+        "      routes:\n"
+        "        - {to: 172.31.32.0/20, scope: link, table: 1001}\n"
+        "        - {to: default, via: 172.31.32.1, on-link: true, table: 1001}\n"
+        "        - {to: default, via: 172.31.32.1, on-link: true, metric: 1001}\n"
+        "      routing-policy:\n"
+        "        - {from: 172.31.47.221, table: 1001, priority: 1001}\n";
+    NetplanExisting existing = *read_netplan_existing(plan, {{"/etc/netplan/50-other.yaml", other}});
+    std::vector<std::string> notes;
+    Plan left = subtract_configured(plan, existing, notes);
+    REQUIRE(left.nics.size() == 2);
+    const NicPlan& eth1 = left.nics[1];
+    CHECK(eth1.addresses.empty());
+    CHECK(eth1.routes.empty());
+    CHECK(eth1.rules.empty());
+    CHECK(eth1.addresses6 == plan.nics[1].addresses6);
+    REQUIRE(eth1.routes6.size() == 1);
+    CHECK(eth1.routes6[0].destination == *Ipv6Cidr::parse("2600:1f16:292:100::/64"));
+    CHECK(eth1.rules6.size() == 2);
+  }
+
+  TEST_CASE("subtraction: another file's policy routing for the NIC takes both families' routes and rules, not the local routes") {
+    Plan plan = plan_of(test::aws_prefixes());
+    const std::string other =
+        "network:\n"
+        "  version: 2\n"
+        "  ethernets:\n"
+        "    eth1:\n"
+        "      routing-policy:\n"
+        "        - {from: 10.20.1.184, table: 101}\n";
+    NetplanExisting existing = *read_netplan_existing(plan, {{"/etc/netplan/50-other.yaml", other}});
+    std::vector<std::string> notes;
+    Plan left = subtract_configured(plan, existing, notes);
+    REQUIRE(left.nics.size() == 2);
+    const NicPlan& eth1 = left.nics[1];
+    CHECK_FALSE(eth1.table.has_value());
+    REQUIRE(eth1.routes.size() == 1);
+    CHECK(eth1.routes[0].type == RouteType::local);
+    CHECK(eth1.rules.empty());
+    REQUIRE(eth1.routes6.size() == 1);
+    CHECK(eth1.routes6[0].type == RouteType::local);
+    CHECK(eth1.rules6.empty());
+    CHECK(eth1.addresses6.size() == 1);
+  }
+}

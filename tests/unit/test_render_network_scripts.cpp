@@ -389,3 +389,155 @@ TEST_SUITE("render::network_scripts") {
     CHECK(text.find("IPADDR=10.0.4.5\n") != std::string::npos);
   }
 }
+
+TEST_SUITE("render::network_scripts IPv6") {
+  TEST_CASE("dual stack: the primary's created ifcfg takes RAs and lists its IPv6 addresses; eth1 static /128s, route6 and rule6") {
+    std::vector<RenderedFile> files = render_network_scripts(plan_of(test::dual_stack_with_gateway()));
+    REQUIRE(paths_of(files) == std::vector<std::string>{kDir + "ifcfg-eth0", kDir + "ifcfg-eth0:0",
+                                                        kDir + "ifcfg-eth1", kDir + "route-eth1",
+                                                        kDir + "rule-eth1", kDir + "route6-eth1",
+                                                        kDir + "rule6-eth1"});
+    CHECK(files[0].content == kHeader +
+                                  "DEVICE=eth0\n"
+                                  "BOOTPROTO=dhcp\n"
+                                  "ONBOOT=yes\n"
+                                  "HWADDR=0a:07:84:3d:6e:38\n"
+                                  "IPV6INIT=yes\n"
+                                  "IPV6_AUTOCONF=yes\n"
+                                  "IPV6ADDR_SECONDARIES=\"2600:1f16:292:100:c187:593c:4349:136/128 "
+                                  "2600:1f16:292:100:f153:12a3:c37c:11f9/128\"\n");
+    CHECK(files[0].policy == WritePolicy::create_only);
+    CHECK(files[2].content == kHeader +
+                                  "DEVICE=eth1\n"
+                                  "HWADDR=0a:75:69:92:e2:16\n"
+                                  "BOOTPROTO=none\n"
+                                  "ONBOOT=yes\n"
+                                  "IPADDR=172.31.47.221\n"
+                                  "PREFIX=32\n"
+                                  "ARPCHECK=no\n"
+                                  "ARPUPDATE=no\n"
+                                  "DEFROUTE=no\n"
+                                  "PEERDNS=no\n"
+                                  "IPV6INIT=yes\n"
+                                  "IPV6_AUTOCONF=no\n"
+                                  "IPV6_DEFROUTE=no\n"
+                                  "DHCPV6C=no\n"
+                                  "IPV6ADDR=2600:1f16:292:100:9f27:ae11:5c02:be61/128\n"
+                                  "IPV6ADDR_SECONDARIES=\"2600:1f16:292:100:3c4d:78e0:fa12:d907/128\"\n");
+    CHECK(files[3].content == kHeader +
+                                  "172.31.32.0/20 dev eth1 scope link table 1001\n"
+                                  "default via 172.31.32.1 dev eth1 table 1001 onlink\n"
+                                  "default via 172.31.32.1 dev eth1 metric 1001 onlink\n");
+    CHECK(files[4].content == kHeader + "from 172.31.47.221 table 1001 priority 1001\n");
+    CHECK(files[5].content == kHeader +
+                                  "2600:1f16:292:100::/64 dev eth1 table 1001\n"
+                                  "default via fe80::1 dev eth1 table 1001\n"
+                                  "default via fe80::1 dev eth1 metric 2025\n");
+    CHECK(files[6].content == kHeader +
+                                  "from 2600:1f16:292:100:9f27:ae11:5c02:be61 table 1001 priority 1001\n"
+                                  "from 2600:1f16:292:100:3c4d:78e0:fa12:d907 table 1001 priority 1001\n");
+    for (const RenderedFile& file : files) CHECK(file.mode == 0644);
+  }
+
+  TEST_CASE("one IPv6 address: IPV6ADDR only, no IPV6ADDR_SECONDARIES") {
+    Instance instance = test::aws_dual_stack();
+    instance.interfaces[1].ipv6.addresses.pop_back();
+    std::string text = file_at(render_network_scripts(plan_of(instance)), kDir + "ifcfg-eth1").content;
+    CHECK(text.find("IPV6ADDR=2600:1f16:292:100:9f27:ae11:5c02:be61/128\n") != std::string::npos);
+    CHECK(text.find("IPV6ADDR_SECONDARIES") == std::string::npos);
+  }
+
+  TEST_CASE("an IPv6-only static NIC: no IPADDR or PREFIX lines, no IPv4 route or rule file") {
+    Instance instance = test::aws_two_eni();
+    instance.interfaces.push_back(test::ipv6_only_nic("eth2", "02:86:10:65:fd:33", 2,
+                                                      {"2603:c020:400d:5d7e:aacc:8e5f:3b1b:3a4a"},
+                                                      "2603:c020:400d:5d7e::/64", "fe80::200:17ff:fe40:8972"));
+    std::vector<RenderedFile> files = render_network_scripts(plan_of(instance));
+    CHECK(paths_of(files) == std::vector<std::string>{kDir + "ifcfg-eth0", kDir + "ifcfg-eth0:0", kDir + "ifcfg-eth1",
+                                                      kDir + "route-eth1", kDir + "rule-eth1", kDir + "ifcfg-eth2",
+                                                      kDir + "route6-eth2", kDir + "rule6-eth2"});
+    CHECK(file_at(files, kDir + "ifcfg-eth2").content == kHeader +
+                                                             "DEVICE=eth2\n"
+                                                             "HWADDR=02:86:10:65:fd:33\n"
+                                                             "BOOTPROTO=none\n"
+                                                             "ONBOOT=yes\n"
+                                                             "DEFROUTE=no\n"
+                                                             "PEERDNS=no\n"
+                                                             "IPV6INIT=yes\n"
+                                                             "IPV6_AUTOCONF=no\n"
+                                                             "IPV6_DEFROUTE=no\n"
+                                                             "DHCPV6C=no\n"
+                                                             "IPV6ADDR=2603:c020:400d:5d7e:aacc:8e5f:3b1b:3a4a/128\n");
+    CHECK(file_at(files, kDir + "route6-eth2").content == kHeader +
+                                                              "2603:c020:400d:5d7e::/64 dev eth2 table 1002\n"
+                                                              "default via fe80::200:17ff:fe40:8972 dev eth2 table 1002\n"
+                                                              "default via fe80::200:17ff:fe40:8972 dev eth2 metric 2026\n");
+  }
+
+  TEST_CASE("delegated prefixes: local routes in route-/route6- (table 255), prefix rules in rule-/rule6-") {
+    std::vector<RenderedFile> files = render_network_scripts(plan_of(test::aws_prefixes()));
+    CHECK(file_at(files, kDir + "route-eth1").content == kHeader +
+                                                             "10.20.1.0/24 dev eth1 scope link table 1001\n"
+                                                             "default via 10.20.1.1 dev eth1 table 1001 onlink\n"
+                                                             "default via 10.20.1.1 dev eth1 metric 1001 onlink\n"
+                                                             "local 10.20.1.48/28 dev eth1 table 255\n");
+    CHECK(file_at(files, kDir + "rule-eth1").content == kHeader +
+                                                            "from 10.20.1.184 table 1001 priority 1001\n"
+                                                            "from 10.20.1.48/28 table 1001 priority 1001\n");
+    CHECK(file_at(files, kDir + "route6-eth1").content == kHeader +
+                                                              "2600:1f14:a4b:b01::/64 dev eth1 table 1001\n"
+                                                              "local 2600:1f14:a4b:b01:8f2d::/80 dev eth1 table 255\n");
+    CHECK(file_at(files, kDir + "rule6-eth1").content ==
+          kHeader +
+              "from 2600:1f14:a4b:b01:e1d8:4a26:71b0:932f table 1001 priority 1001\n"
+              "from 2600:1f14:a4b:b01:8f2d::/80 table 1001 priority 1001\n");
+    // ifup-routes reads a file with any ADDRESSn= line as key=value: no line may look like one.
+    for (const RenderedFile& file : files) {
+      for (const std::string& line : body_lines(file.content)) {
+        CHECK_FALSE(std::regex_search(line, std::regex("^[[:space:]]*ADDRESS[0-9]+=")));
+      }
+    }
+  }
+
+  TEST_CASE("delegated prefixes without policy routing: route files with the local routes only, no rule files") {
+    std::vector<RenderedFile> files = render_network_scripts(plan_of(test::aws_prefixes(), PolicyRouting::off));
+    CHECK(paths_of(files) == std::vector<std::string>{kDir + "ifcfg-eth0", kDir + "ifcfg-eth1", kDir + "route-eth1",
+                                                      kDir + "route6-eth1"});
+    CHECK(file_at(files, kDir + "route-eth1").content == kHeader + "local 10.20.1.48/28 dev eth1 table 255\n");
+    CHECK(file_at(files, kDir + "route6-eth1").content ==
+          kHeader + "local 2600:1f14:a4b:b01:8f2d::/80 dev eth1 table 255\n");
+  }
+
+  TEST_CASE("primary_rules with IPv6: route6- and rule6-<primary>, no main fallback") {
+    PlanOptions options;
+    options.primary_rules = true;
+    std::vector<RenderedFile> files = render_network_scripts(*make_plan(test::dual_stack_with_gateway(), options));
+    CHECK(file_at(files, kDir + "route6-eth0").content == kHeader +
+                                                              "2600:1f16:292:100::/64 dev eth0 table 1000\n"
+                                                              "default via fe80::1 dev eth0 table 1000\n");
+    CHECK(file_at(files, kDir + "rule6-eth0").content ==
+          kHeader +
+              "from 2600:1f16:292:100:c187:593c:4349:136 table 1000 priority 1000\n"
+              "from 2600:1f16:292:100:f153:12a3:c37c:11f9 table 1000 priority 1000\n");
+  }
+
+  TEST_CASE("secondary_addressing dhcp: the DHCP secondary's ifcfg still takes no RAs and lists its IPv6 addresses") {
+    PlanOptions options;
+    options.secondary_addressing = Addressing::dhcp;
+    std::vector<RenderedFile> files = render_network_scripts(*make_plan(test::aws_dual_stack(), options));
+    CHECK(file_at(files, kDir + "ifcfg-eth1").content == kHeader +
+                                                             "DEVICE=eth1\n"
+                                                             "BOOTPROTO=dhcp\n"
+                                                             "ONBOOT=yes\n"
+                                                             "HWADDR=0a:75:69:92:e2:16\n"
+                                                             "DEFROUTE=no\n"
+                                                             "PEERDNS=no\n"
+                                                             "PERSISTENT_DHCLIENT=yes\n"
+                                                             "IPV6INIT=yes\n"
+                                                             "IPV6_AUTOCONF=no\n"
+                                                             "IPV6_DEFROUTE=no\n"
+                                                             "DHCPV6C=no\n"
+                                                             "IPV6ADDR=2600:1f16:292:100:9f27:ae11:5c02:be61/128\n"
+                                                             "IPV6ADDR_SECONDARIES=\"2600:1f16:292:100:3c4d:78e0:fa12:d907/128\"\n");
+  }
+}
