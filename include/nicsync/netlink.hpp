@@ -1,11 +1,12 @@
 #pragma once
-/// The running kernel's IPv4 network state behind an interface: the real one speaks rtnetlink
-/// through libnl-route-3, the fake (tests) keeps objects in memory and records every call.
+/// The running kernel's IPv4 and IPv6 network state behind an interface: the real one speaks
+/// rtnetlink through libnl-route-3, the fake (tests) keeps objects in memory and records every call.
 
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "nicsync/address.hpp"
@@ -25,31 +26,81 @@ struct KernelLink {
   bool up = false;  ///< administratively up (IFF_UP)
 };
 
+enum class IpFamily { v4, v6 };
+
+/// An IPv4 or an IPv6 address, as kernel objects of either family hold it. Any Ipv4Address or
+/// Ipv6Address converts to one; IPv4 orders before IPv6.
+class IpAddress {
+ public:
+  IpAddress() = default;  ///< 0.0.0.0
+  IpAddress(Ipv4Address address) : value_(address) {}         // NOLINT(google-explicit-constructor)
+  IpAddress(const Ipv6Address& address) : value_(address) {}  // NOLINT(google-explicit-constructor)
+  IpFamily family() const { return value_.index() == 0 ? IpFamily::v4 : IpFamily::v6; }
+  int bits() const { return family() == IpFamily::v4 ? 32 : 128; }
+  const Ipv4Address* v4() const { return std::get_if<Ipv4Address>(&value_); }
+  const Ipv6Address* v6() const { return std::get_if<Ipv6Address>(&value_); }
+  /// fe80::/10 (IPv6 only): the form routers' next hops take.
+  bool is_link_local() const { return v6() != nullptr && v6()->is_link_local(); }
+  std::string str() const;
+  auto operator<=>(const IpAddress&) const = default;
+
+ private:
+  std::variant<Ipv4Address, Ipv6Address> value_;
+};
+
+/// An IPv4 or an IPv6 network (host bits zero); any Ipv4Cidr or Ipv6Cidr converts to one.
+class IpPrefix {
+ public:
+  IpPrefix() = default;  ///< 0.0.0.0/0
+  IpPrefix(Ipv4Cidr prefix) : value_(prefix) {}         // NOLINT(google-explicit-constructor)
+  IpPrefix(const Ipv6Cidr& prefix) : value_(prefix) {}  // NOLINT(google-explicit-constructor)
+  /// The network of `address` with `prefix_length` bits (at most the family's width).
+  static IpPrefix containing(const IpAddress& address, int prefix_length);
+  IpFamily family() const { return value_.index() == 0 ? IpFamily::v4 : IpFamily::v6; }
+  IpAddress network() const;
+  int prefix_length() const;
+  bool is_default() const { return prefix_length() == 0; }
+  /// A single address: /32 or /128.
+  bool is_host() const { return prefix_length() == network().bits(); }
+  /// False for an address of the other family.
+  bool contains(const IpAddress& address) const;
+  std::string str() const;
+  auto operator<=>(const IpPrefix&) const = default;
+
+ private:
+  std::variant<Ipv4Cidr, Ipv6Cidr> value_;
+};
+
 struct KernelAddress {
   int ifindex = 0;
-  Ipv4Address address;
+  IpAddress address;
   int prefix_length = 32;
   bool noprefixroute = false;  ///< IFA_F_NOPREFIXROUTE: no route for the prefix in main
+  /// IFA_F_NODAD (IPv6): usable at once, no duplicate address detection (the cloud assigned it).
+  bool nodad = false;
   auto operator<=>(const KernelAddress&) const = default;
 };
 
 struct KernelRoute {
   uint32_t table = kMainTable;
-  Ipv4Cidr destination;                ///< 0.0.0.0/0 for default
-  std::optional<Ipv4Address> gateway;
+  IpPrefix destination;                ///< 0.0.0.0/0 or ::/0 for default; its family is the route's
+  std::optional<IpAddress> gateway;    ///< of the destination's family
   int ifindex = 0;
-  std::optional<uint32_t> metric;      ///< RTA_PRIORITY
-  RouteScope scope = RouteScope::global;
+  /// RTA_PRIORITY; empty for what the kernel gives a route added without one (IPv4 0, IPv6 1024).
+  std::optional<uint32_t> metric;
+  RouteScope scope = RouteScope::global;  ///< IPv4 unicast only (local routes are scope host)
   bool onlink = false;                 ///< RTNH_F_ONLINK
   uint8_t protocol = kNicsyncProtocol;
+  RouteType type = RouteType::unicast;
   auto operator<=>(const KernelRoute&) const = default;
 };
 
 struct KernelRule {
   uint32_t priority = 0;
-  std::optional<Ipv4Cidr> from;        ///< empty: from all
+  std::optional<IpPrefix> from;        ///< empty: from all
   uint32_t table = 0;
   uint8_t protocol = kNicsyncProtocol;
+  IpFamily family = IpFamily::v4;      ///< a `from` is of this family too
   auto operator<=>(const KernelRule&) const = default;
 };
 
@@ -57,11 +108,13 @@ class Netlink {
  public:
   virtual ~Netlink() = default;
   virtual Result<std::vector<KernelLink>> links() = 0;
-  /// Every IPv4 address on every link.
+  /// Every IPv4 and IPv6 address on every link (IPv4 first).
   virtual Result<std::vector<KernelAddress>> addresses() = 0;
-  /// Every IPv4 unicast route in every table (local and broadcast routes left out).
+  /// Every IPv4 and IPv6 unicast route in every table, and the local routes nicsync added (its
+  /// protocol); the kernel's own local routes (of addresses), broadcast, multicast and anycast
+  /// routes are left out.
   virtual Result<std::vector<KernelRoute>> routes() = 0;
-  /// Every IPv4 rule.
+  /// Every IPv4 and IPv6 rule.
   virtual Result<std::vector<KernelRule>> rules() = 0;
   /// Each change fails with an Error that names the object and carries the kernel's message,
   /// e.g. `add address 10.0.0.226/32 dev eth1 (noprefixroute): File exists`.
@@ -86,7 +139,9 @@ class Netlink {
 /// An Error when no rtnetlink socket can be opened.
 Result<std::unique_ptr<Netlink>> make_libnl_netlink();
 
-/// How a kernel object reads in messages and logs ("10.0.0.0/24 dev eth1 scope link table 1001").
+/// How a kernel object reads in messages and logs, as iproute2 writes it: "10.0.0.0/24 dev eth1
+/// scope link table 1001", "local 2600:1f16::/80 dev eth1 table 255", "from 2600::1 lookup 1001
+/// priority 1001", "2600::1/128 dev eth1 nodad noprefixroute".
 /// `names` maps ifindex to name; unknown indexes print as "if7".
 std::string describe(const KernelAddress& address, const std::vector<KernelLink>& names);
 std::string describe(const KernelRoute& route, const std::vector<KernelLink>& names);

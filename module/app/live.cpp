@@ -1,6 +1,7 @@
 #include "app/live.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 namespace nicsync {
@@ -15,11 +16,11 @@ bool same_address(const KernelAddress& a, const KernelAddress& b) {
 /// so an equal route installed by networkd or ifup counts as present.
 bool same_route(const KernelRoute& a, const KernelRoute& b) {
   return a.table == b.table && a.destination == b.destination && a.gateway == b.gateway &&
-         a.ifindex == b.ifindex && a.metric == b.metric;
+         a.ifindex == b.ifindex && a.metric == b.metric && a.type == b.type;
 }
 
 bool same_rule(const KernelRule& a, const KernelRule& b) {
-  return a.priority == b.priority && a.from == b.from && a.table == b.table;
+  return a.family == b.family && a.priority == b.priority && a.from == b.from && a.table == b.table;
 }
 
 template <typename T, typename Same>
@@ -61,6 +62,55 @@ Result<KernelSnapshot> read_kernel(Netlink& netlink) {
   return snapshot;
 }
 
+namespace {
+
+/// The link-local gateway of a default route (::/0) on the link of `name`, if the kernel has one
+/// that nicsync did not add itself (its own would keep a router known after it is gone).
+std::optional<Ipv6Address> ipv6_router_on(const InterfaceName& name, const KernelSnapshot& kernel) {
+  const KernelLink* link = find_link(name, kernel.links);
+  if (link == nullptr) return std::nullopt;
+  for (const KernelRoute& route : kernel.routes) {
+    if (route.ifindex == link->ifindex && route.type == RouteType::unicast && route.protocol != kNicsyncProtocol &&
+        route.destination == IpPrefix(Ipv6Cidr()) && route.gateway && route.gateway->is_link_local()) {
+      return *route.gateway->v6();
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<std::string> learn_ipv6_routers(Plan& plan, const KernelSnapshot& kernel) {
+  std::vector<std::string> lines;
+  for (NicPlan& nic : plan.nics) {
+    if (!nic.table || nic.addresses6.empty() || nic.gateway6) continue;
+    const std::string name = nic.name.str();
+    std::optional<Ipv6Address> router = ipv6_router_on(nic.name, kernel);
+    std::string source = name;
+    for (const NicPlan& other : plan.nics) {
+      if (router || !nic.subnet6 || &other == &nic || other.subnet6 != nic.subnet6) continue;
+      router = ipv6_router_on(other.name, kernel);
+      source = other.name.str();
+    }
+    if (!router) {
+      std::string where = nic.subnet6 ? "a link of " + nic.subnet6->str() : name;
+      lines.push_back(name + ": no IPv6 router known (no router advertisement on " + where + "); table " +
+                      std::to_string(*nic.table) + " gets no IPv6 default route");
+      continue;
+    }
+    nic.gateway6 = *router;
+    // The planner's routes for the NIC as if the metadata had named the router; the local
+    // routes of delegated prefixes (the rest of routes6) stay as they were.
+    std::vector<Ipv6Route> routes = ipv6_policy_routes(nic);
+    for (const Ipv6Route& route : nic.routes6) {
+      if (route.type == RouteType::local) routes.push_back(route);
+    }
+    nic.routes6 = std::move(routes);
+    lines.push_back(name + ": IPv6 router " + router->str() + " learned from the default route on " + source);
+  }
+  return lines;
+}
+
 Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const KernelSnapshot& kernel,
                                                   const std::vector<OwnedAddress>& owned,
                                                   PrimarySecondaryPrefix primary_prefix) {
@@ -98,36 +148,62 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
     }
 
     if (nic.addressing == Addressing::static_) bring_up(ifindex);
+    // In the order they go in: table routes (both families, local routes too), rules, addresses,
+    // then main's fallbacks once the NIC is complete.
     std::vector<KernelRoute> main_routes;
-    for (const Ipv4Route& r : nic.routes) {
-      KernelRoute route{r.table.value_or(kMainTable), r.destination, r.gateway, ifindex, r.metric, r.scope,
-                        r.onlink, kNicsyncProtocol};
+    auto want_route = [&](const KernelRoute& route) {
       all.routes.push_back(route);
-      if (contains(kernel.routes, route, same_route)) continue;
+      if (contains(kernel.routes, route, same_route)) return;
       if (route.table == kMainTable) {
-        main_routes.push_back(route);  // main's fallback goes in last, once the NIC is complete
+        main_routes.push_back(route);
       } else {
         add(route);
       }
+    };
+    for (const Ipv4Route& r : nic.routes) {
+      want_route(KernelRoute{r.table.value_or(kMainTable), r.destination, r.gateway, ifindex, r.metric, r.scope,
+                             r.onlink, kNicsyncProtocol, r.type});
     }
-    for (const Ipv4Rule& r : nic.rules) {
-      KernelRule rule{r.priority, Ipv4Cidr::containing(r.from, 32), r.table, kNicsyncProtocol};
+    for (const Ipv6Route& r : nic.routes6) {
+      std::optional<IpAddress> gateway;
+      if (r.gateway) gateway = *r.gateway;
+      // A router with a global address (Alibaba's) is reached through table T's subnet route;
+      // onlink keeps the default valid where the metadata gives no subnet. (Main gets no fallback
+      // via such a router, see ipv6_policy_routes().) A link-local router needs no flag.
+      const bool onlink = r.gateway && !r.gateway->is_link_local();
+      want_route(KernelRoute{r.table.value_or(kMainTable), r.destination, gateway, ifindex, r.metric,
+                             RouteScope::global, onlink, kNicsyncProtocol, r.type});
+    }
+    auto want_rule = [&](const KernelRule& rule) {
       all.rules.push_back(rule);
       if (!contains(kernel.rules, rule, same_rule)) add(rule);
+    };
+    for (const Ipv4Rule& r : nic.rules) {
+      want_rule(KernelRule{r.priority, Ipv4Cidr::containing(r.from, r.prefix_length), r.table, kNicsyncProtocol,
+                           IpFamily::v4});
     }
+    for (const Ipv6Rule& r : nic.rules6) {
+      want_rule(KernelRule{r.priority, Ipv6Cidr::containing(r.from, r.prefix_length), r.table, kNicsyncProtocol,
+                           IpFamily::v6});
+    }
+    auto want_address = [&](const KernelAddress& address) {
+      all.addresses.push_back(address);
+      if (!contains(kernel.addresses, address, same_address)) add(address);
+    };
+    const bool primary = nic.role == NicRole::primary;
     for (const Ipv4Address& a : nic.addresses) {
       // Other NICs' addresses put no prefix route into main; the DHCP primary's secondaries
       // take the prefix its files use (see PrimarySecondaryPrefix), so the lease stays the source.
       // Another DHCP NIC's secondaries are /32 in both formats' files, and so they are here.
-      bool primary = nic.role == NicRole::primary;
-      int prefix = nic.subnet->prefix_length();
+      int prefix = nic.subnet ? nic.subnet->prefix_length() : 32;
       if (nic.addressing == Addressing::dhcp && (!primary || primary_prefix == PrimarySecondaryPrefix::host)) {
         prefix = 32;
       }
-      KernelAddress address{ifindex, a, prefix, !primary};
-      all.addresses.push_back(address);
-      if (!contains(kernel.addresses, address, same_address)) add(address);
+      want_address(KernelAddress{ifindex, a, prefix, !primary, false});
     }
+    // IPv6 addresses, the primary's too, are /128: no prefix route (it would be a pointless /128
+    // in main), and no duplicate address detection, which would hold each back for a second.
+    for (const Ipv6Address& a : nic.addresses6) want_address(KernelAddress{ifindex, a, 128, true, true});
     for (const KernelRoute& route : main_routes) add(route);
   }
 

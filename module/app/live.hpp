@@ -53,6 +53,19 @@ struct LiveChange {
   Object object;
 };
 
+/// Completes the plan with the IPv6 routers that the metadata does not name (AWS publishes none;
+/// its router answers router solicitations). For each NIC with a table, IPv6 addresses and no
+/// gateway6: the link-local gateway of a default route (::/0, any table, any protocol but
+/// nicsync's, whose routes would keep a router known once it is gone) on the NIC's link, else on
+/// the link of another planned NIC with the same subnet6 (one router serves a subnet). It sets
+/// gateway6 and adds the routes the planner adds for a gateway: `default via GW dev NIC table T`
+/// after the subnet route, then (not for the primary) main's fallback `default via GW dev NIC
+/// metric T`. For live runs only: files never hold a learned router. Returns one line per such
+/// NIC, e.g. "eth1: IPv6 router fe80::1 learned from the default route on eth0", or "eth1: no
+/// IPv6 router known (no router advertisement on a link of 2600:1f16:292:100::/64); table 1001
+/// gets no IPv6 default route".
+std::vector<std::string> learn_ipv6_routers(Plan& plan, const KernelSnapshot& kernel);
+
 /// How the DHCP primary's secondary IPs are added live: as the files configure them at the next
 /// boot, so that the network service restarting finds the same objects and the lease stays the
 /// source address. host (/32) for netplan: networkd adds static addresses before the lease, and a

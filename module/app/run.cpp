@@ -65,7 +65,9 @@ bool networking_up(const Plan& plan, const KernelSnapshot& kernel) {
     for (const KernelLink& link : kernel.links) {
       if (link.name != nic.name || !link.up) continue;
       return std::any_of(kernel.addresses.begin(), kernel.addresses.end(),
-                         [&](const KernelAddress& a) { return a.ifindex == link.ifindex; });
+                         [&](const KernelAddress& a) {
+                           return a.ifindex == link.ifindex && a.address.family() == IpFamily::v4;
+                         });
     }
   }
   return false;
@@ -330,7 +332,13 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
   if (live) {
     PrimarySecondaryPrefix primary_prefix =
         renderer == RendererKind::netplan ? PrimarySecondaryPrefix::host : PrimarySecondaryPrefix::subnet;
-    NICSYNC_TRY_ASSIGN(kernel_changes, plan_live_changes(wanted, *kernel, state.addresses, primary_prefix));
+    // The kernel may know IPv6 routers the metadata does not name (AWS); only the live objects
+    // get them, the files stay as the metadata says.
+    Plan live_plan = wanted;
+    for (const std::string& line : learn_ipv6_routers(live_plan, *kernel)) {
+      log.info(line, {{"INTERFACE", line.substr(0, line.find(':'))}, {"ACTION", "learn"}});
+    }
+    NICSYNC_TRY_ASSIGN(kernel_changes, plan_live_changes(live_plan, *kernel, state.addresses, primary_prefix));
   }
 
   size_t kernel_count = kernel_changes.size();

@@ -14,17 +14,23 @@ Result<OwnedAddress> parse_owned(const nlohmann::json& entry) {
   }
   auto dev = InterfaceName::parse(entry["dev"].get<std::string>());
   if (!dev.ok()) return dev.error();
+  // "10.0.0.226/24" or "2600:1f16::1/128"; without a prefix length, the whole address.
   std::string text = entry["address"].get<std::string>();
   size_t slash = text.find('/');
-  auto address = Ipv4Address::parse(text.substr(0, slash));
-  if (!address.ok()) return address.error();
-  int prefix = 32;
-  if (slash != std::string::npos) {
-    auto cidr = Ipv4Cidr::parse("0.0.0.0/" + text.substr(slash + 1));
+  std::string bare = text.substr(0, slash);
+  std::string length = slash == std::string::npos ? "" : "/" + text.substr(slash + 1);
+  if (bare.find(':') == std::string::npos) {
+    auto address = Ipv4Address::parse(bare);
+    if (!address.ok()) return address.error();
+    auto cidr = Ipv4Cidr::parse("0.0.0.0" + (length.empty() ? "/32" : length));
     if (!cidr.ok()) return Error{quote(text) + " is not an address with a prefix length"};
-    prefix = cidr->prefix_length();
+    return OwnedAddress{dev->str(), *address, cidr->prefix_length()};
   }
-  return OwnedAddress{dev->str(), *address, prefix};
+  auto address = Ipv6Address::parse(bare);
+  if (!address.ok()) return address.error();
+  auto cidr = Ipv6Cidr::parse("::" + (length.empty() ? "/128" : length));
+  if (!cidr.ok()) return Error{quote(text) + " is not an address with a prefix length"};
+  return OwnedAddress{dev->str(), *address, cidr->prefix_length()};
 }
 
 }  // namespace

@@ -7,16 +7,17 @@
 
 #include "nicsync/address.hpp"
 #include "nicsync/filesystem.hpp"
+#include "nicsync/netlink.hpp"
 
 namespace nicsync {
 
 inline constexpr const char* kStatePath = "/var/lib/nicsync/state.json";
 
-/// An address nicsync added to the kernel.
+/// An address nicsync added to the kernel (IPv4 or IPv6).
 struct OwnedAddress {
   std::string dev;
-  Ipv4Address address;
-  int prefix_length = 32;
+  IpAddress address;
+  int prefix_length = 32;  ///< up to 32 for IPv4, 128 for IPv6
   auto operator<=>(const OwnedAddress&) const = default;
 };
 

@@ -93,23 +93,49 @@ int remember_kernel_error(sockaddr_nl* /*peer*/, nlmsgerr* error, void* argument
   return NL_STOP;
 }
 
-/// An nl_addr for an IPv4 address with the given prefix length.
-NlAddrPtr make_nl_addr(Ipv4Address address, int prefix_length) {
-  uint32_t network_order = htonl(address.to_uint());
-  NlAddrPtr result(nl_addr_build(AF_INET, &network_order, sizeof(network_order)));
+/// The address families nicsync reads and changes, in the order reads list them.
+constexpr std::array<int, 2> kFamilies{AF_INET, AF_INET6};
+
+uint8_t family_of(IpFamily family) { return family == IpFamily::v4 ? AF_INET : AF_INET6; }
+
+/// IPv6 routes added without a metric get this one (IP6_RT_PRIO_USER); IPv4 ones get 0.
+constexpr uint32_t kIpv6DefaultMetric = 1024;
+
+/// An nl_addr for an address with the given prefix length.
+NlAddrPtr make_nl_addr(const IpAddress& address, int prefix_length) {
+  NlAddrPtr result;
+  if (const Ipv4Address* v4 = address.v4()) {
+    uint32_t network_order = htonl(v4->to_uint());
+    result.reset(nl_addr_build(AF_INET, &network_order, sizeof(network_order)));
+  } else {
+    result.reset(nl_addr_build(AF_INET6, address.v6()->bytes().data(), address.v6()->bytes().size()));
+  }
   if (!result) throw std::bad_alloc();
   nl_addr_set_prefixlen(result.get(), prefix_length);
   return result;
 }
 
-/// The IPv4 address in `address`; 0.0.0.0 when it holds no bytes (a default route's destination).
-std::optional<Ipv4Address> ipv4_of(nl_addr* address) {
-  if (address == nullptr || nl_addr_get_family(address) != AF_INET) return std::nullopt;
-  if (nl_addr_get_len(address) == 0) return Ipv4Address();
-  if (nl_addr_get_len(address) != 4) return std::nullopt;
-  uint32_t network_order = 0;
-  std::memcpy(&network_order, nl_addr_get_binary_addr(address), sizeof(network_order));
-  return Ipv4Address::from_uint(ntohl(network_order));
+/// The IPv4 or IPv6 address in `address`; 0.0.0.0 or :: when it holds no bytes (a default route's
+/// destination), empty for another family.
+std::optional<IpAddress> ip_of(nl_addr* address) {
+  if (address == nullptr) return std::nullopt;
+  const int family = nl_addr_get_family(address);
+  const unsigned length = nl_addr_get_len(address);
+  if (family == AF_INET) {
+    if (length == 0) return IpAddress(Ipv4Address());
+    if (length != 4) return std::nullopt;
+    uint32_t network_order = 0;
+    std::memcpy(&network_order, nl_addr_get_binary_addr(address), sizeof(network_order));
+    return IpAddress(Ipv4Address::from_uint(ntohl(network_order)));
+  }
+  if (family == AF_INET6) {
+    if (length == 0) return IpAddress(Ipv6Address());
+    std::array<uint8_t, 16> bytes{};
+    if (length != bytes.size()) return std::nullopt;
+    std::memcpy(bytes.data(), nl_addr_get_binary_addr(address), bytes.size());
+    return IpAddress(Ipv6Address::from_bytes(bytes));
+  }
+  return std::nullopt;
 }
 
 std::optional<MacAddress> mac_of(nl_addr* address) {
@@ -183,78 +209,93 @@ class LibnlNetlink : public Netlink {
   }
 
   Result<std::vector<KernelAddress>> addresses() override {
-    ifaddrmsg header{};
-    header.ifa_family = AF_INET;
     std::vector<KernelAddress> result;
-    NICSYNC_TRY(dump(RTM_GETADDR, &header, sizeof(header), "read addresses", [&](nl_object* object) {
-      if (nl_object_get_msgtype(object) != RTM_NEWADDR) return;
-      auto* address = reinterpret_cast<rtnl_addr*>(object);
-      if (rtnl_addr_get_family(address) != AF_INET) return;
-      std::optional<Ipv4Address> local = ipv4_of(rtnl_addr_get_local(address));
-      if (!local) return;
-      KernelAddress entry;
-      entry.ifindex = rtnl_addr_get_ifindex(address);
-      entry.address = *local;
-      entry.prefix_length = rtnl_addr_get_prefixlen(address);
-      entry.noprefixroute = (rtnl_addr_get_flags(address) & IFA_F_NOPREFIXROUTE) != 0;
-      result.push_back(entry);
-    }));
+    for (int family : kFamilies) {
+      ifaddrmsg header{};
+      header.ifa_family = static_cast<uint8_t>(family);
+      NICSYNC_TRY(dump(RTM_GETADDR, &header, sizeof(header), "read addresses", [&](nl_object* object) {
+        if (nl_object_get_msgtype(object) != RTM_NEWADDR) return;
+        auto* address = reinterpret_cast<rtnl_addr*>(object);
+        if (rtnl_addr_get_family(address) != family) return;
+        std::optional<IpAddress> local = ip_of(rtnl_addr_get_local(address));
+        if (!local) return;
+        KernelAddress entry;
+        entry.ifindex = rtnl_addr_get_ifindex(address);
+        entry.address = *local;
+        entry.prefix_length = rtnl_addr_get_prefixlen(address);
+        const unsigned flags = rtnl_addr_get_flags(address);
+        entry.noprefixroute = (flags & IFA_F_NOPREFIXROUTE) != 0;
+        entry.nodad = (flags & IFA_F_NODAD) != 0;
+        result.push_back(entry);
+      }));
+    }
     return result;
   }
 
   Result<std::vector<KernelRoute>> routes() override {
-    rtmsg header{};
-    header.rtm_family = AF_INET;  // rtm_table 0: every table
     std::vector<KernelRoute> result;
-    NICSYNC_TRY(dump(RTM_GETROUTE, &header, sizeof(header), "read routes", [&](nl_object* object) {
-      if (nl_object_get_msgtype(object) != RTM_NEWROUTE) return;
-      auto* route = reinterpret_cast<rtnl_route*>(object);
-      if (rtnl_route_get_family(route) != AF_INET || rtnl_route_get_type(route) != RTN_UNICAST) return;
-      if ((rtnl_route_get_flags(route) & RTM_F_CLONED) != 0) return;
-      if (rtnl_route_get_nnexthops(route) > 1) return;  // multipath: nothing nicsync writes or reads
-      nl_addr* destination = rtnl_route_get_dst(route);
-      std::optional<Ipv4Address> network = ipv4_of(destination);
-      if (!network) return;
-      KernelRoute entry;
-      entry.table = rtnl_route_get_table(route);
-      entry.destination = Ipv4Cidr::containing(*network, static_cast<int>(nl_addr_get_prefixlen(destination)));
-      // The kernel sends no RTA_PRIORITY for metric 0, and 0 is what a route without a metric has.
-      uint32_t priority = rtnl_route_get_priority(route);
-      if (priority != 0) entry.metric = priority;
-      entry.scope = rtnl_route_get_scope(route) == RT_SCOPE_LINK ? RouteScope::link : RouteScope::global;
-      entry.protocol = rtnl_route_get_protocol(route);
-      if (rtnl_nexthop* nexthop = rtnl_route_nexthop_n(route, 0)) {
-        entry.ifindex = rtnl_route_nh_get_ifindex(nexthop);
-        if (nl_addr* gateway = rtnl_route_nh_get_gateway(nexthop)) entry.gateway = ipv4_of(gateway);
-        entry.onlink = (rtnl_route_nh_get_flags(nexthop) & RTNH_F_ONLINK) != 0;
-      }
-      result.push_back(entry);
-    }));
+    for (int family : kFamilies) {
+      rtmsg header{};
+      header.rtm_family = static_cast<uint8_t>(family);  // rtm_table 0: every table
+      NICSYNC_TRY(dump(RTM_GETROUTE, &header, sizeof(header), "read routes", [&](nl_object* object) {
+        if (nl_object_get_msgtype(object) != RTM_NEWROUTE) return;
+        auto* route = reinterpret_cast<rtnl_route*>(object);
+        if (rtnl_route_get_family(route) != family) return;
+        const uint8_t type = rtnl_route_get_type(route);
+        const uint8_t protocol = rtnl_route_get_protocol(route);
+        // Local routes: only nicsync's (delegated prefixes), not the kernel's for its addresses.
+        if (type != RTN_UNICAST && !(type == RTN_LOCAL && protocol == kNicsyncProtocol)) return;
+        if ((rtnl_route_get_flags(route) & RTM_F_CLONED) != 0) return;
+        if (rtnl_route_get_nnexthops(route) > 1) return;  // multipath: nothing nicsync writes or reads
+        nl_addr* destination = rtnl_route_get_dst(route);
+        std::optional<IpAddress> network = ip_of(destination);
+        if (!network) return;
+        KernelRoute entry;
+        entry.table = rtnl_route_get_table(route);
+        entry.destination = IpPrefix::containing(*network, static_cast<int>(nl_addr_get_prefixlen(destination)));
+        entry.type = type == RTN_LOCAL ? RouteType::local : RouteType::unicast;
+        // A route added without a metric reads back with the family's default: IPv4 0 (the
+        // kernel then sends no RTA_PRIORITY), IPv6 1024.
+        const uint32_t priority = rtnl_route_get_priority(route);
+        if (priority != (family == AF_INET ? 0 : kIpv6DefaultMetric)) entry.metric = priority;
+        entry.scope = rtnl_route_get_scope(route) == RT_SCOPE_LINK ? RouteScope::link : RouteScope::global;
+        entry.protocol = protocol;
+        if (rtnl_nexthop* nexthop = rtnl_route_nexthop_n(route, 0)) {
+          entry.ifindex = rtnl_route_nh_get_ifindex(nexthop);
+          if (nl_addr* gateway = rtnl_route_nh_get_gateway(nexthop)) entry.gateway = ip_of(gateway);
+          entry.onlink = (rtnl_route_nh_get_flags(nexthop) & RTNH_F_ONLINK) != 0;
+        }
+        result.push_back(entry);
+      }));
+    }
     return result;
   }
 
   Result<std::vector<KernelRule>> rules() override {
-    fib_rule_hdr header{};
-    header.family = AF_INET;
     std::vector<KernelRule> result;
-    NICSYNC_TRY(dump(RTM_GETRULE, &header, sizeof(header), "read rules", [&](nl_object* object) {
-      if (nl_object_get_msgtype(object) != RTM_NEWRULE) return;
-      auto* rule = reinterpret_cast<rtnl_rule*>(object);
-      if (rtnl_rule_get_family(rule) != AF_INET) return;
-      if (!is_plain_lookup(rule)) return;
-      KernelRule entry;
-      entry.priority = rtnl_rule_get_prio(rule);
-      entry.table = rtnl_rule_get_table(rule);
-      nl_addr* source = rtnl_rule_get_src(rule);
-      std::optional<Ipv4Address> from = ipv4_of(source);
-      if (from && nl_addr_get_prefixlen(source) > 0) {
-        entry.from = Ipv4Cidr::containing(*from, static_cast<int>(nl_addr_get_prefixlen(source)));
-      }
-      uint8_t protocol = 0;  // RTPROT_UNSPEC when the kernel predates FRA_PROTOCOL (4.17)
-      if (rtnl_rule_get_protocol(rule, &protocol) < 0) protocol = 0;
-      entry.protocol = protocol;
-      result.push_back(entry);
-    }));
+    for (int family : kFamilies) {
+      fib_rule_hdr header{};
+      header.family = static_cast<uint8_t>(family);
+      NICSYNC_TRY(dump(RTM_GETRULE, &header, sizeof(header), "read rules", [&](nl_object* object) {
+        if (nl_object_get_msgtype(object) != RTM_NEWRULE) return;
+        auto* rule = reinterpret_cast<rtnl_rule*>(object);
+        if (rtnl_rule_get_family(rule) != family) return;
+        if (!is_plain_lookup(rule)) return;
+        KernelRule entry;
+        entry.family = family == AF_INET ? IpFamily::v4 : IpFamily::v6;
+        entry.priority = rtnl_rule_get_prio(rule);
+        entry.table = rtnl_rule_get_table(rule);
+        nl_addr* source = rtnl_rule_get_src(rule);
+        std::optional<IpAddress> from = ip_of(source);
+        if (from && nl_addr_get_prefixlen(source) > 0) {
+          entry.from = IpPrefix::containing(*from, static_cast<int>(nl_addr_get_prefixlen(source)));
+        }
+        uint8_t protocol = 0;  // RTPROT_UNSPEC when the kernel predates FRA_PROTOCOL (4.17)
+        if (rtnl_rule_get_protocol(rule, &protocol) < 0) protocol = 0;
+        entry.protocol = protocol;
+        result.push_back(entry);
+      }));
+    }
     return result;
   }
 
@@ -381,33 +422,38 @@ class LibnlNetlink : public Netlink {
     AddrPtr object(rtnl_addr_alloc());
     if (!object) throw std::bad_alloc();
     rtnl_addr_set_ifindex(object.get(), address.ifindex);
-    rtnl_addr_set_family(object.get(), AF_INET);
+    rtnl_addr_set_family(object.get(), family_of(address.address.family()));
     NlAddrPtr local = make_nl_addr(address.address, address.prefix_length);
     int error = rtnl_addr_set_local(object.get(), local.get());
     if (error < 0) return Error{"address " + text(address) + ": " + nl_geterror(error)};
     rtnl_addr_set_prefixlen(object.get(), address.prefix_length);
     // libnl sends IFA_FLAGS (32 bits) whenever a flag above the 8-bit header field is set.
     if (address.noprefixroute) rtnl_addr_set_flags(object.get(), IFA_F_NOPREFIXROUTE);
+    if (address.nodad) rtnl_addr_set_flags(object.get(), IFA_F_NODAD);
     return object;
   }
 
   Result<RoutePtr> make_route(const KernelRoute& route) {
     RoutePtr object(rtnl_route_alloc());
     if (!object) throw std::bad_alloc();
-    int error = rtnl_route_set_family(object.get(), AF_INET);
+    const bool local = route.type == RouteType::local;
+    int error = rtnl_route_set_family(object.get(), family_of(route.destination.family()));
     NlAddrPtr destination = make_nl_addr(route.destination.network(), route.destination.prefix_length());
     if (error >= 0) error = rtnl_route_set_dst(object.get(), destination.get());
-    if (error >= 0) error = rtnl_route_set_type(object.get(), RTN_UNICAST);
+    if (error >= 0) error = rtnl_route_set_type(object.get(), local ? RTN_LOCAL : RTN_UNICAST);
     if (error < 0) return Error{"route " + text(route) + ": " + nl_geterror(error)};
     rtnl_route_set_table(object.get(), route.table);
     rtnl_route_set_protocol(object.get(), route.protocol);
-    rtnl_route_set_scope(object.get(), route.scope == RouteScope::link ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
+    // IPv4 refuses a local route of a wider scope than host; IPv6 has no route scopes.
+    uint8_t scope = route.scope == RouteScope::link ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+    if (local && route.destination.family() == IpFamily::v4) scope = RT_SCOPE_HOST;
+    rtnl_route_set_scope(object.get(), scope);
     if (route.metric) rtnl_route_set_priority(object.get(), *route.metric);
     NexthopPtr nexthop(rtnl_route_nh_alloc());
     if (!nexthop) throw std::bad_alloc();
     if (route.ifindex != 0) rtnl_route_nh_set_ifindex(nexthop.get(), route.ifindex);
     if (route.gateway) {
-      NlAddrPtr gateway = make_nl_addr(*route.gateway, 32);
+      NlAddrPtr gateway = make_nl_addr(*route.gateway, route.gateway->bits());
       rtnl_route_nh_set_gateway(nexthop.get(), gateway.get());  // takes its own reference
     }
     if (route.onlink) rtnl_route_nh_set_flags(nexthop.get(), RTNH_F_ONLINK);
@@ -418,7 +464,7 @@ class LibnlNetlink : public Netlink {
   Result<RulePtr> make_rule(const KernelRule& rule) {
     RulePtr object(rtnl_rule_alloc());
     if (!object) throw std::bad_alloc();
-    rtnl_rule_set_family(object.get(), AF_INET);
+    rtnl_rule_set_family(object.get(), family_of(rule.family));
     rtnl_rule_set_prio(object.get(), rule.priority);
     rtnl_rule_set_table(object.get(), rule.table);
     rtnl_rule_set_action(object.get(), FR_ACT_TO_TBL);

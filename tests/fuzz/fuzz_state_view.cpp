@@ -24,7 +24,8 @@ void state(std::string_view text) {
   for (const std::string& path : parsed->files) check(path.starts_with("/"), "files are absolute", path);
   for (const OwnedAddress& owned : parsed->addresses) {
     check(InterfaceName::parse(owned.dev).ok(), "dev is an interface name", owned.dev);
-    check(owned.prefix_length >= 0 && owned.prefix_length <= 32, "prefix length 0-32");
+    check(owned.prefix_length >= 0 && owned.prefix_length <= owned.address.bits(),
+          "prefix length 0-32 (IPv4) or 0-128 (IPv6)");
   }
   const std::string rendered = render_state(*parsed);
   Result<State> again = parse_state(rendered);

@@ -1,5 +1,5 @@
 #pragma once
-/// An in-memory Netlink for unit tests: links, IPv4 addresses, routes and rules kept in vectors,
+/// An in-memory Netlink for unit tests: links, IPv4 and IPv6 addresses, routes and rules kept in vectors,
 /// every change recorded in `calls`, the kernel's main refusals reproduced with its messages, and
 /// failures injectable by call number or by a substring of the call.
 ///
@@ -34,8 +34,10 @@ class FakeNetlink : public Netlink {
 
   std::vector<KernelLink> kernel_links;
   std::vector<KernelAddress> kernel_addresses;
-  /// Every IPv4 unicast route; as in the kernel, adding an address without noprefixroute and with a
-  /// prefix shorter than /32 also puts `SUBNET dev IF scope link` (protocol kernel, main) here.
+  /// Every unicast route and nicsync's local routes; as in the kernel, adding an address without
+  /// noprefixroute also puts its prefix route into main (protocol kernel): IPv4 `SUBNET dev IF
+  /// scope link` for a prefix shorter than /32, IPv6 `PREFIX dev IF metric 256` for any prefix.
+  /// IPv6 routes hold metric 1024 as none, as the real adapter reads them.
   std::vector<KernelRoute> kernel_routes;
   std::vector<KernelRule> kernel_rules;
 
@@ -130,9 +132,11 @@ class FakeNetlink : public Netlink {
 
   /// Refuses like the kernel: unknown ifindex ("No such device"), a link that is down ("Network is
   /// down"), a route with the same table, destination and metric ("File exists"), a gateway without
-  /// onlink that no link route on that interface (in its table or main) covers ("Network is unreachable").
-  Result<void> add_route(const KernelRoute& route) override {
-    std::string text = describe(route, kernel_links);
+  /// onlink that no link route on that interface (in its table or main) covers ("Network is
+  /// unreachable"; an IPv6 link-local gateway is always on the link).
+  Result<void> add_route(const KernelRoute& given) override {
+    std::string text = describe(given, kernel_links);
+    KernelRoute route = normalised(given);
     NICSYNC_TRY(record("add_route", "add route", text));
     const KernelLink* link = find_link(route.ifindex);
     if (link == nullptr) return refuse("add route", text, "No such device");
@@ -152,8 +156,9 @@ class FakeNetlink : public Netlink {
 
   /// Deletes the route equal to `route` in everything but `onlink` (which the kernel ignores when
   /// deleting); "No such process" when there is none.
-  Result<void> delete_route(const KernelRoute& route) override {
-    std::string text = describe(route, kernel_links);
+  Result<void> delete_route(const KernelRoute& given) override {
+    std::string text = describe(given, kernel_links);
+    KernelRoute route = normalised(given);
     NICSYNC_TRY(record("delete_route", "delete route", text));
     auto found = std::find_if(kernel_routes.begin(), kernel_routes.end(), [&](const KernelRoute& r) {
       KernelRoute same_flag = r;
@@ -264,17 +269,29 @@ class FakeNetlink : public Netlink {
 
   /// The route the kernel adds to main for `address`, if any.
   static std::optional<KernelRoute> prefix_route(const KernelAddress& address) {
-    if (address.noprefixroute || address.prefix_length >= 32) return std::nullopt;
+    const bool v6 = address.address.family() == IpFamily::v6;
+    if (address.noprefixroute || (!v6 && address.prefix_length >= 32)) return std::nullopt;
     KernelRoute route;
     route.table = kMainTable;
-    route.destination = Ipv4Cidr::containing(address.address, address.prefix_length);
+    route.destination = IpPrefix::containing(address.address, address.prefix_length);
     route.ifindex = address.ifindex;
-    route.scope = RouteScope::link;
+    if (v6) {
+      route.metric = 256;  // IP6_RT_PRIO_ADDRCONF
+    } else {
+      route.scope = RouteScope::link;
+    }
     route.protocol = 2;  // RTPROT_KERNEL
     return route;
   }
 
+  /// `route` as the kernel reads it back: an IPv6 route's metric 1024 is the one it gets without one.
+  static KernelRoute normalised(KernelRoute route) {
+    if (route.destination.family() == IpFamily::v6 && route.metric == 1024U) route.metric = std::nullopt;
+    return route;
+  }
+
   bool gateway_reachable(const KernelRoute& route) const {
+    if (route.gateway->is_link_local()) return true;
     return std::any_of(kernel_routes.begin(), kernel_routes.end(), [&](const KernelRoute& r) {
       return !r.gateway && r.ifindex == route.ifindex && (r.table == route.table || r.table == kMainTable) &&
              r.destination.contains(*route.gateway);

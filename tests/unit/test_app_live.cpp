@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <doctest/doctest.h>
 
 #include "app/live.hpp"
@@ -420,5 +421,269 @@ TEST_SUITE("app::live") {
     auto changes = *plan_live_changes(plan_with(test::oracle_bm_vlan(), false, Addressing::dhcp), before, {});
     REQUIRE(apply_live_changes(m.kernel, changes, before, {}, outcome).ok());
     CHECK(m.kernel.calls == kVlanCalls);
+  }
+}
+
+namespace {
+
+Ipv6Address ip6(const char* text) { return *Ipv6Address::parse(text); }
+Ipv6Cidr net6(const char* text) { return *Ipv6Cidr::parse(text); }
+
+/// aws-seed-two-eni planned as the planner plans a dual-stack instance with delegated prefixes
+/// (built by hand here): eth0 2600:1f16:292:100::10, eth1 ::20 and ::21 in 2600:1f16:292:100::/64
+/// with the IPv6 prefix 2600:1f16:292:100:1::/80 and the IPv4 prefix 10.0.0.16/28; no IPv6 router
+/// in the metadata (AWS).
+Plan dual_stack_plan() {
+  Plan plan = plan_of(test::aws_two_eni());
+  NicPlan& eth0 = plan.nics[0];
+  eth0.addresses6 = {ip6("2600:1f16:292:100::10")};
+  eth0.subnet6 = net6("2600:1f16:292:100::/64");
+  NicPlan& eth1 = plan.nics[1];
+  eth1.addresses6 = {ip6("2600:1f16:292:100::20"), ip6("2600:1f16:292:100::21")};
+  eth1.subnet6 = net6("2600:1f16:292:100::/64");
+  eth1.routes.push_back(Ipv4Route{*Ipv4Cidr::parse("10.0.0.16/28"), std::nullopt, kLocalTable, std::nullopt,
+                                  RouteScope::global, false, RouteType::local});
+  eth1.rules.push_back(Ipv4Rule{*Ipv4Address::parse("10.0.0.16"), 1001, 1001, 28});
+  eth1.routes6 = {Ipv6Route{net6("2600:1f16:292:100::/64"), std::nullopt, 1001, std::nullopt, RouteType::unicast},
+                  Ipv6Route{net6("2600:1f16:292:100:1::/80"), std::nullopt, kLocalTable, std::nullopt,
+                            RouteType::local}};
+  eth1.rules6 = {Ipv6Rule{ip6("2600:1f16:292:100::20"), 1001, 1001, 128},
+                 Ipv6Rule{ip6("2600:1f16:292:100::21"), 1001, 1001, 128},
+                 Ipv6Rule{ip6("2600:1f16:292:100:1::"), 1001, 1001, 80}};
+  return plan;
+}
+
+/// The default route an RA from fe80::1 leaves on `ifindex`: main, protocol ra, metric 1024.
+KernelRoute ra_default(int ifindex) {
+  return KernelRoute{kMainTable, Ipv6Cidr(), IpAddress(ip6("fe80::1")), ifindex, std::nullopt,
+                     RouteScope::global, false, 9, RouteType::unicast};
+}
+
+}  // namespace
+
+TEST_SUITE("app::live") {
+  TEST_CASE("IPv6 and delegated prefixes go in with the IPv4 objects, in the same per-NIC order") {
+    Machine m;
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(dual_stack_plan(), before, {});
+    CHECK(describe_all(changes, before) ==
+          std::vector<std::string>{
+              "eth0: add address 10.0.0.58/24 dev eth0",
+              "eth0: add address 2600:1f16:292:100::10/128 dev eth0 nodad noprefixroute",
+              "eth1: set link eth1 up",
+              "eth1: add route 10.0.0.0/24 dev eth1 scope link table 1001",
+              "eth1: add route default via 10.0.0.1 dev eth1 table 1001 onlink",
+              "eth1: add route local 10.0.0.16/28 dev eth1 table 255",
+              "eth1: add route 2600:1f16:292:100::/64 dev eth1 table 1001",
+              "eth1: add route local 2600:1f16:292:100:1::/80 dev eth1 table 255",
+              "eth1: add rule from 10.0.0.226 lookup 1001 priority 1001",
+              "eth1: add rule from 10.0.0.16/28 lookup 1001 priority 1001",
+              "eth1: add rule from 2600:1f16:292:100::20 lookup 1001 priority 1001",
+              "eth1: add rule from 2600:1f16:292:100::21 lookup 1001 priority 1001",
+              "eth1: add rule from 2600:1f16:292:100:1::/80 lookup 1001 priority 1001",
+              "eth1: add address 10.0.0.226/24 dev eth1 noprefixroute",
+              "eth1: add address 2600:1f16:292:100::20/128 dev eth1 nodad noprefixroute",
+              "eth1: add address 2600:1f16:292:100::21/128 dev eth1 nodad noprefixroute",
+              "eth1: add route default via 10.0.0.1 dev eth1 metric 1001 onlink",
+          });
+    LiveOutcome outcome;
+    auto applied = apply_live_changes(m.kernel, changes, before, {}, outcome);
+    REQUIRE_MESSAGE(applied.ok(), applied.error().message);
+    CHECK(m.kernel.calls.size() == 17);
+    CHECK(m.kernel.calls[5] == "add_route local 10.0.0.16/28 dev eth1 table 255");
+    // The v6 rules carry their family; the local routes their type, in table local.
+    CHECK(std::count_if(m.kernel.kernel_rules.begin(), m.kernel.kernel_rules.end(),
+                        [](const KernelRule& r) { return r.family == IpFamily::v6; }) == 3);
+    CHECK(std::count_if(m.kernel.kernel_routes.begin(), m.kernel.kernel_routes.end(), [](const KernelRoute& r) {
+            return r.type == RouteType::local && r.table == kLocalTable && r.protocol == kNicsyncProtocol;
+          }) == 2);
+    CHECK(outcome.owned == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 24},
+                                                     {"eth0", ip6("2600:1f16:292:100::10"), 128},
+                                                     {"eth1", *Ipv4Address::parse("10.0.0.226"), 24},
+                                                     {"eth1", ip6("2600:1f16:292:100::20"), 128},
+                                                     {"eth1", ip6("2600:1f16:292:100::21"), 128}});
+    CHECK(plan_live_changes(dual_stack_plan(), m.snapshot(), outcome.owned)->empty());
+
+    SUBCASE("an IPv6 address and the IPv6 prefix dropped from the metadata: exactly their objects go") {
+      Plan smaller = dual_stack_plan();
+      NicPlan& eth1 = smaller.nics[1];
+      eth1.addresses6.pop_back();
+      eth1.rules6 = {eth1.rules6[0]};
+      eth1.routes6.pop_back();
+      KernelSnapshot now = m.snapshot();
+      auto stale = *plan_live_changes(smaller, now, outcome.owned);
+      CHECK(describe_all(stale, now) ==
+            std::vector<std::string>{
+                "stale: remove rule from 2600:1f16:292:100::21 lookup 1001 priority 1001",
+                "stale: remove rule from 2600:1f16:292:100:1::/80 lookup 1001 priority 1001",
+                "stale: remove address 2600:1f16:292:100::21/128 dev eth1 nodad noprefixroute",
+                "stale: remove route local 2600:1f16:292:100:1::/80 dev eth1 table 255",
+            });
+      LiveOutcome second;
+      m.kernel.calls.clear();
+      REQUIRE(apply_live_changes(m.kernel, stale, now, outcome.owned, second).ok());
+      CHECK(m.kernel.calls == std::vector<std::string>{
+                                  "delete_rule from 2600:1f16:292:100::21 lookup 1001 priority 1001",
+                                  "delete_rule from 2600:1f16:292:100:1::/80 lookup 1001 priority 1001",
+                                  "delete_address 2600:1f16:292:100::21/128 dev eth1 nodad noprefixroute",
+                                  "delete_route local 2600:1f16:292:100:1::/80 dev eth1 table 255",
+                              });
+      CHECK(second.owned.size() == 4);
+      CHECK(plan_live_changes(smaller, m.snapshot(), second.owned)->empty());
+    }
+  }
+
+  TEST_CASE("an IPv6-only NIC gets its IPv6 objects only") {
+    Machine m;
+    Plan plan = dual_stack_plan();
+    NicPlan& eth1 = plan.nics[1];
+    eth1.subnet.reset();
+    eth1.gateway.reset();
+    eth1.addresses.clear();
+    eth1.routes.clear();
+    eth1.rules.clear();
+    eth1.gateway6 = ip6("fe80::1");
+    eth1.routes6.insert(eth1.routes6.begin() + 1,
+                        {Ipv6Route{Ipv6Cidr(), ip6("fe80::1"), 1001, std::nullopt, RouteType::unicast},
+                         Ipv6Route{Ipv6Cidr(), ip6("fe80::1"), std::nullopt, 2025, RouteType::unicast}});
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(plan, before, {});
+    CHECK(describe_all(changes, before) ==
+          std::vector<std::string>{
+              "eth0: add address 10.0.0.58/24 dev eth0",
+              "eth0: add address 2600:1f16:292:100::10/128 dev eth0 nodad noprefixroute",
+              "eth1: set link eth1 up",
+              "eth1: add route 2600:1f16:292:100::/64 dev eth1 table 1001",
+              "eth1: add route default via fe80::1 dev eth1 table 1001",
+              "eth1: add route local 2600:1f16:292:100:1::/80 dev eth1 table 255",
+              "eth1: add rule from 2600:1f16:292:100::20 lookup 1001 priority 1001",
+              "eth1: add rule from 2600:1f16:292:100::21 lookup 1001 priority 1001",
+              "eth1: add rule from 2600:1f16:292:100:1::/80 lookup 1001 priority 1001",
+              "eth1: add address 2600:1f16:292:100::20/128 dev eth1 nodad noprefixroute",
+              "eth1: add address 2600:1f16:292:100::21/128 dev eth1 nodad noprefixroute",
+              "eth1: add route default via fe80::1 dev eth1 metric 2025",
+          });
+    LiveOutcome outcome;
+    REQUIRE(apply_live_changes(m.kernel, changes, before, {}, outcome).ok());
+    CHECK(plan_live_changes(plan, m.snapshot(), outcome.owned)->empty());
+  }
+
+  TEST_CASE("an IPv6 router with a global address (Alibaba): table T's default goes in onlink") {
+    Machine m;
+    Plan plan = dual_stack_plan();
+    NicPlan& eth1 = plan.nics[1];
+    eth1.gateway6 = ip6("2600:1f16:292:100:ffff:ffff:ffff:fffd");
+    // As ipv6_policy_routes() plans it: no main fallback via a global router.
+    eth1.routes6.insert(eth1.routes6.begin() + 1,
+                        Ipv6Route{Ipv6Cidr(), *eth1.gateway6, 1001, std::nullopt, RouteType::unicast});
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(plan, before, {});
+    std::vector<std::string> text = describe_all(changes, before);
+    CHECK(text[7] == "eth1: add route default via 2600:1f16:292:100:ffff:ffff:ffff:fffd dev eth1 table 1001 onlink");
+    CHECK(std::count_if(text.begin(), text.end(), [](const std::string& line) {
+            return line.find("2600:1f16:292:100:ffff:ffff:ffff:fffd") != std::string::npos;
+          }) == 1);
+    LiveOutcome outcome;
+    REQUIRE(apply_live_changes(m.kernel, changes, before, {}, outcome).ok());
+    CHECK(plan_live_changes(plan, m.snapshot(), outcome.owned)->empty());
+  }
+
+  TEST_CASE("an IPv6 route without a metric counts as present at the kernel's 1024") {
+    Machine m;
+    m.kernel.kernel_links[1].up = true;
+    Plan plan = dual_stack_plan();
+    // Added by hand with the metric spelled out: the kernel (and the fake) read it back as none.
+    KernelRoute spelled{1001, net6("2600:1f16:292:100::/64"), std::nullopt, m.eth1, 1024U,
+                        RouteScope::global, false, 3, RouteType::unicast};
+    REQUIRE(m.kernel.add_route(spelled).ok());
+    for (const std::string& line : describe_all(*plan_live_changes(plan, m.snapshot(), {}), m.snapshot())) {
+      CHECK(line.find("2600:1f16:292:100::/64") == std::string::npos);
+    }
+  }
+
+  TEST_CASE("an AWS NIC learns its IPv6 router from the RA default on another NIC of its subnet") {
+    Machine m;
+    m.kernel.kernel_routes.push_back(ra_default(m.eth0));
+    Plan plan = dual_stack_plan();
+    std::vector<std::string> lines = learn_ipv6_routers(plan, m.snapshot());
+    CHECK(lines == std::vector<std::string>{"eth1: IPv6 router fe80::1 learned from the default route on eth0"});
+    CHECK(plan.nics[0].gateway6 == std::nullopt);  // the primary has no table: its RA serves it
+    CHECK(plan.nics[0].routes6.empty());
+    const NicPlan& eth1 = plan.nics[1];
+    CHECK(eth1.gateway6 == ip6("fe80::1"));
+    REQUIRE(eth1.routes6.size() == 4);
+    CHECK(eth1.routes6[0].destination == net6("2600:1f16:292:100::/64"));
+    CHECK(eth1.routes6[1].destination == Ipv6Cidr());
+    CHECK(eth1.routes6[1].gateway == ip6("fe80::1"));
+    CHECK(eth1.routes6[1].table == 1001U);
+    CHECK(eth1.routes6[1].metric == std::nullopt);
+    CHECK(eth1.routes6[2].destination == Ipv6Cidr());
+    CHECK(eth1.routes6[2].gateway == ip6("fe80::1"));
+    CHECK(eth1.routes6[2].table == std::nullopt);
+    CHECK(eth1.routes6[2].metric == 2025U);
+    CHECK(eth1.routes6[3].type == RouteType::local);
+
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(plan, before, {});
+    std::vector<std::string> text = describe_all(changes, before);
+    CHECK(text[6] == "eth1: add route 2600:1f16:292:100::/64 dev eth1 table 1001");
+    CHECK(text[7] == "eth1: add route default via fe80::1 dev eth1 table 1001");
+    CHECK(text.back() == "eth1: add route default via fe80::1 dev eth1 metric 2025");
+    CHECK(text[text.size() - 2] == "eth1: add route default via 10.0.0.1 dev eth1 metric 1001 onlink");
+    LiveOutcome outcome;
+    REQUIRE(apply_live_changes(m.kernel, changes, before, {}, outcome).ok());
+
+    SUBCASE("a rerun learns it again from the RA's route, not from nicsync's own, and changes nothing") {
+      Plan again = dual_stack_plan();
+      CHECK(learn_ipv6_routers(again, m.snapshot()) ==
+            std::vector<std::string>{"eth1: IPv6 router fe80::1 learned from the default route on eth0"});
+      CHECK(plan_live_changes(again, m.snapshot(), outcome.owned)->empty());
+    }
+    SUBCASE("once the router is gone, the routes learned from it are stale and go") {
+      std::erase(m.kernel.kernel_routes, ra_default(m.eth0));
+      Plan again = dual_stack_plan();
+      CHECK(learn_ipv6_routers(again, m.snapshot()) ==
+            std::vector<std::string>{"eth1: no IPv6 router known (no router advertisement on a link of "
+                                     "2600:1f16:292:100::/64); table 1001 gets no IPv6 default route"});
+      CHECK(again.nics[1].routes6.size() == 2);
+      KernelSnapshot now = m.snapshot();
+      CHECK(describe_all(*plan_live_changes(again, now, outcome.owned), now) ==
+            std::vector<std::string>{"stale: remove route default via fe80::1 dev eth1 table 1001",
+                                     "stale: remove route default via fe80::1 dev eth1 metric 2025"});
+    }
+  }
+
+  TEST_CASE("the router is learned only on a link of the same IPv6 subnet, from a link-local default") {
+    Machine m;
+    Plan plan = dual_stack_plan();
+    plan.nics[1].subnet6 = net6("2600:1f16:292:200::/64");
+    plan.nics[1].routes6[0].destination = net6("2600:1f16:292:200::/64");
+    m.kernel.kernel_routes.push_back(ra_default(m.eth0));
+    // A default with a global gateway on eth1 itself is not a router advertisement's.
+    KernelRoute global{kMainTable, Ipv6Cidr(), IpAddress(ip6("2600:1f16:292:200::1")), m.eth1, 2000U,
+                       RouteScope::global, false, 3, RouteType::unicast};
+    m.kernel.kernel_routes.push_back(global);
+    Plan learned = plan;
+    CHECK(learn_ipv6_routers(learned, m.snapshot()) ==
+          std::vector<std::string>{"eth1: no IPv6 router known (no router advertisement on a link of "
+                                   "2600:1f16:292:200::/64); table 1001 gets no IPv6 default route"});
+    CHECK(learned.nics[1].gateway6 == std::nullopt);
+    CHECK(learned.nics[1].routes6.size() == plan.nics[1].routes6.size());
+  }
+
+  TEST_CASE("a router from the metadata is kept; the primary with a table gets the table default only") {
+    Machine m;
+    m.kernel.kernel_routes.push_back(ra_default(m.eth0));
+    Plan plan = dual_stack_plan();
+    plan.nics[0].table = 1000;
+    plan.nics[0].routes6 = {Ipv6Route{net6("2600:1f16:292:100::/64"), std::nullopt, 1000, std::nullopt, RouteType::unicast}};
+    plan.nics[1].gateway6 = ip6("fe80::99");
+    Plan learned = plan;
+    CHECK(learn_ipv6_routers(learned, m.snapshot()) ==
+          std::vector<std::string>{"eth0: IPv6 router fe80::1 learned from the default route on eth0"});
+    CHECK(learned.nics[1].routes6.size() == plan.nics[1].routes6.size());
+    REQUIRE(learned.nics[0].routes6.size() == 2);
+    CHECK(learned.nics[0].routes6[1].table == 1000U);
+    CHECK(learned.nics[0].routes6[1].gateway == ip6("fe80::1"));
   }
 }

@@ -59,4 +59,35 @@ TEST_SUITE("app::state") {
     CHECK(load_state(fs).error().message ==
           "/var/lib/nicsync/state.json: \"eth1; reboot\" is not an interface name (1-15 characters of A-Z a-z 0-9 _ . -)");
   }
+
+  TEST_CASE("IPv6 owned addresses round-trip, after the IPv4 ones") {
+    State state{{}, {{"eth1", *Ipv6Address::parse("2600:1f16:292:100::20"), 128},
+                     {"eth1", *Ipv4Address::parse("10.0.0.226"), 24}}};
+    State sorted = *parse_state(render_state(state));
+    REQUIRE(sorted.addresses.size() == 2);
+    CHECK(sorted.addresses[0] == OwnedAddress{"eth1", *Ipv4Address::parse("10.0.0.226"), 24});
+    CHECK(sorted.addresses[1] == OwnedAddress{"eth1", *Ipv6Address::parse("2600:1f16:292:100::20"), 128});
+    CHECK(render_state(state).find("\"address\": \"2600:1f16:292:100::20/128\"") != std::string::npos);
+    CHECK(parse_state(R"({"files": [], "addresses": [{"dev": "eth1", "address": "2600::1"}]})")->addresses ==
+          std::vector<OwnedAddress>{{"eth1", *Ipv6Address::parse("2600::1"), 128}});
+    auto bad = parse_state(R"({"files": [], "addresses": [{"dev": "eth1", "address": "2600::1/129"}]})");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().message == "\"2600::1/129\" is not an address with a prefix length");
+  }
+
+  TEST_CASE("a state file written before IPv6 still parses") {
+    // As nicsync-state/1 was written by IPv4-only releases (and by the first, without "format").
+    for (const char* text : {R"({"format": "nicsync-state/1", "files": ["/etc/netplan/90-nicsync.yaml"],
+                                 "addresses": [{"dev": "eth1", "address": "10.0.0.226/24"},
+                                               {"dev": "eth0", "address": "10.0.0.58/32"}]})",
+                             R"({"files": ["/etc/netplan/90-nicsync.yaml"],
+                                 "addresses": [{"dev": "eth1", "address": "10.0.0.226/24"},
+                                               {"dev": "eth0", "address": "10.0.0.58"}]})"}) {
+      auto state = parse_state(text);
+      REQUIRE_MESSAGE(state.ok(), state.error().message);
+      CHECK(state->files == std::vector<std::string>{"/etc/netplan/90-nicsync.yaml"});
+      CHECK(state->addresses == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 32},
+                                                          {"eth1", *Ipv4Address::parse("10.0.0.226"), 24}});
+    }
+  }
 }

@@ -273,6 +273,98 @@ void refused_routes(Netlink& netlink, int eth1, int eth1_down) {
   CHECK(starts_with(link.error().message, "set link if999 up: No such device"));
 }
 
+// --- IPv6, prefix rules and local routes ------------------------------------------------------------
+
+Ipv6Address ip6(const char* text) { return *Ipv6Address::parse(text); }
+
+KernelAddress address6(int eth1) { return KernelAddress{eth1, ip6("2600:1f16:292:100::20"), 128, true, true}; }
+
+/// eth1's IPv6 routes and both families' local routes of delegated prefixes, as the live apply adds
+/// them (IPv6 without a metric: the kernel's 1024).
+std::vector<KernelRoute> routes6(int eth1) {
+  auto route = [&](uint32_t table, IpPrefix destination, std::optional<IpAddress> gateway,
+                   std::optional<uint32_t> metric, RouteType type) {
+    return KernelRoute{table, destination, gateway, eth1, metric, RouteScope::global, false, kNicsyncProtocol, type};
+  };
+  const IpAddress router = ip6("fe80::1");
+  return {route(1001, *Ipv6Cidr::parse("2600:1f16:292:100::/64"), std::nullopt, std::nullopt, RouteType::unicast),
+          route(1001, Ipv6Cidr(), router, std::nullopt, RouteType::unicast),
+          route(kMainTable, Ipv6Cidr(), router, 1001U, RouteType::unicast),
+          route(kLocalTable, *Ipv6Cidr::parse("2600:1f16:292:100:1::/80"), std::nullopt, std::nullopt, RouteType::local),
+          route(kLocalTable, cidr("10.0.0.16/28"), std::nullopt, std::nullopt, RouteType::local)};
+}
+
+std::vector<KernelRule> rules6() {
+  return {KernelRule{1001, *Ipv6Cidr::parse("2600:1f16:292:100::20/128"), 1001, kNicsyncProtocol, IpFamily::v6},
+          KernelRule{1001, *Ipv6Cidr::parse("2600:1f16:292:100:1::/80"), 1001, kNicsyncProtocol, IpFamily::v6},
+          KernelRule{1001, cidr("10.0.0.16/28"), 1001, kNicsyncProtocol, IpFamily::v4}};
+}
+
+/// Adds eth1's IPv6 address, the routes of routes6() and the rules of rules6() (eth1 up), reads
+/// them back as they were given, checks that adding them again fails with File exists naming them,
+/// and deletes them all.
+void ipv6_scheme(Netlink& netlink, int eth1) {
+  auto added = netlink.add_address(address6(eth1));
+  REQUIRE_MESSAGE(added.ok(), added.error().message);
+  for (const KernelRoute& route : routes6(eth1)) {
+    added = netlink.add_route(route);
+    REQUIRE_MESSAGE(added.ok(), added.error().message);
+  }
+  for (const KernelRule& rule : rules6()) {
+    added = netlink.add_rule(rule);
+    REQUIRE_MESSAGE(added.ok(), added.error().message);
+  }
+  CHECK(contains(*netlink.addresses(), address6(eth1)));
+  std::vector<KernelRoute> routes = *netlink.routes();
+  for (const KernelRoute& route : routes6(eth1)) CHECK(contains(routes, route));
+  for (const KernelRoute& route : routes) {
+    // No local route but nicsync's (not the kernel's for 2600:1f16:292:100::20), and no prefix
+    // route for the /128 (noprefixroute).
+    if (route.type == RouteType::local) CHECK(route.protocol == kNicsyncProtocol);
+    CHECK_FALSE(route.destination == IpPrefix(*Ipv6Cidr::parse("2600:1f16:292:100::20/128")));
+  }
+  std::vector<KernelRule> rules = *netlink.rules();
+  for (const KernelRule& rule : rules6()) CHECK(contains(rules, rule));
+
+  auto again = netlink.add_address(address6(eth1));
+  REQUIRE_FALSE(again.ok());
+  CHECK(starts_with(again.error().message,
+                    "add address 2600:1f16:292:100::20/128 dev eth1 nodad noprefixroute: File exists"));
+  const std::vector<std::string> route_texts{
+      "2600:1f16:292:100::/64 dev eth1 table 1001", "default via fe80::1 dev eth1 table 1001",
+      "default via fe80::1 dev eth1 metric 1001", "local 2600:1f16:292:100:1::/80 dev eth1 table 255",
+      "local 10.0.0.16/28 dev eth1 table 255"};
+  for (size_t i = 0; i < route_texts.size(); ++i) {
+    again = netlink.add_route(routes6(eth1)[i]);
+    REQUIRE_FALSE(again.ok());
+    CHECK(starts_with(again.error().message, "add route " + route_texts[i] + ": File exists"));
+  }
+  const std::vector<std::string> rule_texts{"from 2600:1f16:292:100::20 lookup 1001 priority 1001",
+                                            "from 2600:1f16:292:100:1::/80 lookup 1001 priority 1001",
+                                            "from 10.0.0.16/28 lookup 1001 priority 1001"};
+  for (size_t i = 0; i < rule_texts.size(); ++i) {
+    again = netlink.add_rule(rules6()[i]);
+    REQUIRE_FALSE(again.ok());
+    CHECK(starts_with(again.error().message, "add rule " + rule_texts[i] + ": File exists"));
+  }
+
+  for (const KernelRule& rule : rules6()) {
+    auto deleted = netlink.delete_rule(rule);
+    CHECK_MESSAGE(deleted.ok(), deleted.error().message);
+  }
+  for (const KernelRoute& route : routes6(eth1)) {
+    auto deleted = netlink.delete_route(route);
+    CHECK_MESSAGE(deleted.ok(), deleted.error().message);
+  }
+  auto deleted = netlink.delete_address(address6(eth1));
+  CHECK_MESSAGE(deleted.ok(), deleted.error().message);
+  CHECK_FALSE(contains(*netlink.addresses(), address6(eth1)));
+  routes = *netlink.routes();
+  for (const KernelRoute& route : routes6(eth1)) CHECK_FALSE(contains(routes, route));
+  rules = *netlink.rules();
+  for (const KernelRule& rule : rules6()) CHECK_FALSE(contains(rules, rule));
+}
+
 }  // namespace
 
 TEST_SUITE("system::LibnlNetlink") {
@@ -400,7 +492,7 @@ TEST_SUITE("system::LibnlNetlink") {
     });
   }
 
-  TEST_CASE("adds a rule with its protocol and reads every IPv4 rule back") {
+  TEST_CASE("adds a rule with its protocol and reads every rule back, IPv4 first") {
     in_new_netns([] {
       auto netlink = open_netlink();
       auto added = netlink->add_rule(scheme_rule());
@@ -427,8 +519,80 @@ TEST_SUITE("system::LibnlNetlink") {
           subnet,
           KernelRule{32766, std::nullopt, kMainTable, 2},
           KernelRule{32767, std::nullopt, 253, 2},
+          // Then IPv6's: local and main.
+          KernelRule{0, std::nullopt, 255, 2, IpFamily::v6},
+          KernelRule{32766, std::nullopt, kMainTable, 2, IpFamily::v6},
       };
       CHECK(*read == expected);
+    });
+  }
+
+  TEST_CASE("IPv6 addresses, routes and rules, prefix rules and local routes of both families") {
+    in_new_netns([] {
+      int eth1 = make_eth1();
+      run_ip({"link", "set", "peer1", "up"});  // a carrier, so that IPv6 starts on eth1 as in a cloud
+      auto netlink = open_netlink();
+      REQUIRE(netlink->set_link_up(eth1).ok());
+      // An IPv4 address in the namespace, or IPv4 finds no local table for the local route's check.
+      REQUIRE(netlink->add_address(scheme_address(eth1)).ok());
+      ipv6_scheme(*netlink, eth1);
+    });
+  }
+
+  TEST_CASE("as iproute2 shows them: /128 nodad (not tentative), metric 1024, local routes, prefix rules") {
+    in_new_netns([] {
+      int eth1 = make_eth1();
+      run_ip({"link", "set", "peer1", "up"});
+      auto netlink = open_netlink();
+      REQUIRE(netlink->set_link_up(eth1).ok());
+      REQUIRE(netlink->add_address(scheme_address(eth1)).ok());
+      REQUIRE(netlink->add_address(address6(eth1)).ok());
+      for (const KernelRoute& route : routes6(eth1)) REQUIRE(netlink->add_route(route).ok());
+      for (const KernelRule& rule : rules6()) REQUIRE(netlink->add_rule(rule).ok());
+
+      nlohmann::json info = nlohmann::json::array();
+      nlohmann::json shown = ip_json({"-6", "addr", "show", "dev", "eth1"});
+      INFO(shown.dump());
+      for (const nlohmann::json& entry : shown.at(0).at("addr_info")) {
+        if (entry.at("scope") == "global") info.push_back(entry);  // not the link-local address
+      }
+      REQUIRE(info.size() == 1);
+      INFO(info.dump());
+      CHECK(info[0].at("local") == "2600:1f16:292:100::20");
+      CHECK(info[0].at("prefixlen") == 128);
+      CHECK(info[0].value("nodad", false));
+      CHECK(info[0].value("noprefixroute", false));
+      CHECK_FALSE(info[0].value("tentative", false));
+
+      nlohmann::json table = ip_json({"-6", "route", "show", "table", "1001"});
+      REQUIRE(table.size() == 2);
+      for (const nlohmann::json& entry : table) {
+        INFO(entry.dump());
+        CHECK(entry.at("metric") == 1024);
+        CHECK(entry.at("dev") == "eth1");
+        CHECK(is_nicsync_protocol(entry));
+      }
+      CHECK(table[0].at("dst") == "2600:1f16:292:100::/64");
+      CHECK(table[1].at("dst") == "default");
+      CHECK(table[1].at("gateway") == "fe80::1");
+      nlohmann::json local6 = ip_json({"-6", "route", "show", "table", "local", "type", "local", "proto", "201"});
+      REQUIRE(local6.size() == 1);
+      CHECK(local6[0].at("dst") == "2600:1f16:292:100:1::/80");
+      nlohmann::json local4 = ip_json({"-4", "route", "show", "table", "local", "type", "local", "proto", "201"});
+      REQUIRE(local4.size() == 1);
+      CHECK(local4[0].at("dst") == "10.0.0.16/28");
+      CHECK(local4[0].at("scope") == "host");
+
+      nlohmann::json rules = ip_json({"-6", "rule", "show", "priority", "1001"});
+      REQUIRE(rules.size() == 2);
+      CHECK(rules[0].at("src") == "2600:1f16:292:100::20");
+      CHECK(rules[0].value("srclen", 128) == 128);
+      CHECK(rules[1].at("src") == "2600:1f16:292:100:1::");
+      CHECK(rules[1].at("srclen") == 80);
+      nlohmann::json rules4 = ip_json({"-4", "rule", "show", "priority", "1001"});
+      REQUIRE(rules4.size() == 1);
+      CHECK(rules4[0].at("src") == "10.0.0.16");
+      CHECK(rules4[0].at("srclen") == 28);
     });
   }
 
@@ -521,6 +685,12 @@ TEST_SUITE("test::FakeNetlink") {
     int eth1 = kernel.add_link("eth1", kMac);
     add_scheme_and_read_back(kernel, eth1);
     delete_scheme(kernel, eth1);
+  }
+
+  TEST_CASE("behaves like the kernel for IPv6, prefix rules and local routes") {
+    test::FakeNetlink kernel;
+    int eth1 = kernel.add_link("eth1", kMac);
+    ipv6_scheme(kernel, eth1);
   }
 
   TEST_CASE("refuses the routes the kernel refuses") {
