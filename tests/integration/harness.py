@@ -135,7 +135,14 @@ def needs_vlan_devices(data):
     VLAN VNIC that nicsync creates. This machine has no 8021q module, so such fixtures are
     proven by golden files and netplan generate only, not in namespaces."""
     links = {l["name"] for l in data["links"]}
-    return any(name not in links for name in data["expect"]["addresses"])
+    expected = {*data["expect"]["addresses"], *data["expect"].get("addresses6", {})}
+    return any(name not in links for name in expected)
+
+
+def file_routes6(expect):
+    """The fixture's expected IPv6 routes that files carry: all but those marked "learned" (a
+    gateway that only a live apply learns from the kernel; see fixtures/README.md)."""
+    return [r for r in expect["routes6"] if "learned" not in r]
 
 
 def run_nicsync(*args, check_exit=None):
@@ -200,13 +207,57 @@ def parse_networkd(path):
     return sections
 
 
+def is_ipv6(text):
+    return ":" in text
+
+
+def networkd_route(f, name, s):
+    """One [Route] section in the fixture's `expect` notation, and whether it is IPv6 (a v6
+    Destination or Gateway). IPv4 gateways must be on-link (the subnet route lives in the NIC's
+    table only); an IPv6 route via a gateway carries neither GatewayOnLink nor Scope (a link-local
+    gateway is on-link by definition, and a global one is reached through the subnet route before
+    it). netplan gives every route without `via` Scope=link, which the kernel ignores for IPv6 (IPv6
+    routes have no scope), so an IPv6 link route may carry it and the notation leaves it out."""
+    dst = s.get("Destination", ["default"])[0]
+    v6 = is_ipv6(dst) or is_ipv6(s.get("Gateway", [""])[0])
+    table = s["Table"][0] if "Table" in s else "main"
+    route = {"table": "local" if table == "255" else "main" if table == "main" else int(table),
+             "dst": "default" if dst in ("0.0.0.0/0", "::/0") else dst, "dev": name}
+    if "Gateway" in s:
+        route["via"] = s["Gateway"][0]
+        if v6:
+            assert "GatewayOnLink" not in s, f"{f.name}: IPv6 route via {s['Gateway'][0]} has GatewayOnLink"
+        else:
+            assert s.get("GatewayOnLink", ["no"])[0] in ("yes", "true"), \
+                f"{f.name}: route via {s['Gateway'][0]} is not on-link"
+    route_type = s.get("Type", ["unicast"])[0]
+    if route_type == "local":
+        # The kernel gives a local route host scope whether or not the file says so.
+        assert route["table"] == "local", f"{f.name}: local route {dst} outside table local"
+        assert s.get("Scope", ["host"])[0] == "host", f"{f.name}: local route {dst} with scope {s['Scope'][0]}"
+        route["type"] = "local"
+    else:
+        assert route_type == "unicast", f"{f.name}: route {dst} of type {route_type}"
+        scope = s.get("Scope", [""])[0]
+        if v6:
+            allowed = ("",) if "Gateway" in s else ("", "link")
+            assert scope in allowed, f"{f.name}: IPv6 route {dst} with Scope={scope}"
+        elif scope == "link":
+            route["scope"] = "link"
+    if "Metric" in s:
+        route["metric"] = int(s["Metric"][0])
+    return route, v6
+
+
 def networkd_state(root, fixture):
     """What systemd-networkd would configure from root/run/systemd/network: per link name the
-    static addresses (with prefix) and whether DHCPv4 is on, and the routes and rules in the
-    fixture's `expect` notation."""
+    static IPv4 and IPv6 addresses (with prefix), whether DHCPv4 is on and whether it takes IPv6
+    router advertisements (IPv6AcceptRA, None when the file leaves it to the default), and the
+    IPv4 and IPv6 routes and rules in the fixture's `expect` notation, as
+    (links, routes, rules, routes6, rules6)."""
     data = load_fixture(fixture)
     by_mac = {l["mac"].lower(): l["name"] for l in data["links"]}
-    links, routes, rules = {}, [], []
+    links, routes, rules, routes6, rules6 = {}, [], [], [], []
     files = sorted((root / "run/systemd/network").glob("*.network"))
     for f in files:
         sections = parse_networkd(f)
@@ -221,26 +272,23 @@ def networkd_state(root, fixture):
         for n, s in sections:
             if n == "Address":
                 addresses += s.get("Address", [])
-        links[name] = {"addresses": addresses, "dhcp4": network.get("DHCP", ["no"])[0] in ("ipv4", "yes")}
+        accept_ra = network.get("IPv6AcceptRA", [None])[0]
+        links[name] = {"addresses": [a for a in addresses if not is_ipv6(a)],
+                       "addresses6": [a for a in addresses if is_ipv6(a)],
+                       "dhcp4": network.get("DHCP", ["no"])[0] in ("ipv4", "yes"),
+                       "accept_ra": None if accept_ra is None else accept_ra in ("yes", "true")}
         for n, s in sections:
             if n == "Route":
-                route = {"table": int(s["Table"][0]) if "Table" in s else "main",
-                         "dst": s.get("Destination", ["default"])[0], "dev": name}
-                if route["dst"] in ("0.0.0.0/0",):
-                    route["dst"] = "default"
-                if "Gateway" in s:
-                    route["via"] = s["Gateway"][0]
-                    assert s.get("GatewayOnLink", ["no"])[0] in ("yes", "true"), \
-                        f"{f.name}: route via {s['Gateway'][0]} is not on-link"
-                if s.get("Scope", [""])[0] == "link":
-                    route["scope"] = "link"
-                if "Metric" in s:
-                    route["metric"] = int(s["Metric"][0])
-                routes.append(route)
+                route, v6 = networkd_route(f, name, s)
+                (routes6 if v6 else routes).append(route)
             elif n == "RoutingPolicyRule":
-                rules.append({"priority": int(s["Priority"][0]), "from": s["From"][0].removesuffix("/32"),
-                              "table": int(s["Table"][0])})
-    return links, routes, rules
+                source = s["From"][0]
+                v6 = is_ipv6(source)
+                # A rule from one address keeps the bare address form; a prefix keeps its length.
+                source = source.removesuffix("/128" if v6 else "/32")
+                (rules6 if v6 else rules).append({"priority": int(s["Priority"][0]), "from": source,
+                                                  "table": int(s["Table"][0])})
+    return links, routes, rules, routes6, rules6
 
 
 def canonical(items):
@@ -262,6 +310,15 @@ def check_addresses(fixture, static_by_link, dhcp_links):
         assert got == want, f"{fixture}: addresses of {name}: got {sorted(got)}, expected {sorted(want)}"
     for name in static_by_link:
         assert name in data["expect"]["addresses"], f"{fixture}: addresses on unexpected link {name}"
+
+
+def check_addresses6(fixture, static6_by_link):
+    """IPv6 addresses: per link, the configured set equals the fixture's `addresses6` exactly,
+    each /128 (no prefix route anywhere); links without IPv6 configure none."""
+    expected = load_fixture(fixture)["expect"]["addresses6"]
+    got = {name: sorted(addrs) for name, addrs in static6_by_link.items() if addrs}
+    want = {name: sorted(addrs) for name, addrs in expected.items()}
+    assert got == want, f"{fixture}: IPv6 addresses: got {got}, expected {want}"
 
 
 class Failures:

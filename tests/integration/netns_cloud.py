@@ -22,11 +22,29 @@
         it through its default route via the primary's gateway.
         Anti-spoofing: table `bridge nicsync_cloud`, hook prerouting: a frame entering a bridge
         from port i-IF is dropped when it is IPv4 with a source address, or ARP with a sender
-        IP, not in `expect.addresses[IF]`. Named counters `ipv4_IF` / `arp_IF` count the drops
-        (`Cloud.drops()`). DHCP from 0.0.0.0 (UDP 68 -> 67) passes, as in the real clouds.
+        IP, not in `expect.addresses[IF]` or one of the NIC's delegated IPv4 prefixes; or IPv6
+        with a source address that is not ::, link-local, in `expect.addresses6[IF]` or in one of
+        the NIC's delegated IPv6 prefixes (neighbour discovery is checked by its source only).
+        Named counters `ipv4_IF` / `arp_IF` / `ipv6_IF` count the drops (`Cloud.drops()`).
+        DHCP from 0.0.0.0 (UDP 68 -> 67) passes, as in the real clouds.
+        IPv6, where the fixture has it (see "IPv6" below): the subnet's router address on brN,
+        the subnet's on-link route, a route to each delegated prefix via the NIC's first address.
     peer ns      (…-peerN) per subnet: a host at a deterministic free address of the subnet
-        (network + 200, or the highest free host address), port `pN` of brN, default via GW.
-    remote ns    (…-remote): 198.18.0.2/24 behind the cloud, default via 198.18.0.1.
+        (network + 200, or the highest free host address), port `pN` of brN, default via GW;
+        with an IPv6 subnet also network + 0xc8 (or the next free) and default via its router;
+        a route to each delegated prefix of its subnet's NICs via the router.
+    remote ns    (…-remote): 198.18.0.2/24 and 2001:2::2/64 behind the cloud, default via
+        198.18.0.1 and 2001:2::1 (RFC 2544/5180 benchmarking ranges, only inside our namespaces).
+
+IPv6: a link's IPv6 subnet, router and delegated prefixes come from the fixture's metadata (AWS
+`subnet-ipv6-cidr-blocks`, `ipv6-prefix`, `ipv4-prefix` and the link's `ipv6_router` in `links`;
+Oracle `ipv6SubnetCidrBlock` / `ipv6VirtualRouterIp`; Alibaba `vswitch-ipv6-cidr-block` /
+`ipv6-gateway`). A link without IPv4 (an IPv6-only VNIC) gets a bridge of its IPv6 subnet
+(`Subnet.network` None). The cloud side does no duplicate address detection (nodad, accept_dad 0);
+the instance does, as real machines do (`Cloud.wait_dad()`). Nothing sends router advertisements:
+`Cloud.add_ra_defaults()` installs what the kernel would learn from one (`default via ROUTER dev
+IF proto ra`, metric 1024); with the simulated lease the primary gets it at once (a real primary
+accepts RAs), and `Cloud.kernel_state()` leaves those routes out as it leaves out the lease's.
 
 Everything is removed on leaving the `with` block, when its body raises, and on SIGTERM/SIGHUP
 (turned into an exception that unwinds through the `with`). `cleanup_stale(prefix)` removes the
@@ -61,6 +79,11 @@ DHCP_METRIC = 100  # netplan's default route metric for DHCP routes (dhcp4-overr
 REMOTE_NET = ipaddress.ip_network("198.18.0.0/24")  # benchmarking range, only inside our namespaces
 REMOTE_GW = "198.18.0.1"
 REMOTE_ADDR = "198.18.0.2"
+REMOTE_NET6 = ipaddress.ip_network("2001:2::/64")  # IPv6 benchmarking range (RFC 5180), likewise
+REMOTE_GW6 = "2001:2::1"
+REMOTE_ADDR6 = "2001:2::2"
+RA_METRIC = 1024  # the kernel's metric for an RA-learned default (and any IPv6 route given none)
+LINK_LOCAL6 = ipaddress.ip_network("fe80::/10")
 NFT_TABLE = "nicsync_cloud"
 DEFAULT_RULES = {(0, "local"), (32766, "main"), (32767, "default")}
 
@@ -105,26 +128,31 @@ def _table(value):
     return int(value) if str(value).isdigit() else value
 
 
-def normalize_route(r):
-    """One `ip -j route` entry in the fixture's `expect` notation."""
+def normalize_route(r, family=4):
+    """One `ip -j route` entry in the fixture's `expect` notation (family 6: `ip -j -6 route`,
+    where metric 1024, the kernel's for a route given none, reads as no metric). A local route's
+    scope host (what iproute2 and the kernel give every local route) is left out."""
     out = {"table": _table(r.get("table")), "dst": r["dst"]}
     if "gateway" in r:
         out["via"] = r["gateway"]
     if "dev" in r:
         out["dev"] = r["dev"]
-    if r.get("scope") not in (None, "global", "universe"):
+    if r.get("scope") not in (None, "global", "universe") and not (r.get("type") == "local" and r["scope"] == "host"):
         out["scope"] = r["scope"]
-    if r.get("metric"):
+    if r.get("metric") and not (family == 6 and r["metric"] == RA_METRIC):
         out["metric"] = r["metric"]
     if r.get("type") not in (None, "unicast"):
         out["type"] = r["type"]
     return out
 
 
-def normalize_rule(r):
+def normalize_rule(r, family=4):
+    """One `ip -j rule` entry in the notation: "from" is the bare address for a single one (/32,
+    /128), ADDR/LEN for a prefix."""
     out = {"priority": r["priority"]}
     if r.get("src", "all") != "all":
-        out["from"] = r["src"] + (f"/{r['srclen']}" if r.get("srclen", 32) != 32 else "")
+        whole = 128 if family == 6 else 32
+        out["from"] = r["src"] + (f"/{r['srclen']}" if r.get("srclen", whole) != whole else "")
     if "table" in r:
         out["table"] = _table(r["table"])
     for key, value in r.items():  # anything else (to, iif, oif, fwmark, not, action...) shows up
@@ -133,52 +161,99 @@ def normalize_rule(r):
     return out
 
 
-def kernel_state(ns, ignore_routes=()):
-    """IPv4 state of ns in the fixture's `expect` notation: addresses per link (kernel order,
-    lo left out, links without IPv4 left out), routes of every table but main/local plus the
-    main table's defaults (minus `ignore_routes`, given in the same notation), and the rules
-    other than the kernel's three defaults."""
+def _listed_route(n, r):
+    """Whether a normalized route belongs in kernel_state(): tables other than main and local,
+    main-table defaults, and local-table routes of type local that someone added (a delegated
+    prefix made usable: nicsync's protocol live, networkd's "static" from the files); never the
+    kernel's own (protocol kernel: an address's local route, multicast, anycast)."""
+    if n["table"] == "local":
+        return n.get("type") == "local" and r.get("protocol") != "kernel"
+    if n["table"] == "main":
+        return n["dst"] == "default"
+    return True
+
+
+def _family_state(ns, family, ignore_routes):
+    flag, inet = ("-4", "inet") if family == 4 else ("-6", "inet6")
     addresses = {}
-    for link in ip_json(ns, "-4", "addr", "show"):
+    for link in ip_json(ns, flag, "addr", "show"):
         if link["ifname"] == "lo":
             continue
-        addrs = [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", []) if a.get("family") == "inet"]
+        addrs = [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
+                 if a.get("family") == inet and (family == 4 or a.get("scope") == "global")]
         if addrs:
             addresses[link["ifname"]] = addrs
     ignore = [dict(i) for i in ignore_routes]
     routes = []
-    for r in ip_json(ns, "-4", "route", "show", "table", "all"):
-        n = normalize_route(r)
-        if n["table"] == "local" or (n["table"] == "main" and n["dst"] != "default"):
+    for r in ip_json(ns, flag, "route", "show", "table", "all"):
+        n = normalize_route(r, family)
+        if not _listed_route(n, r):
             continue
         if n in ignore:
             ignore.remove(n)
             continue
         routes.append(n)
-    rules = [normalize_rule(r) for r in ip_json(ns, "-4", "rule", "show")
+    rules = [normalize_rule(r, family) for r in ip_json(ns, flag, "rule", "show")
              if (r["priority"], r.get("table")) not in DEFAULT_RULES or r.get("src", "all") != "all"]
-    return {"addresses": addresses, "routes": routes, "rules": rules}
+    return addresses, routes, rules
+
+
+def kernel_state(ns, ignore_routes=(), ignore_routes6=()):
+    """State of ns in the fixture's `expect` notation. IPv4: addresses per link (kernel order,
+    lo left out, links without IPv4 left out), routes of every table but main/local plus the
+    main table's defaults plus the local table's added local routes (minus `ignore_routes`,
+    given in the same notation), and the rules other than the kernel's defaults. IPv6 the same
+    as addresses6 (global scope only), routes6 (minus `ignore_routes6`) and rules6."""
+    addresses, routes, rules = _family_state(ns, 4, ignore_routes)
+    addresses6, routes6, rules6 = _family_state(ns, 6, ignore_routes6)
+    return {"addresses": addresses, "routes": routes, "rules": rules,
+            "addresses6": addresses6, "routes6": routes6, "rules6": rules6}
 
 
 def _canon(items):
     return sorted(json.dumps(i, sort_keys=True) for i in items)
 
 
-def state_differences(got, expect, by_ip=False):
+IPV6_KEYS = ("addresses6", "routes6", "rules6")
+
+
+def expected_routes6(expect, learned=True):
+    """expect's routes6 as the kernel shows them: the "learned" marks dropped, and with
+    learned=False the learned routes left out (what the files give: no learned gateway)."""
+    return [{k: v for k, v in r.items() if k != "learned"} for r in expect.get("routes6", [])
+            if learned or "learned" not in r]
+
+
+def ipv4_only(expect):
+    """expect without its IPv6 keys."""
+    return {k: v for k, v in expect.items() if k not in IPV6_KEYS}
+
+
+def state_differences(got, expect, by_ip=False, learned=True):
     """Differences between kernel_state() and a fixture's `expect` (addresses compared per link
-    as sets, routes and rules as multisets, every field exact). [] when equal. by_ip: addresses
-    are compared without their prefix length (a file consumer writes /32 where `expect` lists
-    the subnet prefix)."""
+    as sets, routes and rules as multisets, every field exact). [] when equal. by_ip: IPv4
+    addresses are compared without their prefix length (a file consumer writes /32 where
+    `expect` lists the subnet prefix); IPv6 ones always with it (/128 everywhere). The IPv6
+    keys are compared when expect has them (a missing one in got counts as empty); learned=False
+    leaves out the routes6 marked "learned" (files carry no learned gateway)."""
     diffs = []
-    links = sorted(set(got["addresses"]) | set(expect["addresses"]))
-    for link in links:
-        g, w = set(got["addresses"].get(link, [])), set(expect["addresses"].get(link, []))
-        if by_ip:
-            g, w = {a.split("/")[0] for a in g}, {a.split("/")[0] for a in w}
-        if g != w:
-            diffs.append(f"addresses of {link}: missing {sorted(w - g)}, unexpected {sorted(g - w)}")
-    for kind in ("routes", "rules"):
-        g, w = _canon(got[kind]), _canon(expect[kind])
+    expect = dict(expect)
+    if "routes6" in expect:
+        expect["routes6"] = expected_routes6(expect, learned)
+    for key in ("addresses", "addresses6"):
+        if key not in expect:
+            continue
+        mine, want = got.get(key, {}), expect[key]
+        for link in sorted(set(mine) | set(want)):
+            g, w = set(mine.get(link, [])), set(want.get(link, []))
+            if by_ip and key == "addresses":
+                g, w = {a.split("/")[0] for a in g}, {a.split("/")[0] for a in w}
+            if g != w:
+                diffs.append(f"{key} of {link}: missing {sorted(w - g)}, unexpected {sorted(g - w)}")
+    for kind in ("routes", "rules", "routes6", "rules6"):
+        if kind not in expect:
+            continue
+        g, w = _canon(got.get(kind, [])), _canon(expect[kind])
         missing = [x for x in w if x not in g or w.count(x) > g.count(x)]
         extra = [x for x in g if x not in w or g.count(x) > w.count(x)]
         if missing or extra:
@@ -187,14 +262,21 @@ def state_differences(got, expect, by_ip=False):
 
 
 _PING = r"""
-import os, socket, struct, sys, time
+import ipaddress, os, socket, struct, sys, time
 dst, src, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+v6 = ":" in dst
 def csum(b):
     if len(b) % 2: b += b"\0"
     s = sum(struct.unpack(f"!{len(b)//2}H", b)); s = (s >> 16) + (s & 0xffff); s += s >> 16
     return ~s & 0xffff
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+if v6:  # ICMPv6 echo 128 / reply 129; the kernel fills in the checksum of a raw ICMPv6 socket
+    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    echo, reply = 128, 0x81
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    echo, reply = 8, 0
 if src: s.bind((src, 0))
+want = ipaddress.ip_address(dst)
 ident, seq, payload = os.getpid() & 0xffff, 0, b"nicsync-netns-cloud"
 start = time.monotonic(); deadline = start + timeout; next_send = start
 while True:
@@ -202,25 +284,25 @@ while True:
     if now >= deadline: sys.exit(1)
     if now >= next_send:
         seq += 1
-        hdr = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
-        s.sendto(struct.pack("!BBHHH", 8, 0, csum(hdr + payload), ident, seq) + payload, (dst, 0))
+        hdr = struct.pack("!BBHHH", echo, 0, 0, ident, seq)
+        s.sendto(struct.pack("!BBHHH", echo, 0, 0 if v6 else csum(hdr + payload), ident, seq) + payload, (dst, 0))
         next_send = now + 0.5
     s.settimeout(max(0.005, min(next_send, deadline) - now))
     try:
         data, addr = s.recvfrom(4096)
     except socket.timeout:
         continue
-    ihl = (data[0] & 15) * 4
+    ihl = 0 if v6 else (data[0] & 15) * 4  # a raw ICMPv6 socket gets no IP header
     if len(data) >= ihl + 8:
         typ, code, _, rid, rseq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
-        if typ == 0 and rid == ident and addr[0] == dst:
+        if typ == reply and rid == ident and ipaddress.ip_address(addr[0].split("%")[0]) == want:
             print(f"reply from {addr[0]} seq {rseq} after {time.monotonic() - start:.3f}s"); sys.exit(0)
 """
 
 _CONNECT = r"""
 import socket, sys
 dst, port, src, timeout = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-s = socket.socket(); s.settimeout(timeout)
+s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET); s.settimeout(timeout)
 try:
     if src: s.bind((src, 0))
     s.connect((dst, port)); data = b""
@@ -235,7 +317,10 @@ except OSError as e:
 
 _LISTEN = r"""
 import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+v6 = ":" in sys.argv[1]
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if v6:  # IPv6 only: an IPv4 listener may hold the same port
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(64)
 print("ready", flush=True)
 while True:
@@ -249,15 +334,17 @@ while True:
 
 
 def ping(from_ns, dst, src=None, timeout=2.0):
-    """ICMP echo from from_ns to dst (resent every 0.5 s) until a reply or timeout: True/False.
-    (No ping binary needed: a raw socket in a small Python program.)"""
+    """ICMP echo from from_ns to dst (resent every 0.5 s) until a reply or timeout: True/False;
+    ICMPv6 when dst is an IPv6 address. (No ping binary needed: a raw socket in a small Python
+    program.)"""
     proc = exec_in(from_ns, [PYTHON, "-c", _PING, dst, src or "", str(timeout)], timeout=timeout + 10)
     return proc.returncode == 0
 
 
 def tcp_connect(from_ns, dst, port, src=None, timeout=3.0):
     """Connects from from_ns to dst:port (a Cloud.listen() listener answers with the address
-    it was reached at): that address, or None when no connection could be made in time."""
+    it was reached at): that address, or None when no connection could be made in time. IPv6
+    when dst is an IPv6 address."""
     proc = exec_in(from_ns, [PYTHON, "-c", _CONNECT, dst, str(port), src or "", str(timeout)],
                    timeout=timeout + 10)
     if proc.returncode != 0 or not proc.stdout.strip():
@@ -381,17 +468,20 @@ def cleanup_stale(prefix):
 class Subnet:
     def __init__(self, index, network, gateway):
         self.index = index
-        self.network = network          # ipaddress.IPv4Network
-        self.gateway = gateway          # str
+        self.network = network          # ipaddress.IPv4Network; None: an IPv6-only subnet
+        self.gateway = gateway          # str; None when network is
+        self.network6 = None            # ipaddress.IPv6Network, when the subnet has IPv6
+        self.gateway6 = None            # str: the IPv6 router (link-local or in network6), or None
         self.bridge = f"br{index}"
         self.links = []                 # instance link names on this subnet
         self.peer_ns = None
-        self.peer_addr = None           # str
+        self.peer_addr = None           # str; None when network is
+        self.peer_addr6 = None          # str; None when network6 is
         self.peer_port = f"p{index}"
 
     def __repr__(self):
-        return (f"Subnet({self.network}, gw {self.gateway}, {self.bridge}, links {self.links}, "
-                f"peer {self.peer_addr} in {self.peer_ns})")
+        return (f"Subnet({self.network}, gw {self.gateway}, {self.network6}, gw6 {self.gateway6}, {self.bridge}, "
+                f"links {self.links}, peer {self.peer_addr} {self.peer_addr6} in {self.peer_ns})")
 
 
 def _fixture_ipv4s(data):
@@ -402,6 +492,49 @@ def _fixture_ipv4s(data):
         with contextlib.suppress(ValueError):
             found.add(ipaddress.IPv4Address(m.group(1)))
     return found
+
+
+def _fixture_ipv6s(data):
+    """Every IPv6 address mentioned anywhere in the fixture."""
+    found = set()
+    for m in re.finditer(r"[0-9A-Fa-f:]*:[0-9A-Fa-f:]+", json.dumps(data)):
+        with contextlib.suppress(ValueError):
+            found.add(ipaddress.IPv6Address(m.group(0)))
+    return found
+
+
+def fixture_ipv6(data):
+    """The IPv6 side of each fixture link as its cloud's metadata (and `links`) describe it:
+    {link: {"subnet": IPv6Network or None, "router": str or None, "prefixes6": [IPv6Network],
+    "prefixes4": [IPv4Network]}} (prefixes: AWS's delegated ipv6-prefix / ipv4-prefix)."""
+    responses = data["imds"]["responses"]
+    out = {}
+    for link in data["links"]:
+        mac = link["mac"].lower()
+        info = {"subnet": None, "router": link.get("ipv6_router"), "prefixes6": [], "prefixes4": []}
+        if data["vendor"] in ("aws", "alibaba"):
+            def leaf(name, mac=mac):
+                for path, body in responses.items():
+                    if path.lower().endswith(f"/macs/{mac}/{name}"):
+                        return [line.strip() for line in body.splitlines() if line.strip()]
+                return []
+            subnets = leaf("subnet-ipv6-cidr-blocks") or leaf("vswitch-ipv6-cidr-block")
+            if subnets:
+                info["subnet"] = ipaddress.IPv6Network(subnets[0])
+            if data["vendor"] == "alibaba" and leaf("ipv6-gateway"):
+                info["router"] = leaf("ipv6-gateway")[0]
+            info["prefixes6"] = [ipaddress.IPv6Network(x) for x in leaf("ipv6-prefix")]
+            info["prefixes4"] = [ipaddress.IPv4Network(x) for x in leaf("ipv4-prefix")]
+        else:
+            vnics = next((json.loads(body) for path, body in sorted(responses.items())
+                          if path.rstrip("/").endswith("/vnics")), [])
+            vnic = next((v for v in vnics if str(v.get("macAddr", "")).lower() == mac), {})
+            if vnic.get("ipv6SubnetCidrBlock"):
+                info["subnet"] = ipaddress.IPv6Network(vnic["ipv6SubnetCidrBlock"])
+            if vnic.get("ipv6VirtualRouterIp"):
+                info["router"] = vnic["ipv6VirtualRouterIp"]
+        out[link["name"]] = info
+    return out
 
 
 class Listener:
@@ -452,6 +585,7 @@ class Cloud:
         self._metadata = None
         self._oci_pki = None            # oci_pki.make_pki() result, made on first use
         self._oci_api = None            # nicsync-mock-oci-api in the instance namespace
+        self.ra_routes = []             # the RA defaults add_ra_defaults() installed (notation)
         self.tmp = None
         self._plan()
 
@@ -472,6 +606,21 @@ class Cloud:
                                      key=ipaddress.IPv4Address) for name in self.links}
         if str(self.lease.ip) not in self.allowed[self.primary]:
             self.allowed[self.primary].insert(0, str(self.lease.ip))
+        self.ipv6 = fixture_ipv6(data)
+        local_routes = [r for r in expect["routes"] + expect.get("routes6", []) if r.get("type") == "local"]
+        for name in self.links:  # delegated prefixes: the metadata's, and what expect makes local
+            info = self.ipv6[name]
+            for r in local_routes:
+                if r.get("dev") == name:
+                    net = ipaddress.ip_network(r["dst"])
+                    key = "prefixes6" if net.version == 6 else "prefixes4"
+                    if net not in info[key]:
+                        info[key].append(net)
+            self.allowed[name] += [str(n) for n in info["prefixes4"]]
+        self.allowed6 = {name: ["::", str(LINK_LOCAL6)]
+                         + sorted({a.split("/")[0] for a in expect.get("addresses6", {}).get(name, [])},
+                                  key=ipaddress.IPv6Address)
+                         + [str(n) for n in self.ipv6[name]["prefixes6"]] for name in self.links}
 
         # subnet and gateway of every link
         per_link = {}
@@ -485,6 +634,9 @@ class Cloud:
             if not nets:
                 nets = [ipaddress.IPv4Interface(a).network for a in expect["addresses"].get(name, [])
                         if "/" in a and not a.endswith("/32")]
+            if not nets and not expect["addresses"].get(name) and self.ipv6[name]["subnet"] is not None:
+                per_link[name] = (None, None)  # IPv6 only
+                continue
             if not nets:
                 raise ValueError(f"{self.fixture_name}: cannot tell the subnet of {name}")
             gws = {r["via"] for r in routes if "via" in r}
@@ -501,28 +653,59 @@ class Cloud:
         self.subnets = []
         for name in self.links:
             net, gw = per_link[name]
-            subnet = next((s for s in self.subnets if s.network == net), None)
+            net6, gw6 = self.ipv6[name]["subnet"], self.ipv6[name]["router"]
+            if net is not None:
+                subnet = next((s for s in self.subnets if s.network == net), None)
+            else:
+                subnet = next((s for s in self.subnets if net6 is not None and s.network6 == net6), None)
             if subnet is None:
-                if any(s.network.overlaps(net) for s in self.subnets):
+                if net is not None and any(s.network is not None and s.network.overlaps(net) for s in self.subnets):
                     raise ValueError(f"{self.fixture_name}: subnet {net} of {name} overlaps another")
+                if net6 is not None and any(s.network6 is not None and s.network6.overlaps(net6)
+                                            for s in self.subnets):
+                    raise ValueError(f"{self.fixture_name}: IPv6 subnet {net6} of {name} is on another bridge")
                 subnet = Subnet(len(self.subnets), net, gw)
+                subnet.network6 = net6
                 self.subnets.append(subnet)
             elif subnet.gateway != gw:
                 raise ValueError(f"{self.fixture_name}: {net} has gateways {subnet.gateway} and {gw}")
+            elif net6 is not None and subnet.network6 not in (None, net6):
+                raise ValueError(f"{self.fixture_name}: {net} has IPv6 subnets {subnet.network6} and {net6}")
+            else:
+                subnet.network6 = subnet.network6 or net6
+            if gw6 is not None:
+                if subnet.gateway6 not in (None, gw6):
+                    raise ValueError(f"{self.fixture_name}: {subnet.bridge} has IPv6 routers {subnet.gateway6} and {gw6}")
+                subnet.gateway6 = gw6
             subnet.links.append(name)
         self.subnet_of = {name: s for s in self.subnets for name in s.links}
+        for s in self.subnets:
+            if s.gateway6 is not None and s.network6 is None and not ipaddress.IPv6Address(s.gateway6) in LINK_LOCAL6:
+                raise ValueError(f"{self.fixture_name}: IPv6 router {s.gateway6} of {s.bridge} without a subnet")
 
         used = _fixture_ipv4s(data)
+        used6 = _fixture_ipv6s(data)
+        delegated6 = [n for info in self.ipv6.values() for n in info["prefixes6"]]
         for s in self.subnets:
-            hosts = list(s.network.hosts())
-            candidates = ([s.network.network_address + 200] if s.network.num_addresses > 202 else []) + hosts[::-1]
-            peer = next((a for a in candidates if a not in used and str(a) != s.gateway), None)
-            if peer is None:
-                raise ValueError(f"{self.fixture_name}: no free address for a peer in {s.network}")
-            s.peer_addr = str(peer)
             s.peer_ns = f"{self.inst.removesuffix('-inst')}-peer{s.index}"
-            if s.network.overlaps(REMOTE_NET):
-                raise ValueError(f"{self.fixture_name}: {s.network} overlaps the remote network {REMOTE_NET}")
+            if s.network is not None:
+                hosts = list(s.network.hosts())
+                candidates = ([s.network.network_address + 200] if s.network.num_addresses > 202 else []) + hosts[::-1]
+                peer = next((a for a in candidates if a not in used and str(a) != s.gateway), None)
+                if peer is None:
+                    raise ValueError(f"{self.fixture_name}: no free address for a peer in {s.network}")
+                s.peer_addr = str(peer)
+                if s.network.overlaps(REMOTE_NET):
+                    raise ValueError(f"{self.fixture_name}: {s.network} overlaps the remote network {REMOTE_NET}")
+            if s.network6 is not None:
+                if s.network6.overlaps(REMOTE_NET6):
+                    raise ValueError(f"{self.fixture_name}: {s.network6} overlaps the remote network {REMOTE_NET6}")
+                start = s.network6.network_address + 200
+                peer6 = next((start + i for i in range(1000) if start + i not in used6
+                              and not any(start + i in n for n in delegated6)), None)
+                if peer6 is None or peer6 not in s.network6:
+                    raise ValueError(f"{self.fixture_name}: no free address for a peer in {s.network6}")
+                s.peer_addr6 = str(peer6)
 
         url = urllib.parse.urlsplit(data["imds"]["endpoint"])
         self.endpoint_url = data["imds"]["endpoint"].rstrip("/")
@@ -564,9 +747,11 @@ class Cloud:
             for ns in (self.inst, self.cloud, self.remote, *self.peers):
                 self._add_netns(ns)
         no_rpf = {"net.ipv4.conf.all.rp_filter": 0, "net.ipv4.conf.default.rp_filter": 0}
-        self._sysctl(self.cloud, {**no_rpf, "net.ipv4.ip_forward": 1})
+        # the cloud's side does no duplicate address detection: its addresses work at once
+        no_dad = {"net.ipv6.conf.all.accept_dad": 0, "net.ipv6.conf.default.accept_dad": 0}
+        self._sysctl(self.cloud, {**no_rpf, **no_dad, "net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1})
         for ns in (self.remote, *self.peers):
-            self._sysctl(ns, no_rpf)
+            self._sysctl(ns, {**no_rpf, **no_dad})
         inst = {"net.ipv4.conf.all.rp_filter": self.rp_filter, "net.ipv4.conf.default.rp_filter": self.rp_filter}
         for key in ("arp_ignore", "arp_announce", "arp_filter"):
             inst[f"net.ipv4.conf.all.{key}"] = 0
@@ -575,24 +760,42 @@ class Cloud:
 
         # cloud: bridges with the gateways, the endpoint on lo, the remote network
         for s in self.subnets:
-            ip(self.cloud, "link", "add", s.bridge, "type", "bridge", "stp_state", "0")
-            ip(self.cloud, "addr", "add", f"{s.gateway}/{s.network.prefixlen}", "dev", s.bridge)
+            # no multicast snooping: with no MLD querier it could starve neighbour discovery
+            ip(self.cloud, "link", "add", s.bridge, "type", "bridge", "stp_state", "0", "mcast_snooping", "0")
+            if s.network is not None:
+                ip(self.cloud, "addr", "add", f"{s.gateway}/{s.network.prefixlen}", "dev", s.bridge)
             ip(self.cloud, "link", "set", s.bridge, "up")
+            if s.gateway6 is not None:
+                router = ipaddress.IPv6Address(s.gateway6)
+                length = 64 if router in LINK_LOCAL6 else s.network6.prefixlen
+                ip(self.cloud, "-6", "addr", "add", f"{router}/{length}", "dev", s.bridge, "nodad")
+            if s.network6 is not None:  # on-link (a router in the subnet gave the kernel's own already)
+                ip(self.cloud, "-6", "route", "replace", str(s.network6), "dev", s.bridge)
         ip(self.cloud, "addr", "add", f"{self.endpoint_ip}/32", "dev", "lo")
         ip(self.cloud, "link", "add", "r0", "type", "veth", "peer", "name", "eth0", "netns", self.remote)
         ip(self.cloud, "addr", "add", f"{REMOTE_GW}/{REMOTE_NET.prefixlen}", "dev", "r0")
+        ip(self.cloud, "-6", "addr", "add", f"{REMOTE_GW6}/{REMOTE_NET6.prefixlen}", "dev", "r0", "nodad")
         ip(self.cloud, "link", "set", "r0", "up")
         ip(self.remote, "addr", "add", f"{REMOTE_ADDR}/{REMOTE_NET.prefixlen}", "dev", "eth0")
+        ip(self.remote, "-6", "addr", "add", f"{REMOTE_ADDR6}/{REMOTE_NET6.prefixlen}", "dev", "eth0", "nodad")
         ip(self.remote, "link", "set", "eth0", "up")
         ip(self.remote, "route", "add", "default", "via", REMOTE_GW, "dev", "eth0")
+        ip(self.remote, "-6", "route", "add", "default", "via", REMOTE_GW6, "dev", "eth0")
 
         # peers
         for s in self.subnets:
             ip(self.cloud, "link", "add", s.peer_port, "type", "veth", "peer", "name", "eth0", "netns", s.peer_ns)
+            self._sysctl(self.cloud, {f"net.ipv6.conf.{s.peer_port}.disable_ipv6": 1})
             ip(self.cloud, "link", "set", s.peer_port, "master", s.bridge, "up")
-            ip(s.peer_ns, "addr", "add", f"{s.peer_addr}/{s.network.prefixlen}", "dev", "eth0")
+            if s.network is not None:
+                ip(s.peer_ns, "addr", "add", f"{s.peer_addr}/{s.network.prefixlen}", "dev", "eth0")
+            if s.network6 is not None:
+                ip(s.peer_ns, "-6", "addr", "add", f"{s.peer_addr6}/{s.network6.prefixlen}", "dev", "eth0", "nodad")
             ip(s.peer_ns, "link", "set", "eth0", "up")
-            ip(s.peer_ns, "route", "add", "default", "via", s.gateway, "dev", "eth0")
+            if s.network is not None:
+                ip(s.peer_ns, "route", "add", "default", "via", s.gateway, "dev", "eth0")
+            if s.gateway6 is not None:
+                ip(s.peer_ns, "-6", "route", "add", "default", "via", s.gateway6, "dev", "eth0")
 
         # anti-spoofing before the instance's ports can send anything
         self._install_antispoof()
@@ -601,10 +804,34 @@ class Cloud:
         for name in self.links:
             port = self.ports[name]
             ip(self.cloud, "link", "add", port, "type", "veth", "peer", "name", name, "netns", self.inst)
+            # a bridge port is layer 2 only: no IPv6 (link-local address, DAD, solicitations) of its own
+            self._sysctl(self.cloud, {f"net.ipv6.conf.{port}.disable_ipv6": 1})
             ip(self.cloud, "link", "set", port, "master", self.subnet_of[name].bridge, "up")
             ip(self.inst, "link", "set", name, "address", self.macs[name])
         for name in self.links:
             ip(self.inst, "link", "set", name, "up")
+
+        # the cloud routes each delegated prefix to its NIC (via the NIC's first address)
+        expect = self.fixture["expect"]
+        for name in self.links:
+            bridge = self.subnet_of[name].bridge
+            for family, key, addresses in ((4, "prefixes4", expect["addresses"]),
+                                           (6, "prefixes6", expect.get("addresses6", {}))):
+                prefixes = self.ipv6[name][key]
+                if not prefixes:
+                    continue
+                if not addresses.get(name):
+                    raise ValueError(f"{self.fixture_name}: {name} has delegated {prefixes} but no address to route them to")
+                via = addresses[name][0].split("/")[0]
+                s = self.subnet_of[name]
+                for prefix in prefixes:
+                    ip(self.cloud, f"-{family}", "route", "add", str(prefix), "via", via, "dev", bridge)
+                    # the subnet's hosts reach a delegated prefix through the router, as in the VPC
+                    # (Linux answers no neighbour solicitation for a prefix it only has a local
+                    # route for; ARP it would answer, from every NIC, the wrong ones dropped)
+                    gateway = s.gateway if family == 4 else s.gateway6
+                    if gateway is not None and (s.peer_addr if family == 4 else s.peer_addr6) is not None:
+                        ip(s.peer_ns, f"-{family}", "route", "add", str(prefix), "via", gateway, "dev", "eth0")
 
         # the DHCP lease, as systemd-networkd (netplan, route metric 100) leaves it
         if not self.with_lease:
@@ -615,16 +842,22 @@ class Cloud:
            "metric", str(DHCP_METRIC))
         ip(self.inst, "route", "add", "default", "via", gw, "dev", p, "proto", "dhcp", "src", addr,
            "metric", str(DHCP_METRIC))
+        # and the primary's router advertisement (a real primary accepts them)
+        if self.ra_router(p) is not None:
+            self.add_ra_defaults([p])
 
     def _install_antispoof(self):
         lines = [f"table bridge {NFT_TABLE} {{"]
         for name in self.links:
             c = self.counters[name]
             elements = ", ".join(self.allowed[name])
-            lines.append(f"  set allow_{c} {{ type ipv4_addr; "
+            lines.append(f"  set allow_{c} {{ type ipv4_addr; flags interval; auto-merge; "
                          + (f"elements = {{ {elements} }}; " if elements else "") + "}")
+            lines.append(f"  set allow6_{c} {{ type ipv6_addr; flags interval; auto-merge; "
+                         f"elements = {{ {', '.join(self.allowed6[name])} }}; }}")
             lines.append(f"  counter ipv4_{c} {{ }}")
             lines.append(f"  counter arp_{c} {{ }}")
+            lines.append(f"  counter ipv6_{c} {{ }}")
         lines.append("  chain prerouting {")
         lines.append("    type filter hook prerouting priority 0; policy accept;")
         for name in self.links:
@@ -632,6 +865,7 @@ class Cloud:
             lines.append(f'    iifname "{port}" ether type ip ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept')
             lines.append(f'    iifname "{port}" ether type ip ip saddr != @allow_{c} counter name "ipv4_{c}" drop')
             lines.append(f'    iifname "{port}" ether type arp arp saddr ip != @allow_{c} counter name "arp_{c}" drop')
+            lines.append(f'    iifname "{port}" ether type ip6 ip6 saddr != @allow6_{c} counter name "ipv6_{c}" drop')
         lines.append("  }")
         lines.append("}")
         rules = self.tmp / "antispoof.nft"
@@ -852,31 +1086,157 @@ class Cloud:
                 "metric": DHCP_METRIC}
 
     def kernel_state(self, ns=None):
-        """kernel_state() of the instance ns without the DHCP lease's own main default."""
-        return kernel_state(ns or self.inst, ignore_routes=[self.lease_default_route()])
+        """kernel_state() of the instance ns without the DHCP lease's own main default and the
+        RA defaults add_ra_defaults() installed (what the kernel learns, not what nicsync adds)."""
+        return kernel_state(ns or self.inst, ignore_routes=[self.lease_default_route()],
+                            ignore_routes6=self.ra_routes)
 
-    def state_differences(self, expect=None, by_ip=False):
-        return state_differences(self.kernel_state(), expect or self.fixture["expect"], by_ip=by_ip)
+    def state_differences(self, expect=None, by_ip=False, learned=True):
+        return state_differences(self.kernel_state(), expect or self.fixture["expect"], by_ip=by_ip,
+                                 learned=learned)
+
+    # -- IPv6 -----------------------------------------------------------------------------
+
+    def ra_router(self, link):
+        """The router whose advertisements a link would receive: its `ipv6_router` in `links`
+        (AWS), else for the primary the IPv6 router of its subnet (Oracle's, Alibaba's from the
+        metadata); None when there is none."""
+        entry = next(l for l in self.fixture["links"] if l["name"] == link)
+        if "ipv6_router" in entry:
+            return entry["ipv6_router"]
+        if link == self.primary:
+            return self.subnet_of[link].gateway6
+        return None
+
+    def ra_default_route(self, link):
+        """The RA-learned default of a link in the notation ({"table": "main", "dst": "default",
+        "via": ROUTER, "dev": LINK}: metric 1024, which reads as none)."""
+        return {"table": "main", "dst": "default", "via": self.ra_router(link), "dev": link}
+
+    def add_ra_defaults(self, links=None):
+        """Installs in the instance what the kernel learns from a router advertisement:
+        `default via ROUTER dev LINK proto ra` (metric 1024), on `links` (default: the primary,
+        when it has a router: secondary NICs do not accept RAs, although `links` may give their
+        router too). Idempotent. Returns the routes (notation)."""
+        if links is None:
+            links = [self.primary] if self.ra_router(self.primary) is not None else []
+        added = []
+        for link in links:
+            router = self.ra_router(link)
+            if router is None:
+                raise ValueError(f"{self.fixture_name}: {link} has no IPv6 router")
+            # a router outside the NIC's /128s (Alibaba's is in the subnet) is on-link all the same
+            onlink = [] if ipaddress.IPv6Address(router) in LINK_LOCAL6 else ["onlink"]
+            ip(self.inst, "-6", "route", "replace", "default", "via", router, "dev", link, "proto", "ra",
+               "metric", str(RA_METRIC), *onlink)
+            route = self.ra_default_route(link)
+            if route not in self.ra_routes:
+                self.ra_routes.append(route)
+            added.append(route)
+        return added
+
+    def wait_dad(self, ns=None, timeout=5.0):
+        """Waits until no IPv6 address in ns (default: the instance) is tentative (duplicate
+        address detection, ~1 s after an address is added); raises on a failed one or on timeout."""
+        ns = ns or self.inst
+        deadline = time.monotonic() + timeout
+        while True:
+            info = [(l["ifname"], a) for l in ip_json(ns, "-6", "addr", "show") for a in l.get("addr_info", [])]
+            failed = [f"{a['local']} on {n}" for n, a in info if a.get("dadfailed")]
+            if failed:
+                raise RuntimeError(f"duplicate address detection failed: {failed}")
+            tentative = [f"{a['local']} on {n}" for n, a in info if a.get("tentative")]
+            if not tentative:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"still tentative after {timeout} s: {tentative}")
+            time.sleep(0.05)
+
+    def prefix_hosts(self, family):
+        """One address inside each delegated prefix (family 4 or 6) of each NIC, which the NIC
+        answers for once the prefix is made usable locally: {link: [ADDR, ...]} (prefix + 5)."""
+        key = "prefixes4" if family == 4 else "prefixes6"
+        return {name: [str(n.network_address + 5) for n in self.ipv6[name][key]]
+                for name in self.links if self.ipv6[name][key]}
+
+    def remote_links6(self, expect=None, learned=True):
+        """The links whose IPv6 addresses can answer the remote host under `expect`: those with
+        an IPv6 default route of their own in a table of theirs (routes6; learned=False: not
+        counting learned ones), and the primary while it has an RA default (add_ra_defaults)."""
+        expect = expect or self.fixture["expect"]
+        links = {r["dev"] for r in expected_routes6(expect, learned)
+                 if r["dst"] == "default" and r["table"] != "main"}
+        links |= {r["dev"] for r in self.ra_routes if r["dev"] == self.primary}
+        return links
+
+    def unreachable6(self, addresses=None, remote=True, port=None, timeout=2.0):
+        """Checks every IPv6 address (default: all of expect's addresses6 and one address in each
+        delegated IPv6 prefix, prefix_hosts(6); or {link: [ADDR[/128], ...]}) answers ping -6 from its subnet's peer and, with `remote` (True, or a collection of
+        links whose addresses should), from the remote host; with `port`, also TCP to a
+        `listen(port, bind="::")` listener. Waits for DAD first. Returns the failures ([] when all
+        answer), including IPv6 frames the anti-spoofing dropped meanwhile."""
+        if addresses is None:
+            addresses = {k: list(v) for k, v in self.fixture["expect"].get("addresses6", {}).items()}
+            for link, hosts in self.prefix_hosts(6).items():
+                addresses.setdefault(link, []).extend(hosts)
+        self.wait_dad()
+        before = self.drops()
+        bad = []
+        for link, addrs in addresses.items():
+            for a in addrs:
+                addr = a.split("/")[0]
+                s = self.subnet_for(addr)
+                sources = []
+                if s is not None and s.peer_addr6 is not None:
+                    sources.append((f"peer {s.peer_addr6}", s.peer_ns))
+                else:
+                    bad.append(f"{addr} ({link}) is in no IPv6 subnet of the cloud")
+                if remote is True or (remote and link in remote):
+                    sources.append((f"remote {REMOTE_ADDR6}", self.remote))
+                for name, ns in sources:
+                    if not ping(ns, addr, timeout=timeout):
+                        bad.append(f"{addr} ({link}) does not answer ping -6 from {name}")
+                    if port is not None:
+                        got = tcp_connect(ns, addr, port)
+                        if got is None or ipaddress.ip_address(got) != ipaddress.ip_address(addr):
+                            bad.append(f"TCP [{addr}]:{port} ({link}) from {name}: reached {got}")
+        after = self.drops()
+        spoofed = {l: after[l]["ipv6"] - before[l]["ipv6"] for l in after if after[l]["ipv6"] != before[l]["ipv6"]}
+        if spoofed:
+            bad.append(f"IPv6 frames dropped as spoofed per link: {spoofed}")
+        return bad
 
     def drops(self):
-        """Frames dropped by the anti-spoofing so far: {link: {"ipv4": n, "arp": n}}."""
+        """Frames dropped by the anti-spoofing so far: {link: {"ipv4": n, "arp": n, "ipv6": n}}."""
         out = exec_in(self.cloud, ["nft", "-j", "list", "counters", "table", "bridge", NFT_TABLE], check=True).stdout
         by_counter = {}
         for item in json.loads(out)["nftables"]:
             if "counter" in item:
                 by_counter[item["counter"]["name"]] = item["counter"]["packets"]
-        return {name: {"ipv4": by_counter.get(f"ipv4_{c}", 0), "arp": by_counter.get(f"arp_{c}", 0)}
+        return {name: {"ipv4": by_counter.get(f"ipv4_{c}", 0), "arp": by_counter.get(f"arp_{c}", 0),
+                       "ipv6": by_counter.get(f"ipv6_{c}", 0)}
                 for name, c in self.counters.items()}
 
     def subnet_for(self, address):
-        a = ipaddress.IPv4Address(address.split("/")[0])
-        return next((s for s in self.subnets if a in s.network), None)
+        """The Subnet holding an IPv4 or IPv6 address (IPv6: its subnet, or a NIC's delegated
+        prefix there), or None."""
+        a = ipaddress.ip_address(address.split("/")[0])
+        if a.version == 4:
+            return next((s for s in self.subnets if s.network is not None and a in s.network), None)
+        found = next((s for s in self.subnets if s.network6 is not None and a in s.network6), None)
+        if found is None:
+            found = next((self.subnet_of[n] for n in self.links
+                          if any(a in p for p in self.ipv6[n]["prefixes6"])), None)
+        return found
 
     def peer_for(self, address):
-        """(peer ns, peer address) of the subnet holding address."""
+        """(peer ns, peer address) of the subnet holding address (an IPv6 one: the peer's IPv6
+        address)."""
         s = self.subnet_for(address)
         if s is None:
             raise ValueError(f"{address} is in none of {[str(s.network) for s in self.subnets]}")
+        if ":" in address:
+            return s.peer_ns, s.peer_addr6
         return s.peer_ns, s.peer_addr
 
     def ping(self, from_ns, dst, src=None, timeout=2.0):
@@ -890,8 +1250,11 @@ class Cloud:
                                                           f"{self.subnet_of[n].bridge}" for n in self.links),
                  f"  lease {self.lease} on {self.primary}, default via {self.lease_gateway} metric {DHCP_METRIC}"]
         for s in self.subnets:
-            lines.append(f"cloud {self.cloud}: {s.bridge} {s.gateway}/{s.network.prefixlen}; "
-                         f"peer {s.peer_ns} {s.peer_addr}")
-        lines.append(f"remote {self.remote} {REMOTE_ADDR} via {REMOTE_GW}; metadata {self.endpoint_url} "
-                     f"on the cloud's lo")
+            v4 = f"{s.gateway}/{s.network.prefixlen}" if s.network is not None else "no IPv4"
+            v6 = f"; IPv6 {s.network6} router {s.gateway6}, peer {s.peer_addr6}" if s.network6 is not None else ""
+            lines.append(f"cloud {self.cloud}: {s.bridge} {v4}; peer {s.peer_ns} {s.peer_addr}{v6}")
+        lines.append(f"remote {self.remote} {REMOTE_ADDR} {REMOTE_ADDR6} via {REMOTE_GW} {REMOTE_GW6}; "
+                     f"metadata {self.endpoint_url} on the cloud's lo")
+        if self.ra_routes:
+            lines.append(f"  RA defaults in the instance: {self.ra_routes}")
         return "\n".join(lines)

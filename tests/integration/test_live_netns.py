@@ -4,7 +4,10 @@ subnet with the gateway, a peer host, a remote host behind the gateway, anti-spo
 drops frames whose source address does not belong to the NIC), the mock metadata server on the
 vendor's real address. `nicsync apply --live` runs inside the instance; the kernel read back
 with `ip -j` must equal the fixture's `expect` exactly, and every expected address must answer
-ping and TCP from its subnet's peer and from the remote host. Then: a rerun changes nothing;
+ping and TCP from its subnet's peer and from the remote host. IPv6 likewise: the router
+advertisement's default is installed on the primary first (as the kernel would from an RA), so
+that AWS NICs learn their router from it; every IPv6 address (and one in each delegated prefix)
+must answer ping -6 and TCP, nothing dropped as spoofed. Then: a rerun changes nothing;
 a secondary IP removed from the metadata takes exactly its address and rule away; foreign
 objects added by hand stay; a refused kernel change undoes that NIC and names the object."""
 
@@ -17,7 +20,7 @@ import netns_cloud as nc
 import pathlib
 
 from harness import Failures, fixtures, load_fixture, needs_vlan_devices
-from test_netns_environment import check_reachability
+from test_netns_environment import check_reachability, check_reachability6
 
 NICSYNC = os.environ.get("NICSYNC", "nicsync")
 VENDORS = ["aws", "oracle", "alibaba"]
@@ -107,6 +110,28 @@ def differences(cloud, expect):
     return diffs
 
 
+def ipv6_differences(cloud):
+    """nicsync's IPv6 addresses must be usable at once: none left tentative (they go in nodad) and
+    none with a prefix route of its own (noprefixroute)."""
+    diffs = []
+    for link in nc.ip_json(cloud.inst, "-6", "addr", "show"):
+        for a in link.get("addr_info", []):
+            if a.get("family") != "inet6" or a.get("scope") != "global":
+                continue
+            where = f"{a['local']}/{a['prefixlen']} on {link['ifname']}"
+            if a.get("tentative"):
+                diffs.append(f"{where}: tentative (added without nodad)")
+            if not a.get("noprefixroute"):
+                diffs.append(f"{where}: without noprefixroute")
+    return diffs
+
+
+def learned_lines(expect):
+    """The log lines of the routers a live apply learns (routes6 marked "learned")."""
+    return sorted({f"{r['dev']}: IPv6 router {r['via']} learned from the default route on "
+                   for r in expect["routes6"] if r.get("learned")})
+
+
 def run_fixture(t, fixture):
     data = load_fixture(fixture)
     expect = data["expect"]
@@ -116,25 +141,32 @@ def run_fixture(t, fixture):
         os.makedirs(os.path.join(root, "etc/netplan"))
         cloud.write_oci_api_settings(root)
         cloud.start_metadata()
+        cloud.add_ra_defaults()
         add_foreign(cloud)
 
         with t.case(f"{fixture}: plan lists the kernel changes and changes nothing"):
             before = cloud.kernel_state()
             plan = nicsync(cloud, root, "--live", "plan")
             check("kernel: add " in plan.stdout, f"plan shows no kernel change:\n{plan.stdout}")
-            for rule in expect["rules"]:
+            for rule in expect["rules"] + expect["rules6"]:
                 line = f"kernel: add rule from {rule['from']} lookup {rule['table']} priority {rule['priority']}"
                 check(line in plan.stdout.splitlines(), f"{line!r} not in plan:\n{plan.stdout}")
             check(cloud.kernel_state() == before, "plan changed the kernel")
             check(not os.path.exists(os.path.join(root, "etc/netplan/90-nicsync.yaml")), "plan wrote a file")
 
-        with t.case(f"{fixture}: apply --live gives exactly the expected kernel state"):
-            nicsync(cloud, root, "--live", "apply")
-            diffs = differences(cloud, expect)
-            check(not diffs, "; ".join(diffs))
+        with t.case(f"{fixture}: apply --live gives exactly the expected kernel state, IPv6 included"):
+            out = nicsync(cloud, root, "--live", "apply")
+            diffs = differences(cloud, expect) + ipv6_differences(cloud)
+            for line in learned_lines(expect):
+                if f"nicsync: {line}" not in out.stderr:
+                    diffs.append(f"no {line!r}... logged")
+            check(not diffs, "; ".join(diffs) + f"\n{out.stderr}")
 
         with t.case(f"{fixture}: every address answers its peer and the remote host, nothing spoofed"):
             check_reachability(cloud)
+
+        with t.case(f"{fixture}: every IPv6 address answers ping -6 and TCP, nothing spoofed"):
+            check_reachability6(cloud)
 
         with t.case(f"{fixture}: a rerun changes nothing"):
             before = cloud.kernel_state()

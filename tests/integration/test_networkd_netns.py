@@ -8,6 +8,13 @@ the cloud ns, hands the primary its fixture lease). The kernel read back must eq
 lease must stay the source address of outgoing traffic, and every expected address must answer
 ping and TCP from its subnet's peer and from the remote host with no frame dropped as spoofed:
 what nicsync writes for the next boot does the same job as what it applies live.
+For a fixture with IPv6 the kernel must also hold exactly `expect`'s addresses6, routes6 and
+rules6 but the routes marked "learned" (the files carry no gateway learned from an RA), and every
+IPv6 address (and one in each delegated prefix) must answer ping -6 and TCP from its subnet's peer
+and, where its NIC has a default route, from the remote host, with no frame dropped as spoofed.
+Nothing sends RAs here: for that check the primary gets the default an RA would give it
+(Cloud.add_ra_defaults). The later cases (nicsync --live, then networkd; the settings variants)
+check IPv4 only.
 
 How systemd-networkd runs here (see Networkd): inside the instance's network namespace
 (`ip netns exec`) and new mount + UTS namespaces (`unshare --mount --uts --propagation private`),
@@ -48,7 +55,7 @@ import netns_cloud as nc
 from harness import (Failures, NICSYNC, fixtures, load_fixture, mock_server, needs_vlan_devices, run_nicsync,
                      target_root, write_oci_api_settings)
 from test_files_fixtures import expected_for, secondary_dhcp_links
-from test_netns_environment import check_reachability
+from test_netns_environment import check_reachability, check_reachability6
 
 VENDORS = ["aws", "oracle", "alibaba"]
 PREFIX = "networkd"
@@ -250,7 +257,7 @@ def wait_for_expect(cloud, networkd, configured=False, timeout=CONVERGE_TIMEOUT)
     IPv6 router advertisements until its NDisc times out). Returns (seconds, state); raises with
     the differences and networkd's log on timeout."""
     start = time.monotonic()
-    expect = cloud.fixture["expect"]
+    expect = nc.ipv4_only(cloud.fixture["expect"])
     while True:
         state = cloud.kernel_state()
         diffs = nc.state_differences(state, expect, by_ip=True)
@@ -270,6 +277,34 @@ def wait_for_expect(cloud, networkd, configured=False, timeout=CONVERGE_TIMEOUT)
                                  + f"\nkernel: {json.dumps(state)}\nexpect: {json.dumps(expect)}"
                                  + f"\nnetworkd log (last lines):\n{networkd.log_tail()}"
                                  + f"\ndnsmasq log:\n{dhcp_log(cloud)}")
+        time.sleep(0.05)
+
+
+def has_ipv6(data):
+    return any(data["expect"].get(k) for k in nc.IPV6_KEYS)
+
+
+def wait_for_expect6(cloud, networkd, timeout=CONVERGE_TIMEOUT):
+    """Polls until the instance's IPv6 state is exactly expect's addresses6/routes6/rules6 without
+    the learned routes, and no IPv6 address is tentative any more. Returns the state; raises with
+    the differences and networkd's log on timeout."""
+    start = time.monotonic()
+    expect6 = {k: cloud.fixture["expect"].get(k, {} if k == "addresses6" else []) for k in nc.IPV6_KEYS}
+    while True:
+        state = cloud.kernel_state()
+        diffs = nc.state_differences(state, expect6, learned=False)
+        tentative = [a["local"] for l in nc.ip_json(cloud.inst, "-6", "addr", "show")
+                     for a in l.get("addr_info", []) if a.get("tentative")]
+        if tentative:
+            diffs.append(f"tentative: {tentative}")
+        if not diffs:
+            return state
+        if not networkd.running() or time.monotonic() - start > timeout:
+            mine = {k: state[k] for k in nc.IPV6_KEYS}
+            raise AssertionError("; ".join(diffs) + f"\nkernel (IPv6): {json.dumps(mine)}"
+                                 f"\nexpect (IPv6, without learned routes): "
+                                 f"{json.dumps({**expect6, 'routes6': nc.expected_routes6(expect6, False)})}"
+                                 f"\nnetworkd log (last lines):\n{networkd.log_tail()}")
         time.sleep(0.05)
 
 
@@ -346,18 +381,32 @@ def check_fixture(t, fixture, variant, timings):
             networkd.start()
             times["networkd"], state = wait_for_expect(cloud, networkd)
             check_networkd_state(cloud, state)
-            print(f"     kernel state: {json.dumps(state)}")
+            print(f"     kernel state: {json.dumps(nc.ipv4_only(state))}")
+        if has_ipv6(data):
+            with t.case(f"{label}: IPv6 exactly as expected (addresses6, routes6 but the learned, rules6)"):
+                state = wait_for_expect6(cloud, networkd)
+                print(f"     kernel state (IPv6): {json.dumps({k: state[k] for k in nc.IPV6_KEYS})}")
         with t.case(f"{label}: every expected address answers peer and remote (ping, TCP), nothing dropped"):
             check(networkd.running(), f"networkd is not running:\n{networkd.log_tail()}")
             t0 = time.monotonic()
             check_reachability(cloud)
             times["reachability"] = time.monotonic() - t0
             check(networkd.running(), f"networkd exited:\n{networkd.log_tail()}")
-            check(not cloud.state_differences(by_ip=True), f"state changed: {cloud.state_differences(by_ip=True)}")
+            diffs = cloud.state_differences(nc.ipv4_only(data["expect"]), by_ip=True)
+            check(not diffs, f"state changed: {diffs}")
         if not with_cloud_init:  # the same .network files for the secondary NICs in both variants
             with t.case(f"{label}: networkd reports every link configured (what networkd-wait-online waits for)"):
                 wait_for_expect(cloud, networkd, configured=True)
                 times["configured"] = time.monotonic() - networkd_started
+        if has_ipv6(data):
+            with t.case(f"{label}: every expected IPv6 address answers peer (and remote where routed), "
+                        "nothing dropped"):
+                check(networkd.running(), f"networkd is not running:\n{networkd.log_tail()}")
+                t0 = time.monotonic()
+                ra = cloud.add_ra_defaults()  # what the primary would learn from its router
+                check_reachability6(cloud, learned=False)
+                times["reachability6"] = time.monotonic() - t0
+                print(f"     with the RA default {ra}; remote checked for {sorted(cloud.remote_links6(learned=False))}")
         networkd.stop()
     times["total"] = time.monotonic() - started
     timings.append((label, times))
@@ -380,7 +429,7 @@ def check_live_then_networkd(t, fixture, how):
       re-acquired lease comes back as secondary (KNOWN_ISSUE_... above).
     Either way every expected address must still answer with nothing dropped."""
     data = load_fixture(fixture)
-    expect = data["expect"]
+    expect = nc.ipv4_only(data["expect"])
     label = f"{fixture} (nicsync --live, then networkd {'reloaded' if how == 'reload' else 'restarted'})"
     with nc.Cloud(fixture, PREFIX, lease=False) as cloud, \
             tempfile.TemporaryDirectory(prefix="nicsync-networkd-root-") as tmp:
@@ -482,7 +531,7 @@ def wait_for_expect_with_duplicates(cloud, networkd, timeout=CONVERGE_TIMEOUT):
     """Until the lease is back, every route and rule of `expect` is there twice (nicsync's and
     networkd's) and networkd says every link is configured (it is done with them)."""
     start = time.monotonic()
-    expect = cloud.fixture["expect"]
+    expect = nc.ipv4_only(cloud.fixture["expect"])
     while True:
         state = cloud.kernel_state()
         states = networkd.link_states()
@@ -512,6 +561,8 @@ def start_dhcp_all(cloud, dhcp_links):
             "--except-interface=lo", "--pid-file", "--user=root", "--group=root",
             f"--dhcp-leasefile={run_dir / 'leases'}", "--log-facility=-", "--log-dhcp"]
     for s in cloud.subnets:
+        if s.network is None:  # an IPv6-only subnet: no DHCP
+            continue
         argv += [f"--interface={s.bridge}",
                  f"--dhcp-range=set:{s.bridge},{s.network.network_address},static,{s.network.netmask},1h",
                  f"--dhcp-option=tag:{s.bridge},option:router,{s.gateway}"]
@@ -522,7 +573,7 @@ def start_dhcp_all(cloud, dhcp_links):
         proc = cloud.spawn(cloud.cloud, argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     # With more than one interface dnsmasq does not say "sockets bound"; it lists each range once
     # its sockets are open (and a DHCP client retries anyway).
-    ranges = [f"static leases only on {s.network.network_address}," for s in cloud.subnets]
+    ranges = [f"static leases only on {s.network.network_address}," for s in cloud.subnets if s.network is not None]
     deadline = time.monotonic() + 10
     while not all(r in cloud.dhcp_log.read_text(errors="replace") for r in ranges):
         check(proc.poll() is None and time.monotonic() < deadline,
@@ -534,6 +585,7 @@ def wait_for_state(cloud, networkd, expect, leases, timeout=CONVERGE_TIMEOUT):
     """Until the kernel state equals `expect` (addresses by IP), every link holds its lease in
     `leases` ({name: "ADDR/PREFIX"}) and networkd says every link is configured."""
     start = time.monotonic()
+    expect = nc.ipv4_only(expect)
     while True:
         state = cloud.kernel_state()
         diffs = nc.state_differences(state, expect, by_ip=True)
@@ -582,7 +634,7 @@ def check_settings_variant(t, fixture, settings):
         with t.case(f"{label}: networkd + real DHCP leases give exactly the expected kernel state"):
             start_dhcp_all(cloud, secondary_leases)
             networkd.start()
-            state = wait_for_state(cloud, networkd, expect, leases)
+            state = nc.ipv4_only(wait_for_state(cloud, networkd, expect, leases))
             for link, addrs in state["addresses"].items():
                 for a in addrs:
                     check(a == leases.get(link) or a.endswith("/32"), f"{link} has {a}: only a lease may carry a prefix")
@@ -689,7 +741,7 @@ def check_live_settings(t, fixture, settings):
             wait_for_state(cloud, networkd, expect, {cloud.primary: str(cloud.lease), **secondary_leases})
             time.sleep(1)
             state = cloud.kernel_state()
-            diffs = nc.state_differences(state, expect, by_ip=True)
+            diffs = nc.state_differences(state, nc.ipv4_only(expect), by_ip=True)
             check(not diffs, "; ".join(diffs) + f"\nkernel: {json.dumps(state)}")
             ours = own_objects(cloud)
             check(ours == {"routes": 0, "rules": 0}, f"protocol {PROTO} objects left after the reload: {ours}")
