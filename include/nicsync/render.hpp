@@ -65,6 +65,13 @@ struct ExistingAddress {
   std::string source;  ///< the file it is in
 };
 
+/// An IPv6 address another netplan file gives a NIC (`addresses:`), with its prefix length.
+struct ExistingAddress6 {
+  Ipv6Address address;
+  int prefix_length = 128;
+  std::string source;
+};
+
 /// An IPv4 route another netplan file gives a NIC (`routes:`, or `gateway4:` as a default route
 /// in main), normalised: `default` is 0.0.0.0/0, table 254 is main.
 struct ExistingRoute {
@@ -89,7 +96,8 @@ struct ExistingRule {
 
 /// What other netplan files already configure for one planned NIC: every definition under the
 /// NIC's id (in `ethernets:`, or `vlans:` for a VLAN NIC), lists joined across files in the
-/// order given, as netplan joins them. IPv6 entries and entries netplan would refuse are skipped.
+/// order given, as netplan joins them. IPv6 routes and rules, and entries netplan would refuse,
+/// are skipped (IPv6 addresses and `dhcp6` are read).
 struct ExistingDefinition {
   std::string id;
   std::vector<ExistingAddress> addresses;
@@ -97,6 +105,9 @@ struct ExistingDefinition {
   std::vector<ExistingRule> rules;
   bool dhcp4 = false;        ///< as the last file that sets `dhcp4` says
   std::string dhcp4_source;  ///< that file; empty when no file sets it
+  std::vector<ExistingAddress6> addresses6{};
+  bool dhcp6 = false;          ///< as the last file that sets `dhcp6` says
+  std::string dhcp6_source{};  ///< that file; empty when no file sets it
 };
 
 /// The foreign netplan files' knowledge about the planned NICs.

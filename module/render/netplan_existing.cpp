@@ -131,18 +131,35 @@ std::optional<uint32_t> normal_table(std::optional<uint32_t> table) {
 }
 
 /// An `addresses:` entry: "a.b.c.d/n", or a one-key map of it to its options.
+/// The text of an `addresses:` entry: "ADDR/LEN", or a map with it as its only key (options).
+std::optional<std::string> address_text(const YAML::Node& entry) {
+  if (entry.IsScalar()) return entry.Scalar();
+  if (entry.IsMap() && entry.size() == 1 && entry.begin()->first.IsScalar()) return entry.begin()->first.Scalar();
+  return std::nullopt;
+}
+
 std::optional<ExistingAddress> read_address(const YAML::Node& entry, const std::string& source) {
-  std::string text;
-  if (entry.IsScalar()) {
-    text = entry.Scalar();
-  } else if (entry.IsMap() && entry.size() == 1 && entry.begin()->first.IsScalar()) {
-    text = entry.begin()->first.Scalar();
-  } else {
-    return std::nullopt;
-  }
-  std::optional<std::pair<Ipv4Address, int>> parsed = ipv4_with_prefix(text);
+  std::optional<std::string> text = address_text(entry);
+  if (!text) return std::nullopt;
+  std::optional<std::pair<Ipv4Address, int>> parsed = ipv4_with_prefix(*text);
   if (!parsed) return std::nullopt;
   return ExistingAddress{parsed->first, parsed->second, source};
+}
+
+/// An `addresses:` entry, if it is an IPv6 address with a prefix length (netplan needs one).
+std::optional<ExistingAddress6> read_address6(const YAML::Node& entry, const std::string& source) {
+  std::optional<std::string> text = address_text(entry);
+  if (!text) return std::nullopt;
+  size_t slash = text->find('/');
+  if (slash == std::string::npos || slash + 1 == text->size() || text->size() - slash > 4) return std::nullopt;
+  Result<Ipv6Address> address = Ipv6Address::parse(std::string_view(*text).substr(0, slash));
+  int length = 0;
+  for (char c : text->substr(slash + 1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    length = length * 10 + (c - '0');
+  }
+  if (!address.ok() || length > 128) return std::nullopt;
+  return ExistingAddress6{*address, length, source};
 }
 
 /// A `routes:` entry, if it is an IPv4 unicast route.
@@ -198,6 +215,8 @@ void read_definition(const YAML::Node& definition, const std::string& source, Ex
   for (const YAML::Node& entry : sequence_at(definition, "addresses")) {
     if (std::optional<ExistingAddress> address = read_address(entry, source))
       into.addresses.push_back(*address);
+    if (std::optional<ExistingAddress6> address = read_address6(entry, source))
+      into.addresses6.push_back(*address);
   }
   if (std::optional<std::string> gateway4 = scalar_at(definition, "gateway4")) {
     if (std::optional<Ipv4Address> gateway = ipv4(*gateway4)) {
@@ -216,6 +235,10 @@ void read_definition(const YAML::Node& definition, const std::string& source, Ex
   if (std::optional<std::string> dhcp4 = scalar_at(definition, "dhcp4")) {
     into.dhcp4 = is_true(dhcp4);
     into.dhcp4_source = source;
+  }
+  if (std::optional<std::string> dhcp6 = scalar_at(definition, "dhcp6")) {
+    into.dhcp6 = is_true(dhcp6);
+    into.dhcp6_source = source;
   }
 }
 
@@ -337,6 +360,27 @@ void subtract(NicPlan& nic, const ExistingDefinition& existing, NicOutcome& outc
     }
     addresses.push_back(address);
   }
+
+  // IPv6 the same way: the first address by DHCPv6 where another file turns it on (the cloud's
+  // DHCPv6 server hands out the NIC's first address), the others when listed there.
+  std::vector<Ipv6Address> addresses6;
+  for (size_t i = 0; i < nic.addresses6.size(); ++i) {
+    const Ipv6Address& address = nic.addresses6[i];
+    if (i == 0 && existing.dhcp6) {
+      outcome.found.add(existing.dhcp6_source, address.str() + " by DHCPv6");
+      outcome.dhcp_covered = true;
+      continue;
+    }
+    auto same = std::find_if(existing.addresses6.begin(), existing.addresses6.end(),
+                             [&](const ExistingAddress6& e) { return e.address == address; });
+    if (same != existing.addresses6.end()) {
+      outcome.found.add(same->source, same->address.str() + "/" + std::to_string(same->prefix_length));
+      outcome.addresses_covered = true;
+      continue;
+    }
+    addresses6.push_back(address);
+  }
+  nic.addresses6 = std::move(addresses6);
 
   // Another table for one of the NIC's addresses: its policy routing is configured differently.
   for (const Ipv4Rule& planned : nic.rules) {
@@ -489,7 +533,8 @@ Plan subtract_configured(const Plan& plan, const NetplanExisting& existing, std:
     NicPlan nic = planned;
     NicOutcome outcome;
     subtract(nic, definition->second, outcome);
-    // IPv6 entries of other files are not read: nicsync's IPv6 stays as planned.
+    // IPv6 routes and rules of other files are not read: nicsync's stay unless a conflict
+    // left the NIC's policy routing to the other file.
     bool fully = !outcome.found.empty() && nic.addresses.empty() && nic.routes.empty() && nic.rules.empty() &&
                  nic.addresses6.empty() && nic.routes6.empty() && nic.rules6.empty();
     if (std::optional<std::string> note = note_for(nic, fully, outcome)) notes.push_back(*note);

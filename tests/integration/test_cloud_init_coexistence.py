@@ -77,9 +77,11 @@ CASES = [
         "addresses": {"eth0": {"172.31.44.13", "172.31.45.70"}, "eth1": {"172.31.47.221"}},
         "routes": {("eth1", "default", "172.31.32.1", 101), ("eth1", "172.31.32.0/20", None, 101)},
         "rules": {("172.31.47.221", 101)},
-        "notes": [f"eth0: fully configured by {F} (addresses); left alone",
-                  f"eth1: fully configured by {F} (DHCP and its own policy routing, table 101 for 172.31.47.221 "
-                  "where nicsync would use 1001); left alone"],
+        # IPv6 too: each NIC's first IPv6 address comes by DHCPv6 (dhcp6: true), the others are
+        # in cloud-init's addresses.
+        "notes": [f"eth0: fully configured by {F} (DHCP and addresses); left alone",
+                  f"eth1: fully configured by {F} (DHCP, addresses and its own policy routing, table 101 for "
+                  "172.31.47.221 where nicsync would use 1001); left alone"],
     },
     {
         "case": "oracle-seed-secondary-ip",

@@ -410,6 +410,28 @@ TEST_SUITE("render::netplan_existing") {
     CHECK(eth1.table == 1001u);
   }
 
+  TEST_CASE("IPv6: dhcp6 stands for the first IPv6 address, listed ones are there; the rest stays") {
+    Plan plan = plan_of(test::aws_two_eni());
+    NicPlan& eth1 = plan.nics[1];
+    for (const char* text : {"2600:1f16::10", "2600:1f16::11", "2600:1f16::12"}) {
+      eth1.addresses6.push_back(*Ipv6Address::parse(text));
+    }
+    const std::string text =
+        "network: {ethernets: {eth1: {dhcp6: true, addresses: [\"2600:1f16::11/128\", 2600:1f16::99/128, 2600:1f16::12]}}}\n";
+    NetplanExisting existing = read(plan, {{kCloudInit, text}});
+    const ExistingDefinition& definition = definition_of(existing, "eth1");
+    CHECK(definition.dhcp6);
+    REQUIRE(definition.addresses6.size() == 2);  // an address without prefix is refused by netplan: skipped
+    CHECK(definition.addresses6[1].address.str() == "2600:1f16::99");
+    std::vector<std::string> notes;
+    Plan out = subtract(plan, text, notes);
+    CHECK(notes == std::vector<std::string>{"eth1: /etc/netplan/50-cloud-init.yaml already has 2600:1f16::10 by "
+                                            "DHCPv6 and 2600:1f16::11/128; not added again"});
+    const NicPlan& left = nic_of(out, "eth1");
+    REQUIRE(left.addresses6.size() == 1);
+    CHECK(left.addresses6[0].str() == "2600:1f16::12");
+  }
+
   TEST_CASE("dhcp4 on the DHCP primary covers none of its (secondary) addresses") {
     std::vector<std::string> notes;
     Plan out = subtract(plan_of(test::aws_two_eni()), "network: {ethernets: {eth0: {dhcp4: true}}}\n", notes);
