@@ -130,7 +130,6 @@ std::optional<uint32_t> normal_table(std::optional<uint32_t> table) {
   return table == 254u ? std::nullopt : table;
 }
 
-/// An `addresses:` entry: "a.b.c.d/n", or a one-key map of it to its options.
 /// The text of an `addresses:` entry: "ADDR/LEN", or a map with it as its only key (options).
 std::optional<std::string> address_text(const YAML::Node& entry) {
   if (entry.IsScalar()) return entry.Scalar();
@@ -138,6 +137,7 @@ std::optional<std::string> address_text(const YAML::Node& entry) {
   return std::nullopt;
 }
 
+/// An `addresses:` entry "a.b.c.d/n" (or a one-key map of it to its options).
 std::optional<ExistingAddress> read_address(const YAML::Node& entry, const std::string& source) {
   std::optional<std::string> text = address_text(entry);
   if (!text) return std::nullopt;
@@ -151,15 +151,11 @@ std::optional<ExistingAddress6> read_address6(const YAML::Node& entry, const std
   std::optional<std::string> text = address_text(entry);
   if (!text) return std::nullopt;
   size_t slash = text->find('/');
-  if (slash == std::string::npos || slash + 1 == text->size() || text->size() - slash > 4) return std::nullopt;
+  if (slash == std::string::npos) return std::nullopt;
   Result<Ipv6Address> address = Ipv6Address::parse(std::string_view(*text).substr(0, slash));
-  int length = 0;
-  for (char c : text->substr(slash + 1)) {
-    if (c < '0' || c > '9') return std::nullopt;
-    length = length * 10 + (c - '0');
-  }
-  if (!address.ok() || length > 128) return std::nullopt;
-  return ExistingAddress6{*address, length, source};
+  std::optional<uint32_t> length = parse_u32(text->substr(slash + 1));
+  if (!address.ok() || !length || *length > 128) return std::nullopt;
+  return ExistingAddress6{*address, static_cast<int>(*length), source};
 }
 
 /// A `routes:` entry, if it is an IPv4 unicast route.
