@@ -1,6 +1,8 @@
 #pragma once
-/// HTTP behind an interface: the real client uses libcurl's multi interface (keep-alive, bounded
-/// parallelism, per-request timeout, retries with backoff); tests use a recording fake.
+/// HTTP behind an interface. Two real clients with the same behaviour (keep-alive, bounded
+/// parallelism, per-request timeout, retries with backoff): nicsync's own for plain http:// (the
+/// metadata services; cheap to start) and libcurl's multi interface for https:// (the OCI API;
+/// libcurl is loaded on first use). Tests use a recording fake.
 
 #include <memory>
 #include <string>
@@ -54,8 +56,17 @@ class HttpClient {
   virtual std::vector<HttpResponse> perform(const std::vector<HttpRequest>& requests) = 0;
 };
 
-/// The libcurl implementation. Never uses a proxy (the proxy environment variables are ignored):
-/// the metadata address is link-local, and at boot no proxy is configured yet.
+/// The client nicsync uses: http:// URLs through make_plain_http_client(), any other through
+/// make_curl_http_client(), created on the first such request. Neither uses a proxy (the proxy
+/// environment variables are ignored): the metadata address is link-local, and at boot no proxy
+/// is configured yet.
+std::unique_ptr<HttpClient> make_http_client(const HttpOptions& options);
+
+/// HTTP/1.1 over plain sockets and poll(2), http:// only (other URLs fail, not retried).
+std::unique_ptr<HttpClient> make_plain_http_client(const HttpOptions& options);
+
+/// The libcurl implementation (HTTPS with options.ca_bundle). libcurl.so.4 is loaded with dlopen()
+/// when the client is created; when it cannot be, every request fails with the loader's reason.
 std::unique_ptr<HttpClient> make_curl_http_client(const HttpOptions& options);
 
 }  // namespace nicsync

@@ -497,8 +497,8 @@ int run_cli(int argc, char** argv) {
       }
       lock = std::move(*locked);
     }
-    auto http = make_curl_http_client(options->http);
-    auto api_http = make_curl_http_client(options->api_http);
+    auto http = make_http_client(options->http);
+    auto api_http = make_http_client(options->api_http);
     Services services{.fs = *fs, .http = *http, .api_http = api_http.get()};
     services.stop_signal = stop_signal;
     auto netlink = make_libnl_netlink();

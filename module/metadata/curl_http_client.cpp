@@ -2,13 +2,18 @@
 // connection cache lives across perform() calls), at most max_in_flight transfers on the wire,
 // and failed attempts rescheduled by time inside the same event loop, so a request waiting for
 // its retry never holds up the others.
+//
+// libcurl is not linked but loaded with dlopen() when the first client is made: only HTTPS (the
+// OCI API) needs it, and loading it with its dependency tree (TLS, Kerberos, LDAP, SSH, RTMP, ...)
+// costs every process ≈ 7.5 ms and ≈ 6 MB (tests/bench/README.md).
 
+#define CURL_DISABLE_TYPECHECK  // the type-checking macros would hide the functions called below
 #include <curl/curl.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -24,45 +29,103 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-void init_curl_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      throw std::runtime_error("curl_global_init failed");
-    }
-  });
+constexpr const char* kLibcurl = "libcurl.so.4";
+
+/// The libcurl functions this client calls, from libcurl.so.4.
+struct Libcurl {
+  decltype(&::curl_global_init) global_init = nullptr;
+  decltype(&::curl_multi_init) multi_init = nullptr;
+  decltype(&::curl_multi_cleanup) multi_cleanup = nullptr;
+  decltype(&::curl_multi_setopt) multi_setopt = nullptr;
+  decltype(&::curl_multi_add_handle) multi_add_handle = nullptr;
+  decltype(&::curl_multi_remove_handle) multi_remove_handle = nullptr;
+  decltype(&::curl_multi_perform) multi_perform = nullptr;
+  decltype(&::curl_multi_info_read) multi_info_read = nullptr;
+  decltype(&::curl_multi_poll) multi_poll = nullptr;
+  decltype(&::curl_multi_strerror) multi_strerror = nullptr;
+  decltype(&::curl_easy_init) easy_init = nullptr;
+  decltype(&::curl_easy_cleanup) easy_cleanup = nullptr;
+  decltype(&::curl_easy_setopt) easy_setopt = nullptr;
+  decltype(&::curl_easy_getinfo) easy_getinfo = nullptr;
+  decltype(&::curl_easy_strerror) easy_strerror = nullptr;
+  decltype(&::curl_slist_append) slist_append = nullptr;
+  decltype(&::curl_slist_free_all) slist_free_all = nullptr;
+  std::string error;  ///< why libcurl could not be used; empty when it can
+};
+
+template <typename Function>
+bool resolve(void* library, const char* name, Function& function, std::string& error) {
+  function = reinterpret_cast<Function>(::dlsym(library, name));
+  if (function == nullptr && error.empty()) error = std::string(kLibcurl) + " has no " + name;
+  return function != nullptr;
+}
+
+Libcurl load_libcurl() {
+  Libcurl lib;
+  void* library = ::dlopen(kLibcurl, RTLD_NOW | RTLD_LOCAL);  // kept loaded for the process
+  if (library == nullptr) {
+    const char* why = ::dlerror();
+    lib.error = "HTTPS needs libcurl, which cannot be loaded: " + std::string(why != nullptr ? why : kLibcurl);
+    return lib;
+  }
+  std::string& e = lib.error;
+  resolve(library, "curl_global_init", lib.global_init, e);
+  resolve(library, "curl_multi_init", lib.multi_init, e);
+  resolve(library, "curl_multi_cleanup", lib.multi_cleanup, e);
+  resolve(library, "curl_multi_setopt", lib.multi_setopt, e);
+  resolve(library, "curl_multi_add_handle", lib.multi_add_handle, e);
+  resolve(library, "curl_multi_remove_handle", lib.multi_remove_handle, e);
+  resolve(library, "curl_multi_perform", lib.multi_perform, e);
+  resolve(library, "curl_multi_info_read", lib.multi_info_read, e);
+  resolve(library, "curl_multi_poll", lib.multi_poll, e);
+  resolve(library, "curl_multi_strerror", lib.multi_strerror, e);
+  resolve(library, "curl_easy_init", lib.easy_init, e);
+  resolve(library, "curl_easy_cleanup", lib.easy_cleanup, e);
+  resolve(library, "curl_easy_setopt", lib.easy_setopt, e);
+  resolve(library, "curl_easy_getinfo", lib.easy_getinfo, e);
+  resolve(library, "curl_easy_strerror", lib.easy_strerror, e);
+  resolve(library, "curl_slist_append", lib.slist_append, e);
+  resolve(library, "curl_slist_free_all", lib.slist_free_all, e);
+  if (e.empty() && lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) e = "curl_global_init failed";
+  return lib;
+}
+
+/// libcurl, loaded once per process (thread-safe: a function-local static).
+const Libcurl& curl() {
+  static const Libcurl lib = load_libcurl();
+  return lib;
 }
 
 // ---- RAII for libcurl handles ----
 
 struct MultiDeleter {
-  void operator()(CURLM* multi) const { curl_multi_cleanup(multi); }
+  void operator()(CURLM* multi) const { curl().multi_cleanup(multi); }
 };
 struct EasyDeleter {
-  void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
+  void operator()(CURL* easy) const { curl().easy_cleanup(easy); }
 };
 struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+  void operator()(curl_slist* list) const { curl().slist_free_all(list); }
 };
 using MultiHandle = std::unique_ptr<CURLM, MultiDeleter>;
 using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
 using HeaderList = std::unique_ptr<curl_slist, SlistDeleter>;
 
 void append_header(HeaderList& list, const std::string& line) {
-  curl_slist* head = curl_slist_append(list.get(), line.c_str());
+  curl_slist* head = curl().slist_append(list.get(), line.c_str());
   if (head == nullptr) throw std::bad_alloc();
   if (!list) list.reset(head);  // the first append creates the head; later ones keep it
 }
 
 void check(CURLMcode code, const char* what) {
   if (code != CURLM_OK) {
-    throw std::runtime_error(std::string(what) + ": " + curl_multi_strerror(code));
+    throw std::runtime_error(std::string(what) + ": " + curl().multi_strerror(code));
   }
 }
 
 void check(CURLcode code, const char* what) {
   if (code != CURLE_OK) {
-    throw std::runtime_error(std::string(what) + ": " + curl_easy_strerror(code));
+    throw std::runtime_error(std::string(what) + ": " + curl().easy_strerror(code));
   }
 }
 
@@ -162,15 +225,15 @@ struct Scheduled {
 class CurlHttpClient final : public HttpClient {
  public:
   explicit CurlHttpClient(const HttpOptions& options) : options_(options) {
-    init_curl_once();
     options_.attempts = std::max(options_.attempts, 1);
     options_.max_in_flight = std::max(options_.max_in_flight, 1);
     options_.backoff_ms = std::max(options_.backoff_ms, 0L);
     options_.max_backoff_ms = std::max(options_.max_backoff_ms, 0L);
-    multi_.reset(curl_multi_init());
+    if (!curl().error.empty()) return;  // perform() answers every request with the reason
+    multi_.reset(curl().multi_init());
     if (!multi_) throw std::runtime_error("curl_multi_init failed");
     // Keep at least one idle connection per parallel slot for the next perform().
-    check(curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight)),
+    check(curl().multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight)),
           "CURLMOPT_MAXCONNECTS");
   }
 
@@ -192,53 +255,53 @@ std::unique_ptr<Transfer> CurlHttpClient::start(const HttpRequest& request, size
   transfer->index = index;
   transfer->attempt = attempt;
   transfer->max_body = options_.max_body_bytes;
-  transfer->easy.reset(curl_easy_init());
+  transfer->easy.reset(curl().easy_init());
   if (!transfer->easy) throw std::runtime_error("curl_easy_init failed");
   CURL* easy = transfer->easy.get();
 
   for (const auto& [name, value] : request.headers) append_header(transfer->headers, name + ": " + value);
   append_header(transfer->headers, "Expect:");  // never wait for "100 Continue"
 
-  check(curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str()), "CURLOPT_URL");
-  check(curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headers.get()), "CURLOPT_HTTPHEADER");
-  check(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L), "CURLOPT_NOSIGNAL");
-  check(curl_easy_setopt(easy, CURLOPT_PROXY, ""), "CURLOPT_PROXY");
-  check(curl_easy_setopt(easy, CURLOPT_NOPROXY, "*"), "CURLOPT_NOPROXY");
-  check(curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L), "CURLOPT_FOLLOWLOCATION");
+  check(curl().easy_setopt(easy, CURLOPT_URL, request.url.c_str()), "CURLOPT_URL");
+  check(curl().easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headers.get()), "CURLOPT_HTTPHEADER");
+  check(curl().easy_setopt(easy, CURLOPT_NOSIGNAL, 1L), "CURLOPT_NOSIGNAL");
+  check(curl().easy_setopt(easy, CURLOPT_PROXY, ""), "CURLOPT_PROXY");
+  check(curl().easy_setopt(easy, CURLOPT_NOPROXY, "*"), "CURLOPT_NOPROXY");
+  check(curl().easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L), "CURLOPT_FOLLOWLOCATION");
 #if LIBCURL_VERSION_NUM >= 0x075500
-  check(curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https"), "CURLOPT_PROTOCOLS_STR");
+  check(curl().easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https"), "CURLOPT_PROTOCOLS_STR");
 #else
-  check(curl_easy_setopt(easy, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS)),
+  check(curl().easy_setopt(easy, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS)),
         "CURLOPT_PROTOCOLS");
 #endif
-  check(curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1)),
+  check(curl().easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1)),
         "CURLOPT_HTTP_VERSION");
-  check(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms),
+  check(curl().easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms),
         "CURLOPT_CONNECTTIMEOUT_MS");
-  check(curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, options_.request_timeout_ms), "CURLOPT_TIMEOUT_MS");
-  check(curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options_.max_body_bytes)),
+  check(curl().easy_setopt(easy, CURLOPT_TIMEOUT_MS, options_.request_timeout_ms), "CURLOPT_TIMEOUT_MS");
+  check(curl().easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options_.max_body_bytes)),
         "CURLOPT_MAXFILESIZE_LARGE");
-  check(curl_easy_setopt(easy, CURLOPT_USERAGENT, "nicsync"), "CURLOPT_USERAGENT");
-  check(curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error), "CURLOPT_ERRORBUFFER");
-  check(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body), "CURLOPT_WRITEFUNCTION");
-  check(curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get()), "CURLOPT_WRITEDATA");
-  check(curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header), "CURLOPT_HEADERFUNCTION");
-  check(curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get()), "CURLOPT_HEADERDATA");
+  check(curl().easy_setopt(easy, CURLOPT_USERAGENT, "nicsync"), "CURLOPT_USERAGENT");
+  check(curl().easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error), "CURLOPT_ERRORBUFFER");
+  check(curl().easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body), "CURLOPT_WRITEFUNCTION");
+  check(curl().easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get()), "CURLOPT_WRITEDATA");
+  check(curl().easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header), "CURLOPT_HEADERFUNCTION");
+  check(curl().easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get()), "CURLOPT_HEADERDATA");
   if (!options_.ca_bundle.empty()) {
-    check(curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_bundle.c_str()), "CURLOPT_CAINFO");
+    check(curl().easy_setopt(easy, CURLOPT_CAINFO, options_.ca_bundle.c_str()), "CURLOPT_CAINFO");
   }
   if (request.method == HttpMethod::post) {
-    check(curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size())),
+    check(curl().easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size())),
           "CURLOPT_POSTFIELDSIZE_LARGE");
-    check(curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, request.body.data()), "CURLOPT_COPYPOSTFIELDS");
+    check(curl().easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, request.body.data()), "CURLOPT_COPYPOSTFIELDS");
   }
   if (request.method == HttpMethod::put) {
-    check(curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L), "CURLOPT_UPLOAD");
-    check(curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(0)),
+    check(curl().easy_setopt(easy, CURLOPT_UPLOAD, 1L), "CURLOPT_UPLOAD");
+    check(curl().easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(0)),
           "CURLOPT_INFILESIZE_LARGE");
-    check(curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_upload), "CURLOPT_READFUNCTION");
+    check(curl().easy_setopt(easy, CURLOPT_READFUNCTION, on_upload), "CURLOPT_READFUNCTION");
   }
-  check(curl_multi_add_handle(multi_.get(), easy), "curl_multi_add_handle");
+  check(curl().multi_add_handle(multi_.get(), easy), "curl_multi_add_handle");
   return transfer;
 }
 
@@ -251,19 +314,19 @@ Finished CurlHttpClient::finish(Transfer& transfer, CURLcode code) const {
   }
   if (code != CURLE_OK) {
     long os_errno = 0;
-    curl_easy_getinfo(transfer.easy.get(), CURLINFO_OS_ERRNO, &os_errno);
+    curl().easy_getinfo(transfer.easy.get(), CURLINFO_OS_ERRNO, &os_errno);
     if (code == CURLE_COULDNT_CONNECT && os_errno != 0) {
       response.transport_error = std::system_category().message(static_cast<int>(os_errno));
     } else if (transfer.error[0] != '\0') {
       response.transport_error = transfer.error;
     } else {
-      response.transport_error = curl_easy_strerror(code);
+      response.transport_error = curl().easy_strerror(code);
     }
     // A malformed URL or a refused scheme will not get better by trying again.
     bool retriable = code != CURLE_URL_MALFORMAT && code != CURLE_UNSUPPORTED_PROTOCOL;
     return {std::move(response), retriable};
   }
-  curl_easy_getinfo(transfer.easy.get(), CURLINFO_RESPONSE_CODE, &response.status);
+  curl().easy_getinfo(transfer.easy.get(), CURLINFO_RESPONSE_CODE, &response.status);
   response.body = std::move(transfer.body);
   response.headers = std::move(transfer.response_headers);
   bool retriable = response.status >= 500 || response.status == 429;
@@ -283,6 +346,10 @@ long CurlHttpClient::retry_delay_ms(int failed_attempt, const HttpResponse& resp
 
 std::vector<HttpResponse> CurlHttpClient::perform(const std::vector<HttpRequest>& requests) {
   std::vector<HttpResponse> responses(requests.size());
+  if (!curl().error.empty()) {
+    for (HttpResponse& response : responses) response.transport_error = curl().error;
+    return responses;
+  }
   std::vector<Scheduled> waiting;  // not yet on the wire: first tries (due now) and retries
   waiting.reserve(requests.size());
   Clock::time_point now = Clock::now();
@@ -305,10 +372,10 @@ std::vector<HttpResponse> CurlHttpClient::perform(const std::vector<HttpRequest>
     }
 
     int running = 0;
-    check(curl_multi_perform(multi_.get(), &running), "curl_multi_perform");
+    check(curl().multi_perform(multi_.get(), &running), "curl_multi_perform");
 
     int queued = 0;
-    while (CURLMsg* message = curl_multi_info_read(multi_.get(), &queued)) {
+    while (CURLMsg* message = curl().multi_info_read(multi_.get(), &queued)) {
       if (message->msg != CURLMSG_DONE) continue;
       CURL* easy = message->easy_handle;
       CURLcode code = message->data.result;
@@ -317,7 +384,7 @@ std::vector<HttpResponse> CurlHttpClient::perform(const std::vector<HttpRequest>
       if (it == in_flight.end()) continue;
       std::unique_ptr<Transfer> transfer = std::move(*it);
       in_flight.erase(it);
-      check(curl_multi_remove_handle(multi_.get(), easy), "curl_multi_remove_handle");
+      check(curl().multi_remove_handle(multi_.get(), easy), "curl_multi_remove_handle");
 
       Finished finished = finish(*transfer, code);
       if (finished.retriable && transfer->attempt < options_.attempts) {
@@ -339,7 +406,7 @@ std::vector<HttpResponse> CurlHttpClient::perform(const std::vector<HttpRequest>
       wait_ms = std::clamp(static_cast<long>(until.count()), 0L, wait_ms);
     }
     if (wait_ms > 0) {
-      check(curl_multi_poll(multi_.get(), nullptr, 0, static_cast<int>(wait_ms), nullptr), "curl_multi_poll");
+      check(curl().multi_poll(multi_.get(), nullptr, 0, static_cast<int>(wait_ms), nullptr), "curl_multi_poll");
     }
   }
   return responses;

@@ -416,7 +416,7 @@ TEST_CASE("fetch_alibaba through curl and the mock, for every fixture, with the 
       TempFixture file(fixture);
       MockImds mock(file.path());
       mock.start("127.0.0.1", 0);
-      auto client = nicsync::make_curl_http_client(patient_options());
+      auto client = nicsync::make_http_client(patient_options());
       auto instance = nicsync::fetch_alibaba(*client, mock.url() + "/");
       REQUIRE_MESSAGE(instance.ok(), instance.error().message);
       CHECK(describe(*instance) == c.expected);
@@ -441,7 +441,7 @@ TEST_CASE("fetch_alibaba through curl: 403 on the PUT is an error, 404 falls bac
   TempFixture file(load_fixture(kTwoEni));
   MockImds mock(file.path());
   mock.start("127.0.0.1", 0);
-  auto client = nicsync::make_curl_http_client(patient_options());
+  auto client = nicsync::make_http_client(patient_options());
 
   Fault forbidden;
   forbidden.kind = Fault::Kind::status;

@@ -14,6 +14,8 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -188,11 +190,23 @@ class EnvOverride {
 
 }  // namespace
 
-TEST_SUITE("metadata::CurlHttpClient") {
+/// The two real clients; every case below runs on both.
+struct CurlClient {
+  static std::unique_ptr<nicsync::HttpClient> make(const HttpOptions& options) {
+    return nicsync::make_curl_http_client(options);
+  }
+};
+struct PlainClient {
+  static std::unique_ptr<nicsync::HttpClient> make(const HttpOptions& options) {
+    return nicsync::make_plain_http_client(options);
+  }
+};
 
-TEST_CASE("many requests share a few kept-alive connections, also across perform() calls") {
+TEST_SUITE("metadata::HttpClient (libcurl and plain)") {
+
+TEST_CASE_TEMPLATE("many requests share a few kept-alive connections, also across perform() calls", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
-  auto client = nicsync::make_curl_http_client(quick_options());
+  auto client = Client::make(quick_options());
   std::vector<HttpRequest> batch;
   for (int i = 0; i < 40; ++i) {
     batch.push_back(aws_get(*mock, i % 2 == 0 ? "/latest/meta-data/instance-id" : "/latest/meta-data/mac"));
@@ -209,10 +223,10 @@ TEST_CASE("many requests share a few kept-alive connections, also across perform
   CHECK(connections(*mock) <= 4);
 }
 
-TEST_CASE("at most max_in_flight requests are on the wire") {
+TEST_CASE_TEMPLATE("at most max_in_flight requests are on the wire", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   mock->add_fault(latency_fault("", -1, 150));
-  auto client = nicsync::make_curl_http_client(quick_options());
+  auto client = Client::make(quick_options());
   std::vector<HttpRequest> batch(8, aws_get(*mock, "/latest/meta-data/mac"));
   auto start = Clock::now();
   std::vector<HttpResponse> responses = client->perform(batch);
@@ -223,10 +237,10 @@ TEST_CASE("at most max_in_flight requests are on the wire") {
   CHECK(connections(*mock) <= 4);
 }
 
-TEST_CASE("responses come back in request order") {
+TEST_CASE_TEMPLATE("responses come back in request order", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   mock->add_fault(latency_fault("/latest/meta-data/ami-id", -1, 200));
-  auto client = nicsync::make_curl_http_client(quick_options());
+  auto client = Client::make(quick_options());
   std::vector<HttpResponse> responses = client->perform(
       {aws_get(*mock, "/latest/meta-data/ami-id"), aws_get(*mock, "/latest/meta-data/instance-id"),
        aws_get(*mock, "/latest/meta-data/nope"), aws_get(*mock, "/latest/meta-data/local-ipv4")});
@@ -238,9 +252,9 @@ TEST_CASE("responses come back in request order") {
   CHECK(client->perform({}).empty());
 }
 
-TEST_CASE("a PUT with an empty body gets the token at once") {
+TEST_CASE_TEMPLATE("a PUT with an empty body gets the token at once", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
-  auto client = nicsync::make_curl_http_client(quick_options());
+  auto client = Client::make(quick_options());
   HttpRequest put;
   put.method = HttpMethod::put;
   put.url = mock->url() + "/latest/api/token";
@@ -257,22 +271,22 @@ TEST_CASE("a PUT with an empty body gets the token at once") {
   CHECK(recorded[0].headers["X-aws-ec2-metadata-token-ttl-seconds"] == "21600");
 }
 
-TEST_CASE("a 500 is retried until it succeeds") {
+TEST_CASE_TEMPLATE("a 500 is retried until it succeeds", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   mock->add_fault(status_fault("/latest/meta-data/instance-id", 500, 2));
-  auto client = nicsync::make_curl_http_client(quick_options());
+  auto client = Client::make(quick_options());
   std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/instance-id")});
   CHECK(responses[0].status == 200);
   CHECK(responses[0].body == "i-094226850fb16bdf1");
   CHECK(seen(*mock, "/latest/meta-data/instance-id") == 3);
 }
 
-TEST_CASE("a 429 waits for Retry-After, but no longer than max_backoff_ms") {
+TEST_CASE_TEMPLATE("a 429 waits for Retry-After, but no longer than max_backoff_ms", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   mock->add_fault(status_fault("/latest/meta-data/mac", 429, 1, "1"));
   HttpOptions options = quick_options();
   options.max_backoff_ms = 300;
-  auto client = nicsync::make_curl_http_client(options);
+  auto client = Client::make(options);
   auto start = Clock::now();
   std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
   long ms = elapsed_ms(start);
@@ -282,10 +296,10 @@ TEST_CASE("a 429 waits for Retry-After, but no longer than max_backoff_ms") {
   CHECK(ms < 900);   // not the full second either
 }
 
-TEST_CASE("after `attempts` tries the last answer is returned") {
+TEST_CASE_TEMPLATE("after `attempts` tries the last answer is returned", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   mock->add_fault(status_fault("/latest/meta-data/mac", 503, -1, "0"));
-  auto client = nicsync::make_curl_http_client(quick_options());
+  auto client = Client::make(quick_options());
   std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
   CHECK(responses[0].status == 503);
   CHECK(responses[0].retry_after == "0");
@@ -293,10 +307,10 @@ TEST_CASE("after `attempts` tries the last answer is returned") {
   CHECK(seen(*mock, "/latest/meta-data/mac") == 3);
 }
 
-TEST_CASE("every header of the final answer is kept, names in lower case") {
+TEST_CASE_TEMPLATE("every header of the final answer is kept, names in lower case", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   mock->add_fault(status_fault("/latest/meta-data/mac", 503, 1, "0"));
-  auto client = nicsync::make_curl_http_client(quick_options());
+  auto client = Client::make(quick_options());
   std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
   REQUIRE(responses[0].status == 200);
   CHECK(responses[0].retry_after.empty());  // the 503's Retry-After is not the final answer's
@@ -306,9 +320,9 @@ TEST_CASE("every header of the final answer is kept, names in lower case") {
   CHECK(responses[0].header("Content-Type").empty());  // names are matched in lower case
 }
 
-TEST_CASE("a 4xx other than 429 is final") {
+TEST_CASE_TEMPLATE("a 4xx other than 429 is final", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
-  auto client = nicsync::make_curl_http_client(quick_options());
+  auto client = Client::make(quick_options());
   HttpRequest no_token;
   no_token.url = mock->url() + "/latest/meta-data/mac";
   std::vector<HttpResponse> responses =
@@ -318,14 +332,14 @@ TEST_CASE("a 4xx other than 429 is final") {
   CHECK(mock->requests().size() == 2);
 }
 
-TEST_CASE("a retry waits by time without holding up the other requests") {
+TEST_CASE_TEMPLATE("a retry waits by time without holding up the other requests", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   mock->add_fault(status_fault("/latest/meta-data/ami-id", 500, 1));
   HttpOptions options = quick_options();
   options.max_in_flight = 1;
   options.backoff_ms = 300;
   options.max_backoff_ms = 300;
-  auto client = nicsync::make_curl_http_client(options);
+  auto client = Client::make(options);
   std::vector<HttpResponse> responses =
       client->perform({aws_get(*mock, "/latest/meta-data/ami-id"), aws_get(*mock, "/latest/meta-data/mac"),
                        aws_get(*mock, "/latest/meta-data/instance-id")});
@@ -341,12 +355,12 @@ TEST_CASE("a retry waits by time without holding up the other requests") {
         "/latest/meta-data/ami-id 200\n");
 }
 
-TEST_CASE("a slow answer times out per attempt and is retried") {
+TEST_CASE_TEMPLATE("a slow answer times out per attempt and is retried", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   mock->add_fault(latency_fault("/latest/meta-data/mac", 1, 1000));
   HttpOptions options = quick_options();
   options.request_timeout_ms = 150;
-  auto client = nicsync::make_curl_http_client(options);
+  auto client = Client::make(options);
   auto start = Clock::now();
   std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
   CHECK(responses[0].status == 200);
@@ -354,7 +368,7 @@ TEST_CASE("a slow answer times out per attempt and is retried") {
 
   mock->add_fault(latency_fault("/latest/meta-data/instance-id", -1, 1000));
   options.attempts = 2;
-  client = nicsync::make_curl_http_client(options);
+  client = Client::make(options);
   start = Clock::now();
   responses = client->perform({aws_get(*mock, "/latest/meta-data/instance-id")});
   CHECK(responses[0].status == 0);
@@ -362,20 +376,20 @@ TEST_CASE("a slow answer times out per attempt and is retried") {
   CHECK(elapsed_ms(start) < 900);
 }
 
-TEST_CASE("a connection closed without an answer is retried") {
+TEST_CASE_TEMPLATE("a connection closed without an answer is retried", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   mock->add_fault(fault_of(Fault::Kind::close_connection, "/latest/meta-data/mac", 1));
-  auto client = nicsync::make_curl_http_client(quick_options());
+  auto client = Client::make(quick_options());
   std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
   CHECK(responses[0].status == 200);
   CHECK(responses[0].body == "02:86:10:77:7f:fe");
   CHECK(seen(*mock, "/latest/meta-data/mac") == 2);
 }
 
-TEST_CASE("a truncated body is retried, and an error when it stays truncated") {
+TEST_CASE_TEMPLATE("a truncated body is retried, and an error when it stays truncated", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   mock->add_fault(fault_of(Fault::Kind::truncate_body, kLongPath, 1));
-  auto client = nicsync::make_curl_http_client(quick_options());
+  auto client = Client::make(quick_options());
   std::vector<HttpResponse> responses = client->perform({aws_get(*mock, kLongPath)});
   CHECK(responses[0].status == 200);
   CHECK(responses[0].body.rfind("ssh-rsa ", 0) == 0);
@@ -390,10 +404,10 @@ TEST_CASE("a truncated body is retried, and an error when it stays truncated") {
   CHECK(seen(*mock, kLongPath) == 5);
 }
 
-TEST_CASE("a closed port is a transport error") {
+TEST_CASE_TEMPLATE("a closed port is a transport error", Client, CurlClient, PlainClient) {
   HttpOptions options = quick_options();
   options.attempts = 2;
-  auto client = nicsync::make_curl_http_client(options);
+  auto client = Client::make(options);
   HttpRequest request;
   request.url = "http://127.0.0.1:" + std::to_string(closed_port()) + "/latest/meta-data/mac";
   std::vector<HttpResponse> responses = client->perform({request});
@@ -401,11 +415,11 @@ TEST_CASE("a closed port is a transport error") {
   CHECK(responses[0].transport_error == "Connection refused");
 }
 
-TEST_CASE("a body over max_body_bytes fails without retrying") {
+TEST_CASE_TEMPLATE("a body over max_body_bytes fails without retrying", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   HttpOptions options = quick_options();
   options.max_body_bytes = 100;
-  auto client = nicsync::make_curl_http_client(options);
+  auto client = Client::make(options);
   std::vector<HttpResponse> responses =
       client->perform({aws_get(*mock, kLongPath), aws_get(*mock, "/latest/meta-data/mac")});
   CHECK(responses[0].status == 0);
@@ -414,14 +428,14 @@ TEST_CASE("a body over max_body_bytes fails without retrying") {
   CHECK(seen(*mock, kLongPath) == 1);
 }
 
-TEST_CASE("proxy settings in the environment are ignored") {
+TEST_CASE_TEMPLATE("proxy settings in the environment are ignored", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   ProxyTrap proxy;
   {
     EnvOverride env({"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"},
                     proxy.url());
     EnvOverride no_proxy({"no_proxy", "NO_PROXY"}, "");
-    auto client = nicsync::make_curl_http_client(quick_options());
+    auto client = Client::make(quick_options());
     std::vector<HttpResponse> responses = client->perform({aws_get(*mock, "/latest/meta-data/mac")});
     CHECK(responses[0].status == 200);
     CHECK(responses[0].body == "02:86:10:77:7f:fe");
@@ -430,12 +444,12 @@ TEST_CASE("proxy settings in the environment are ignored") {
   CHECK(seen(*mock, "/latest/meta-data/mac") == 1);
 }
 
-TEST_CASE("a body over max_body_bytes fails fetch_aws with a message naming the cap") {
+TEST_CASE_TEMPLATE("a body over max_body_bytes fails fetch_aws with a message naming the cap", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   mock->set_response("/latest/meta-data/network/interfaces/macs/", std::string(2000, 'x'));
   HttpOptions options = quick_options();
   options.max_body_bytes = 1000;  // the token and the other answers are far smaller
-  auto client = nicsync::make_curl_http_client(options);
+  auto client = Client::make(options);
   auto instance = nicsync::fetch_aws(*client, mock->url());
   REQUIRE_FALSE(instance.ok());
   CHECK(instance.error().message ==
@@ -443,7 +457,7 @@ TEST_CASE("a body over max_body_bytes fails fetch_aws with a message naming the 
             "/latest/meta-data/network/interfaces/macs/)");
 }
 
-TEST_CASE("fetch_aws through curl and the mock equals fetch_aws over the fake, for every AWS fixture") {
+TEST_CASE_TEMPLATE("fetch_aws through the client and the mock equals fetch_aws over the fake, for every AWS fixture", Client, CurlClient, PlainClient) {
   struct Case {
     const char* fixture;
     size_t requests;
@@ -458,7 +472,7 @@ TEST_CASE("fetch_aws through curl and the mock equals fetch_aws over the fake, f
     REQUIRE_MESSAGE(expected.ok(), expected.error().message);
 
     auto mock = serve(c.fixture);
-    auto client = nicsync::make_curl_http_client(HttpOptions{});
+    auto client = Client::make(HttpOptions{});
     auto actual = nicsync::fetch_aws(*client, mock->url());
     REQUIRE_MESSAGE(actual.ok(), actual.error().message);
     CHECK(describe(*actual) == describe(*expected));
@@ -471,11 +485,11 @@ TEST_CASE("fetch_aws through curl and the mock equals fetch_aws over the fake, f
   }
 }
 
-TEST_CASE("fetch_aws through curl survives a 500 and a dropped connection, and names a dead endpoint") {
+TEST_CASE_TEMPLATE("fetch_aws through the client survives a 500 and a dropped connection, and names a dead endpoint", Client, CurlClient, PlainClient) {
   auto mock = serve(kTwoEni);
   mock->add_fault(status_fault("/latest/meta-data/network/interfaces/macs/02:86:10:65:fd:31/local-ipv4s", 500, 1));
   mock->add_fault(fault_of(Fault::Kind::close_connection, "/latest/meta-data/instance-id", 1));
-  auto client = nicsync::make_curl_http_client(quick_options());
+  auto client = Client::make(quick_options());
   auto instance = nicsync::fetch_aws(*client, mock->url());
   REQUIRE_MESSAGE(instance.ok(), instance.error().message);
   CHECK(instance->interfaces.size() == 2);
@@ -483,10 +497,200 @@ TEST_CASE("fetch_aws through curl survives a 500 and a dropped connection, and n
   const std::string dead = "http://127.0.0.1:" + std::to_string(closed_port());
   HttpOptions options = quick_options();
   options.attempts = 1;
-  client = nicsync::make_curl_http_client(options);
+  client = Client::make(options);
   auto failed = nicsync::fetch_aws(*client, dead);
   REQUIRE_FALSE(failed.ok());
   CHECK(failed.error().message == "aws: PUT /latest/api/token: Connection refused (" + dead + "/latest/api/token)");
+}
+
+}  // TEST_SUITE
+
+namespace {
+
+/// A one-connection-at-a-time HTTP server on 127.0.0.1 that answers each request it reads (up to
+/// the blank line) with the next canned reply, byte for byte, closing the connection after the
+/// replies marked so. Records every request's text and the connection it came on.
+class ScriptedServer {
+ public:
+  struct Reply {
+    std::string bytes;
+    bool close_after = false;
+  };
+
+  explicit ScriptedServer(std::vector<Reply> replies) : replies_(std::move(replies)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    socklen_t length = sizeof address;
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  ScriptedServer(const ScriptedServer&) = delete;
+  ScriptedServer& operator=(const ScriptedServer&) = delete;
+
+  std::string url(const std::string& path = "/") const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::vector<std::string> requests() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return requests_;
+  }
+  int connections() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return connections_;
+  }
+
+ private:
+  void serve() {
+    size_t next = 0;
+    while (true) {
+      int client = ::accept(fd_, nullptr, nullptr);
+      if (client < 0) return;  // shut down
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++connections_;
+      }
+      std::string buffer;
+      bool open = true;
+      while (open && next < replies_.size()) {
+        size_t end;
+        while ((end = buffer.find("\r\n\r\n")) == std::string::npos) {
+          char chunk[4096];
+          ssize_t n = ::recv(client, chunk, sizeof chunk, 0);
+          if (n <= 0) {
+            open = false;
+            break;
+          }
+          buffer.append(chunk, static_cast<size_t>(n));
+        }
+        if (!open) break;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          requests_.push_back(buffer.substr(0, end + 4));
+        }
+        buffer.erase(0, end + 4);
+        const Reply& reply = replies_[next++];
+        (void)::send(client, reply.bytes.data(), reply.bytes.size(), MSG_NOSIGNAL);
+        if (reply.close_after) open = false;
+      }
+      ::close(client);
+    }
+  }
+
+  std::vector<Reply> replies_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<std::string> requests_;
+  int connections_ = 0;
+};
+
+HttpRequest get(const std::string& url) {
+  HttpRequest request;
+  request.url = url;
+  return request;
+}
+
+}  // namespace
+
+TEST_SUITE("metadata::PlainHttpClient") {
+
+TEST_CASE("a chunked body is joined, chunk extensions and trailers ignored, and the connection kept") {
+  ScriptedServer server({{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "4;ext=1\r\nab\r\n\r\n3\r\ncde\r\n0\r\nX-Trailer: t\r\n\r\n"},
+                         {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"}});
+  auto client = nicsync::make_plain_http_client(quick_options());
+  auto first = client->perform({get(server.url("/a"))});
+  CHECK(first[0].status == 200);
+  CHECK(first[0].body == "ab\r\ncde");
+  auto second = client->perform({get(server.url("/b"))});
+  CHECK(second[0].body == "ok");
+  CHECK(server.connections() == 1);
+  auto requests = server.requests();
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0] == "GET /a HTTP/1.1\r\nHost: 127.0.0.1:" + server.url("").substr(17) +
+                           "\r\nUser-Agent: nicsync\r\nAccept: */*\r\n\r\n");
+}
+
+TEST_CASE("a body without length ends with the connection, which is not used again") {
+  ScriptedServer server({{"HTTP/1.0 200 OK\r\n\r\nuntil the end", true},
+                         {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}});
+  auto client = nicsync::make_plain_http_client(quick_options());
+  CHECK(client->perform({get(server.url())})[0].body == "until the end");
+  auto second = client->perform({get(server.url())});
+  CHECK(second[0].status == 200);
+  CHECK(second[0].body.empty());
+  CHECK(server.connections() == 2);
+}
+
+TEST_CASE("a kept-alive connection the server closed is replaced without using up an attempt") {
+  ScriptedServer server({{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none", true},
+                         {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo"}});
+  HttpOptions options = quick_options();
+  options.attempts = 1;
+  auto client = nicsync::make_plain_http_client(options);
+  CHECK(client->perform({get(server.url())})[0].body == "one");
+  auto second = client->perform({get(server.url())});
+  CHECK(second[0].body == "two");
+  CHECK(server.connections() == 2);
+}
+
+TEST_CASE("a malformed answer is a transport error and is retried") {
+  ScriptedServer server({{"HTTQ/1.1 200 OK\r\n\r\n", true}, {"HTTP/1.1 abc OK\r\n\r\n", true}});
+  HttpOptions options = quick_options();
+  options.attempts = 2;
+  auto client = nicsync::make_plain_http_client(options);
+  auto responses = client->perform({get(server.url())});
+  CHECK(responses[0].status == 0);
+  CHECK(responses[0].transport_error == "malformed HTTP response: the status code is not a number");
+  CHECK(server.requests().size() == 2);
+}
+
+TEST_CASE("a Content-Length over the cap fails before the body is read") {
+  ScriptedServer server({{"HTTP/1.1 200 OK\r\nContent-Length: 5000000\r\n\r\nxx", true}});
+  auto client = nicsync::make_plain_http_client(quick_options());
+  auto responses = client->perform({get(server.url())});
+  CHECK(responses[0].transport_error == "response larger than 1048576 bytes");
+  CHECK(server.requests().size() == 1);
+}
+
+TEST_CASE("URLs it cannot send and header values with line breaks fail at once, unsent") {
+  ScriptedServer server({});
+  auto client = nicsync::make_plain_http_client(quick_options());
+  HttpRequest injected = get(server.url());
+  injected.headers = {{"X-aws-ec2-metadata-token", "abc\r\nX-Evil: 1"}};
+  auto responses = client->perform({get("https://127.0.0.1/"), get("http://127.0.0.1:99999/"),
+                                    get("http://user@127.0.0.1/"), get("http://127.0.0.1/a b"), injected});
+  CHECK(responses[0].transport_error == "not an http:// URL");
+  CHECK(responses[1].transport_error == "the URL's port is not a number from 1 to 65535");
+  CHECK(responses[2].transport_error == "user names and fragments are not supported in the URL");
+  CHECK(responses[3].transport_error == "the URL contains a space or control character");
+  CHECK(responses[4].transport_error == "request header \"X-aws-ec2-metadata-token\" is not one line");
+  for (const HttpResponse& response : responses) CHECK(response.status == 0);
+  CHECK(server.connections() == 0);
+}
+
+TEST_CASE("make_http_client sends http:// through the plain client and https:// through libcurl, in order") {
+  auto mock = serve(kTwoEni);
+  auto client = nicsync::make_http_client(quick_options());
+  HttpRequest tls;
+  tls.url = "https://127.0.0.1:" + std::to_string(closed_port()) + "/";
+  auto responses = client->perform({aws_get(*mock, "/latest/meta-data/mac"), tls,
+                                    aws_get(*mock, "/latest/meta-data/instance-id")});
+  REQUIRE(responses.size() == 3);
+  CHECK(responses[0].body == "02:86:10:77:7f:fe");
+  CHECK(responses[1].status == 0);
+  CHECK(responses[1].transport_error == "Connection refused");  // libcurl tried; the plain client would refuse https
+  CHECK(responses[2].body == "i-094226850fb16bdf1");
 }
 
 }  // TEST_SUITE

@@ -456,7 +456,7 @@ TEST_CASE("fetch_oracle through curl and the mock equals fetch_oracle over the f
     const nlohmann::json fixture = load_fixture(c.fixture);
     nicsync::mock::MockImds mock(fixture_path(c.fixture));
     mock.start("127.0.0.1", 0);
-    auto client = nicsync::make_curl_http_client(patient_options());
+    auto client = nicsync::make_http_client(patient_options());
     auto instance = nicsync::fetch_oracle(*client, mock.url(), secondary_ips_of(fixture));
     REQUIRE_MESSAGE(instance.ok(), instance.error().message);
     CHECK(describe(*instance) == c.expected);
@@ -479,7 +479,7 @@ TEST_CASE("fetch_oracle through curl falls back to v1 on a mock that serves no v
   mock.set_response("/opc/v1/instance/", response_of(fixture, "/opc/v2/instance/"));
   mock.set_response("/opc/v1/vnics/", response_of(fixture, "/opc/v2/vnics/"));
   mock.start("127.0.0.1", 0);
-  auto client = nicsync::make_curl_http_client(patient_options());
+  auto client = nicsync::make_http_client(patient_options());
   auto instance = nicsync::fetch_oracle(*client, mock.url(), secondary_ips_of(fixture));
   REQUIRE_MESSAGE(instance.ok(), instance.error().message);
   CHECK(describe(*instance) == kTwoVnicsExpected);

@@ -1,0 +1,794 @@
+// HttpClient for plain http:// — the metadata services, which are link-local HTTP/1.1 servers.
+// nicsync's own small client rather than libcurl because of what libcurl costs on the boot path:
+// loading it and its dependency tree (TLS, Kerberos, LDAP, SSH, RTMP, ...) takes ≈ 7.5 ms and
+// ≈ 6 MB of resident memory per process start, more than the whole fetch of a 15-NIC instance
+// (tests/bench/README.md). HTTPS (the OCI API) still goes through libcurl, loaded on first use.
+//
+// The behaviour matches the libcurl client (curl_http_client.cpp), so the same unit tests run on
+// both: HTTP/1.1 keep-alive connections kept across perform() calls, at most max_in_flight
+// requests on the wire, a connect timeout and a whole-request timeout per attempt, retries of
+// transport errors, 5xx and 429 with backoff (Retry-After honoured up to the cap), scheduled by
+// time in one poll(2) loop so a waiting retry never holds up the other requests, bodies capped
+// at max_body_bytes. No proxy is ever used. Bodies may be Content-Length, chunked, or end with
+// the connection.
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "nicsync/http.hpp"
+
+namespace nicsync {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kMaxHeaderBytes = 64 * 1024;  ///< a status line and headers larger than this are refused
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) text.remove_suffix(1);
+  return text;
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool starts_with_no_case(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && lower(text.substr(0, prefix.size())) == prefix;
+}
+
+/// Retry-After in seconds, as milliseconds and capped; -1 when not a plain number.
+long retry_after_ms(std::string_view value, long cap_ms) {
+  value = trim(value);
+  if (value.empty() || value.size() > 10) return -1;
+  long seconds = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return -1;
+    seconds = seconds * 10 + (c - '0');
+  }
+  if (seconds > cap_ms / 1000 + 1) return cap_ms;
+  return std::min(seconds * 1000, cap_ms);
+}
+
+// ---- URLs ----
+
+struct HttpUrl {
+  std::string host;         ///< without brackets
+  std::string port;         ///< digits
+  std::string target;       ///< path and query, starting with "/"
+  std::string host_header;  ///< the Host header's value
+  std::string endpoint() const { return host + "|" + port; }
+};
+
+/// http://HOST[:PORT][/PATH]; no user info, no fragment, no whitespace or control characters.
+std::optional<HttpUrl> parse_http_url(std::string_view url, std::string& why) {
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      why = "the URL contains a space or control character";
+      return std::nullopt;
+    }
+  }
+  if (!starts_with_no_case(url, "http://")) {
+    why = "not an http:// URL";
+    return std::nullopt;
+  }
+  std::string_view rest = url.substr(7);
+  size_t end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, end);
+  std::string_view target = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+  if (authority.find('@') != std::string_view::npos || target.find('#') != std::string_view::npos) {
+    why = "user names and fragments are not supported in the URL";
+    return std::nullopt;
+  }
+  HttpUrl out;
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      why = "the URL's IPv6 address has no \"]\"";
+      return std::nullopt;
+    }
+    out.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        why = "junk after the URL's IPv6 address";
+        return std::nullopt;
+      }
+      port = after.substr(1);
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    out.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (out.host.empty()) {
+    why = "the URL has no host";
+    return std::nullopt;
+  }
+  long number = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9' || number > 65535) {
+      why = "the URL's port is not a number from 1 to 65535";
+      return std::nullopt;
+    }
+    number = number * 10 + (c - '0');
+  }
+  if (!port.empty() && (number < 1 || number > 65535)) {
+    why = "the URL's port is not a number from 1 to 65535";
+    return std::nullopt;
+  }
+  out.port = port.empty() ? "80" : std::to_string(number);
+  out.target = target.empty() ? "/" : (target.front() == '?' ? "/" + std::string(target) : std::string(target));
+  out.host_header = std::string(authority);
+  return out;
+}
+
+// ---- connections ----
+
+/// An open socket, closed on destruction.
+class Socket {
+ public:
+  Socket() = default;
+  explicit Socket(int fd) : fd_(fd) {}
+  Socket(Socket&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Socket& operator=(Socket&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  ~Socket() { reset(); }
+  int fd() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+/// True when an idle kept-alive connection still looks usable: nothing to read (no EOF, no
+/// stray bytes) and no error pending.
+bool idle_connection_alive(const Socket& socket) {
+  pollfd p{socket.fd(), POLLIN, 0};
+  int ready = ::poll(&p, 1, 0);
+  return ready == 0;
+}
+
+// ---- responses ----
+
+/// Reads one HTTP/1.x response from the bytes of a connection.
+class ResponseParser {
+ public:
+  enum class Step { more, done, failed };
+
+  explicit ResponseParser(size_t max_body) : max_body_(max_body) {}
+
+  /// Feeds received bytes.
+  Step feed(std::string_view bytes) {
+    received_ += bytes.size();
+    buffer_.append(bytes);
+    return advance();
+  }
+
+  /// The connection ended (EOF): completes a body that runs to the end, or fails.
+  Step end_of_stream() {
+    eof_ = true;
+    return advance();
+  }
+
+  const HttpResponse& response() const { return response_; }
+  HttpResponse take_response() { return std::move(response_); }
+  const std::string& error() const { return error_; }
+  bool too_large() const { return too_large_; }
+  size_t received() const { return received_; }
+  /// Whether the connection may carry the next request.
+  bool reusable() const { return keep_alive_ && framing_ != Framing::until_close && buffer_.empty(); }
+
+ private:
+  enum class Framing { none, length, chunked, until_close };
+  enum class Stage { head, body, chunk_size, chunk_data, chunk_end, trailers, done };
+
+  Step fail(std::string why) {
+    error_ = std::move(why);
+    return Step::failed;
+  }
+
+  Step advance() {
+    while (true) {
+      switch (stage_) {
+        case Stage::head: {
+          size_t end = buffer_.find("\r\n\r\n");
+          if (end == std::string::npos) {
+            if (buffer_.size() > kMaxHeaderBytes) return fail("response headers larger than 65536 bytes");
+            if (!eof_) return Step::more;
+            if (received_ == 0) return fail("Empty reply from server");
+            return fail("connection closed in the middle of the response headers");
+          }
+          std::string head = buffer_.substr(0, end);
+          buffer_.erase(0, end + 4);
+          Step step = read_head(head);
+          if (step != Step::more) return step;
+          break;
+        }
+        case Stage::body: {
+          if (framing_ == Framing::length) {
+            size_t take = std::min(buffer_.size(), remaining_);
+            if (!append_body(std::string_view(buffer_).substr(0, take))) return Step::failed;
+            buffer_.erase(0, take);
+            remaining_ -= take;
+            if (remaining_ == 0) {
+              stage_ = Stage::done;
+              break;
+            }
+            if (eof_) return fail("transfer closed with " + std::to_string(remaining_) + " bytes remaining to read");
+            return Step::more;
+          }
+          // until_close
+          if (!append_body(buffer_)) return Step::failed;
+          buffer_.clear();
+          if (!eof_) return Step::more;
+          stage_ = Stage::done;
+          break;
+        }
+        case Stage::chunk_size: {
+          size_t end = buffer_.find("\r\n");
+          if (end == std::string::npos) {
+            if (buffer_.size() > 1024) return fail("malformed chunked body: a chunk size line over 1024 bytes");
+            if (eof_) return fail("transfer closed in the middle of a chunked body");
+            return Step::more;
+          }
+          std::string_view line = trim(std::string_view(buffer_).substr(0, end));
+          line = line.substr(0, line.find(';'));  // chunk extensions are ignored
+          line = trim(line);
+          size_t size = 0;
+          if (line.empty() || line.size() > 8) return fail("malformed chunked body: bad chunk size");
+          for (char c : line) {
+            int digit = (c >= '0' && c <= '9') ? c - '0'
+                        : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                        : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+            if (digit < 0) return fail("malformed chunked body: bad chunk size");
+            size = size * 16 + static_cast<size_t>(digit);
+          }
+          buffer_.erase(0, end + 2);
+          remaining_ = size;
+          stage_ = size == 0 ? Stage::trailers : Stage::chunk_data;
+          break;
+        }
+        case Stage::chunk_data: {
+          size_t take = std::min(buffer_.size(), remaining_);
+          if (!append_body(std::string_view(buffer_).substr(0, take))) return Step::failed;
+          buffer_.erase(0, take);
+          remaining_ -= take;
+          if (remaining_ != 0) {
+            if (eof_) return fail("transfer closed in the middle of a chunked body");
+            return Step::more;
+          }
+          stage_ = Stage::chunk_end;
+          break;
+        }
+        case Stage::chunk_end: {
+          if (buffer_.size() < 2) {
+            if (eof_) return fail("transfer closed in the middle of a chunked body");
+            return Step::more;
+          }
+          if (buffer_.compare(0, 2, "\r\n") != 0) return fail("malformed chunked body: no line end after a chunk");
+          buffer_.erase(0, 2);
+          stage_ = Stage::chunk_size;
+          break;
+        }
+        case Stage::trailers: {
+          size_t end = buffer_.find("\r\n");
+          if (end == std::string::npos) {
+            if (buffer_.size() > kMaxHeaderBytes) return fail("malformed chunked body: trailers too large");
+            if (eof_) return fail("transfer closed in the middle of a chunked body");
+            return Step::more;
+          }
+          buffer_.erase(0, end + 2);
+          if (end == 0) stage_ = Stage::done;  // the empty line after the (ignored) trailers
+          break;
+        }
+        case Stage::done:
+          return Step::done;
+      }
+    }
+  }
+
+  bool append_body(std::string_view bytes) {
+    if (response_.body.size() + bytes.size() > max_body_) {
+      too_large_ = true;
+      error_ = "response larger than " + std::to_string(max_body_) + " bytes";
+      return false;
+    }
+    response_.body.append(bytes);
+    return true;
+  }
+
+  /// The status line and headers (without the blank line).
+  Step read_head(std::string_view head) {
+    size_t line_end = head.find("\r\n");
+    std::string_view status_line = head.substr(0, line_end);
+    // "HTTP/1.1 200 OK": the version, a space, three digits, then a space or the end.
+    if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." || status_line[8] != ' ' ||
+        (status_line.size() > 12 && status_line[12] != ' ')) {
+      return fail("malformed HTTP response: the status line is not \"HTTP/1.x NNN ...\"");
+    }
+    long status = 0;
+    for (char c : status_line.substr(9, 3)) {
+      if (c < '0' || c > '9') return fail("malformed HTTP response: the status code is not a number");
+      status = status * 10 + (c - '0');
+    }
+    if (status < 100) return fail("malformed HTTP response: status " + std::to_string(status));
+    bool http10 = status_line[7] == '0';
+    keep_alive_ = !http10;
+
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::optional<size_t> content_length;
+    bool chunked = false;
+    std::string_view rest = line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
+    while (!rest.empty()) {
+      size_t end = rest.find("\r\n");
+      std::string_view line = rest.substr(0, end);
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 2);
+      size_t colon = line.find(':');
+      if (colon == std::string_view::npos || colon == 0) {
+        return fail("malformed HTTP response: a header line without a name");
+      }
+      std::string name = lower(line.substr(0, colon));
+      std::string value(trim(line.substr(colon + 1)));
+      if (name == "content-length") {
+        size_t length = 0;
+        if (value.empty() || value.size() > 12) return fail("malformed HTTP response: bad Content-Length");
+        for (char c : value) {
+          if (c < '0' || c > '9') return fail("malformed HTTP response: bad Content-Length");
+          length = length * 10 + static_cast<size_t>(c - '0');
+        }
+        if (content_length && *content_length != length) {
+          return fail("malformed HTTP response: two different Content-Length headers");
+        }
+        content_length = length;
+      } else if (name == "transfer-encoding") {
+        chunked = lower(value).find("chunked") != std::string::npos;
+      } else if (name == "connection") {
+        std::string tokens = lower(value);
+        if (tokens.find("close") != std::string::npos) keep_alive_ = false;
+        if (http10 && tokens.find("keep-alive") != std::string::npos) keep_alive_ = true;
+      }
+      headers.emplace_back(std::move(name), std::move(value));
+    }
+
+    if (status < 200) {  // an interim answer ("100 Continue"): the real one follows
+      return Step::more;
+    }
+    response_.status = status;
+    response_.headers = std::move(headers);
+    response_.retry_after = response_.header("retry-after");
+    if (status == 204 || status == 304) {
+      framing_ = Framing::none;
+      stage_ = Stage::done;
+    } else if (chunked) {
+      framing_ = Framing::chunked;
+      stage_ = Stage::chunk_size;
+    } else if (content_length) {
+      if (*content_length > max_body_) {
+        too_large_ = true;
+        return fail("response larger than " + std::to_string(max_body_) + " bytes");
+      }
+      framing_ = Framing::length;
+      remaining_ = *content_length;
+      stage_ = remaining_ == 0 ? Stage::done : Stage::body;
+    } else {
+      framing_ = Framing::until_close;
+      keep_alive_ = false;
+      stage_ = Stage::body;
+    }
+    return Step::more;  // the caller's loop goes on with the body
+  }
+
+  size_t max_body_;
+  std::string buffer_;
+  size_t received_ = 0;
+  bool eof_ = false;
+  Stage stage_ = Stage::head;
+  Framing framing_ = Framing::none;
+  size_t remaining_ = 0;
+  bool keep_alive_ = true;
+  bool too_large_ = false;
+  std::string error_;
+  HttpResponse response_;
+};
+
+// ---- the client ----
+
+struct Finished {
+  HttpResponse response;
+  bool retriable = false;  ///< a timeout, transport error, 5xx or 429
+  /// A kept-alive connection the server had closed before this request: send it again on a new
+  /// connection, as the same attempt.
+  bool stale_connection = false;
+};
+
+/// A request whose next attempt is due at a given time.
+struct Scheduled {
+  size_t index = 0;
+  int attempt = 1;
+  Clock::time_point due;
+};
+
+/// One attempt of one request on one connection.
+struct Transfer {
+  enum class Phase { connecting, sending, receiving };
+
+  size_t index = 0;
+  int attempt = 1;
+  std::string endpoint;
+  Socket socket;
+  bool reused = false;  ///< the connection came from the idle pool
+  Phase phase = Phase::connecting;
+  std::string request;  ///< the bytes to send
+  size_t sent = 0;
+  ResponseParser parser;
+  Clock::time_point started;
+  Clock::time_point connect_deadline;
+  Clock::time_point deadline;
+
+  explicit Transfer(size_t max_body) : parser(max_body) {}
+};
+
+class PlainHttpClient final : public HttpClient {
+ public:
+  explicit PlainHttpClient(const HttpOptions& options) : options_(options) {
+    options_.attempts = std::max(options_.attempts, 1);
+    options_.max_in_flight = std::max(options_.max_in_flight, 1);
+    options_.backoff_ms = std::max(options_.backoff_ms, 0L);
+    options_.max_backoff_ms = std::max(options_.max_backoff_ms, 0L);
+  }
+
+  std::vector<HttpResponse> perform(const std::vector<HttpRequest>& requests) override;
+
+ private:
+  /// Starts an attempt: a kept-alive connection or a new non-blocking connect. A request that
+  /// cannot even start (a bad URL, an unknown host) finishes at once.
+  std::variant<std::unique_ptr<Transfer>, Finished> start(const HttpRequest& request, size_t index, int attempt);
+  /// Moves a transfer on after poll() said its socket is ready. Returns a result when it ended.
+  std::optional<Finished> progress(Transfer& transfer, short revents);
+  std::optional<Finished> receive(Transfer& transfer);
+  Finished transport_failure(std::string why, bool retriable = true) const;
+  /// Ends a transfer: keeps its connection for the next request when the answer allows it.
+  void release(Transfer& transfer, bool keep);
+  long retry_delay_ms(int failed_attempt, const HttpResponse& response) const;
+  /// The addresses of HOST:PORT, numeric hosts without any lookup. Empty with `why` on failure.
+  const std::vector<sockaddr_storage>& resolve(const HttpUrl& url, std::string& why);
+
+  HttpOptions options_;
+  std::map<std::string, std::vector<Socket>> idle_;  ///< kept-alive connections by endpoint
+  std::map<std::string, std::vector<sockaddr_storage>> addresses_;
+};
+
+std::string build_request(const HttpRequest& request, const HttpUrl& url, std::string& why) {
+  std::string out;
+  out.reserve(256 + request.body.size());
+  out += http_method_name(request.method);
+  out += ' ';
+  out += url.target;
+  out += " HTTP/1.1\r\nHost: ";
+  out += url.host_header;
+  out += "\r\nUser-Agent: nicsync\r\nAccept: */*\r\n";
+  for (const auto& [name, value] : request.headers) {
+    bool bad = name.empty();
+    for (char c : name) bad = bad || c == ':' || static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+    for (char c : value) bad = bad || c == '\r' || c == '\n' || c == '\0';
+    if (bad) {
+      why = "request header " + std::string(name.empty() ? "(empty)" : "\"" + name.substr(0, 40) + "\"") +
+            " is not one line";
+      return {};
+    }
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  if (request.method != HttpMethod::get) {
+    out += "Content-Length: " + std::to_string(request.method == HttpMethod::post ? request.body.size() : 0) + "\r\n";
+  }
+  out += "\r\n";
+  if (request.method == HttpMethod::post) out += request.body;
+  return out;
+}
+
+const std::vector<sockaddr_storage>& PlainHttpClient::resolve(const HttpUrl& url, std::string& why) {
+  auto [it, inserted] = addresses_.try_emplace(url.endpoint());
+  if (!inserted && !it->second.empty()) return it->second;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  int code = ::getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &found);
+  if (code == EAI_NONAME) {  // a host name, not an address: ask the resolver
+    hints.ai_flags = AI_NUMERICSERV;
+    code = ::getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &found);
+  }
+  if (code != 0) {
+    why = "Could not resolve host: " + url.host.substr(0, 255) + " (" + ::gai_strerror(code) + ")";
+    return it->second;
+  }
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    sockaddr_storage address{};
+    std::copy_n(reinterpret_cast<const char*>(a->ai_addr), std::min<size_t>(a->ai_addrlen, sizeof address),
+                reinterpret_cast<char*>(&address));
+    it->second.push_back(address);
+  }
+  ::freeaddrinfo(found);
+  if (it->second.empty()) why = "Could not resolve host: " + url.host.substr(0, 255);
+  return it->second;
+}
+
+Finished PlainHttpClient::transport_failure(std::string why, bool retriable) const {
+  Finished finished;
+  finished.response.transport_error = std::move(why);
+  finished.retriable = retriable;
+  return finished;
+}
+
+std::variant<std::unique_ptr<Transfer>, Finished> PlainHttpClient::start(const HttpRequest& request, size_t index,
+                                                                         int attempt) {
+  std::string why;
+  std::optional<HttpUrl> url = parse_http_url(request.url, why);
+  if (!url) return transport_failure(why, false);  // trying again would not change the URL
+  auto transfer = std::make_unique<Transfer>(options_.max_body_bytes);
+  transfer->request = build_request(request, *url, why);
+  if (!why.empty()) return transport_failure(why, false);
+  transfer->index = index;
+  transfer->attempt = attempt;
+  transfer->endpoint = url->endpoint();
+  transfer->started = Clock::now();
+  transfer->connect_deadline = transfer->started + std::chrono::milliseconds(options_.connect_timeout_ms);
+  transfer->deadline = transfer->started + std::chrono::milliseconds(options_.request_timeout_ms);
+
+  // A kept-alive connection to the same server first.
+  std::vector<Socket>& pool = idle_[transfer->endpoint];
+  while (!pool.empty()) {
+    Socket socket = std::move(pool.back());
+    pool.pop_back();
+    if (idle_connection_alive(socket)) {
+      transfer->socket = std::move(socket);
+      transfer->reused = true;
+      transfer->phase = Transfer::Phase::sending;
+      return transfer;
+    }
+  }
+
+  const std::vector<sockaddr_storage>& addresses = resolve(*url, why);
+  if (addresses.empty()) return transport_failure(why);
+  const sockaddr_storage& address = addresses.front();
+  int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return transport_failure(std::system_category().message(errno));
+  transfer->socket = Socket(fd);
+  socklen_t length = address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), length) == 0) {
+    transfer->phase = Transfer::Phase::sending;
+  } else if (errno == EINPROGRESS) {
+    transfer->phase = Transfer::Phase::connecting;
+  } else {
+    return transport_failure(std::system_category().message(errno));
+  }
+  return transfer;
+}
+
+std::optional<Finished> PlainHttpClient::progress(Transfer& transfer, short revents) {
+  if (transfer.phase == Transfer::Phase::connecting) {
+    if ((revents & (POLLOUT | POLLERR | POLLHUP)) == 0) return std::nullopt;
+    int error = 0;
+    socklen_t size = sizeof error;
+    if (::getsockopt(transfer.socket.fd(), SOL_SOCKET, SO_ERROR, &error, &size) != 0) error = errno;
+    if (error != 0) return transport_failure(std::system_category().message(error));
+    transfer.phase = Transfer::Phase::sending;
+  }
+  if (transfer.phase == Transfer::Phase::sending) {
+    while (transfer.sent < transfer.request.size()) {
+      ssize_t n = ::send(transfer.socket.fd(), transfer.request.data() + transfer.sent,
+                         transfer.request.size() - transfer.sent, MSG_NOSIGNAL);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::nullopt;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        int error = errno;
+        if (transfer.reused && (error == EPIPE || error == ECONNRESET)) {
+          Finished stale;
+          stale.stale_connection = true;
+          return stale;
+        }
+        return transport_failure("Send failure: " + std::system_category().message(error));
+      }
+      transfer.sent += static_cast<size_t>(n);
+    }
+    transfer.phase = Transfer::Phase::receiving;
+    return std::nullopt;  // poll for the answer
+  }
+  return receive(transfer);
+}
+
+std::optional<Finished> PlainHttpClient::receive(Transfer& transfer) {
+  char chunk[16384];
+  while (true) {
+    ssize_t n = ::recv(transfer.socket.fd(), chunk, sizeof chunk, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::nullopt;
+    if (n < 0 && errno == EINTR) continue;
+    bool stale = transfer.reused && transfer.parser.received() == 0 && (n == 0 || (n < 0 && errno == ECONNRESET));
+    if (stale) {
+      Finished finished;
+      finished.stale_connection = true;
+      return finished;
+    }
+    if (n < 0) return transport_failure("Recv failure: " + std::system_category().message(errno));
+    ResponseParser::Step step = n == 0 ? transfer.parser.end_of_stream()
+                                       : transfer.parser.feed(std::string_view(chunk, static_cast<size_t>(n)));
+    if (step == ResponseParser::Step::more) {
+      if (n == 0) return transport_failure("connection closed before the response was complete");
+      continue;
+    }
+    if (step == ResponseParser::Step::failed) {
+      // The same answer would come again when the body is over the cap.
+      return transport_failure(transfer.parser.error(), !transfer.parser.too_large());
+    }
+    Finished finished;
+    finished.response = transfer.parser.take_response();
+    finished.retriable = finished.response.status >= 500 || finished.response.status == 429;
+    release(transfer, transfer.parser.reusable());
+    return finished;
+  }
+}
+
+void PlainHttpClient::release(Transfer& transfer, bool keep) {
+  if (!keep || !transfer.socket) {
+    transfer.socket.reset();
+    return;
+  }
+  std::vector<Socket>& pool = idle_[transfer.endpoint];
+  if (pool.size() < static_cast<size_t>(options_.max_in_flight)) {
+    pool.push_back(std::move(transfer.socket));
+  } else {
+    transfer.socket.reset();
+  }
+}
+
+long PlainHttpClient::retry_delay_ms(int failed_attempt, const HttpResponse& response) const {
+  long delay = options_.backoff_ms;
+  for (int i = 1; i < failed_attempt && delay < options_.max_backoff_ms; ++i) delay *= 2;
+  delay = std::min(delay, options_.max_backoff_ms);
+  if (response.status == 429 || response.status == 503) {
+    // The server's wish wins when it asks for longer, but never beyond the cap.
+    delay = std::max(delay, retry_after_ms(response.retry_after, options_.max_backoff_ms));
+  }
+  return delay;
+}
+
+std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest>& requests) {
+  std::vector<HttpResponse> responses(requests.size());
+  std::vector<Scheduled> waiting;  // not yet on the wire: first tries (due now) and retries
+  waiting.reserve(requests.size());
+  Clock::time_point now = Clock::now();
+  for (size_t i = 0; i < requests.size(); ++i) waiting.push_back({i, 1, now});
+  std::vector<std::unique_ptr<Transfer>> in_flight;
+  size_t done = 0;
+  const auto slots = static_cast<size_t>(options_.max_in_flight);
+
+  auto settle = [&](size_t index, int attempt, Finished finished) {
+    if (finished.stale_connection) {
+      waiting.push_back({index, attempt, Clock::now()});
+    } else if (finished.retriable && attempt < options_.attempts) {
+      auto delay = std::chrono::milliseconds(retry_delay_ms(attempt, finished.response));
+      waiting.push_back({index, attempt + 1, Clock::now() + delay});
+    } else {
+      responses[index] = std::move(finished.response);
+      ++done;
+    }
+  };
+
+  std::vector<pollfd> polled;
+  while (done < requests.size()) {
+    // Put due requests on the wire, lowest index first, up to the parallelism limit.
+    now = Clock::now();
+    while (in_flight.size() < slots) {
+      auto next = waiting.end();
+      for (auto it = waiting.begin(); it != waiting.end(); ++it) {
+        if (it->due <= now && (next == waiting.end() || it->index < next->index)) next = it;
+      }
+      if (next == waiting.end()) break;
+      Scheduled due = *next;
+      waiting.erase(next);
+      auto started = start(requests[due.index], due.index, due.attempt);
+      if (auto* finished = std::get_if<Finished>(&started)) {
+        settle(due.index, due.attempt, std::move(*finished));
+      } else {
+        in_flight.push_back(std::move(std::get<std::unique_ptr<Transfer>>(started)));
+      }
+    }
+    if (done == requests.size()) break;
+
+    // Sleep until a socket is ready, an attempt times out, or a retry falls due.
+    Clock::time_point wake = now + std::chrono::seconds(1);
+    if (!waiting.empty() && in_flight.size() < slots) {
+      for (const Scheduled& s : waiting) wake = std::min(wake, s.due);
+    }
+    polled.clear();
+    for (const auto& transfer : in_flight) {
+      bool connecting = transfer->phase == Transfer::Phase::connecting;
+      wake = std::min(wake, connecting ? std::min(transfer->connect_deadline, transfer->deadline) : transfer->deadline);
+      short events = transfer->phase == Transfer::Phase::receiving ? POLLIN : POLLOUT;
+      polled.push_back({transfer->socket.fd(), events, 0});
+    }
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - Clock::now()).count();
+    int ready = ::poll(polled.data(), polled.size(), static_cast<int>(std::clamp<long long>(wait, 0, 1000)));
+    if (ready < 0 && errno != EINTR) {
+      std::string why = "poll: " + std::system_category().message(errno);
+      for (auto& transfer : in_flight) settle(transfer->index, options_.attempts, transport_failure(why, false));
+      in_flight.clear();
+      continue;
+    }
+
+    // Move every ready transfer on; end those that finished or ran out of time.
+    now = Clock::now();
+    std::vector<std::unique_ptr<Transfer>> still;
+    still.reserve(in_flight.size());
+    for (size_t i = 0; i < in_flight.size(); ++i) {
+      Transfer& transfer = *in_flight[i];
+      std::optional<Finished> finished;
+      if (ready > 0 && polled[i].revents != 0) finished = progress(transfer, polled[i].revents);
+      if (!finished && transfer.phase == Transfer::Phase::connecting && now >= transfer.connect_deadline) {
+        finished = transport_failure("Connection timed out after " + std::to_string(options_.connect_timeout_ms) +
+                                     " milliseconds");
+      } else if (!finished && now >= transfer.deadline) {
+        finished = transport_failure("Operation timed out after " + std::to_string(options_.request_timeout_ms) +
+                                     " milliseconds with " + std::to_string(transfer.parser.received()) +
+                                     " bytes received");
+      }
+      if (!finished) {
+        still.push_back(std::move(in_flight[i]));
+        continue;
+      }
+      transfer.socket.reset();  // a no-op when release() kept it
+      settle(transfer.index, transfer.attempt, std::move(*finished));
+    }
+    in_flight = std::move(still);
+  }
+  return responses;
+}
+
+}  // namespace
+
+std::unique_ptr<HttpClient> make_plain_http_client(const HttpOptions& options) {
+  return std::make_unique<PlainHttpClient>(options);
+}
+
+}  // namespace nicsync
