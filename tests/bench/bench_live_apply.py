@@ -1,10 +1,13 @@
 """Benchmark (not a test): `nicsync apply --live` of a generated instance, by default AWS with
 15 ENIs x 50 IPv4 addresses each (the maximum of the large instance types), inside the
-simulated cloud of tests/integration/netns_cloud.py. Needs root. See tests/bench/README.md.
+simulated cloud of tests/integration/netns_cloud.py; any vendor of scenario.py, IPv6 too, 80 x 50
+works. Needs root. See tests/bench/README.md.
 
     NICSYNC=build/module/nicsync NICSYNC_MOCK=build/tests/nicsync-mock-imds \\
-        python3 tests/bench/bench_live_apply.py [N M] [--vendor aws] [--ipv6] [--runs R]
-                                                [--latency-ms L] [--json FILE]
+    NICSYNC_MOCK_OCI=build/tests/nicsync-mock-oci-api \\
+        python3 tests/bench/bench_live_apply.py [N M] [--vendor aws|oracle-api|oracle-settings|alibaba]
+                                                [--ipv6] [--runs R] [--latency-ms L] [--budget S]
+                                                [--json FILE]
 
 What is timed (time.perf_counter around the whole process, `ip netns exec` included):
   baseline     `ip netns exec INST true`: the cost of entering the namespace, not subtracted
@@ -12,7 +15,9 @@ What is timed (time.perf_counter around the whole process, `ip netns exec` inclu
                (R/etc/netplan, no state file): fetch, read the kernel, plan, write the netplan
                file, apply every address, route and rule. Every run is checked against `expect`.
   plan clean   `nicsync ... plan --live` on the same clean state: fetch + kernel read + plan +
-               diff, nothing written, so apply - plan ~ the file write and the netlink changes.
+               diff, nothing written.
+  netplan generate  `netplan generate --root-dir R` alone: what a clean apply runs after writing
+               the netplan file (a Python program; part of the clean apply's time).
   apply no-op  the same apply again with everything in place (the state file of the last
                clean run): must log "no changes" and leave the kernel as it was.
   ip -batch    the same kernel objects added by one `ip -batch` (no fetch, no diff, no file):
@@ -32,6 +37,7 @@ import os
 import pathlib
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,7 +57,7 @@ NICSYNC = os.environ.get("NICSYNC", "nicsync")
 MOCK = os.environ.get("NICSYNC_MOCK", "nicsync-mock-imds")
 PREFIX = "bench"
 PROTO = "201"                 # nicsync's route/rule protocol (rt_protos.d/nicsync.conf)
-BUDGET_S = 100                # stop adding runs past this; the whole bench stays < 2 minutes
+BUDGET_S = 100                # default --budget: stop adding runs past this
 COMMAND_TIMEOUT_S = 60
 
 
@@ -122,7 +128,9 @@ def check(cond, message):
 def add_batch(fixture):
     """`ip -batch` lines adding what `expect` holds beyond the lease, the way nicsync does it
     under netplan: the primary's secondaries as /32, the others noprefixroute; each table's link
-    route and onlink default; main's fallback default; one rule per address."""
+    route and onlink default; main's fallback default; one rule per address. IPv6: every
+    address /128 nodad, the tables' subnet routes and defaults, main's fallbacks, the rules (the
+    family follows from the addresses: `::/0` instead of `default`)."""
     e = fixture["expect"]
     primary = next(l for l in fixture["links"] if "dhcp" in l)
     lines = []
@@ -133,33 +141,55 @@ def add_batch(fixture):
                     lines.append(f"address add {a.split('/')[0]}/32 dev {link}")
             else:
                 lines.append(f"address add {a} dev {link} noprefixroute")
-    for r in e["routes"]:
+    for link, addrs in e.get("addresses6", {}).items():
+        lines += [f"address add {a} dev {link} nodad" for a in addrs]
+    for r in e["routes"] + e.get("routes6", []):
+        v6 = ":" in r.get("via", "") or ":" in r["dst"]
         table = f"table {r['table']}" if r["table"] != "main" else ""
+        metric = f"metric {r['metric']}" if "metric" in r else ""
         if r["dst"] == "default":
-            metric = f"metric {r['metric']}" if "metric" in r else ""
-            lines.append(f"route add default via {r['via']} dev {r['dev']} {metric} {table} proto {PROTO} onlink")
+            dst = "::/0" if v6 else "default"
+            lines.append(f"route add {dst} via {r['via']} dev {r['dev']} {metric} {table} proto {PROTO} onlink")
         else:
-            lines.append(f"route add {r['dst']} dev {r['dev']} scope {r.get('scope', 'link')} {table} proto {PROTO}")
-    for r in e["rules"]:
+            scope = "" if v6 else f"scope {r.get('scope', 'link')}"
+            lines.append(f"route add {r['dst']} dev {r['dev']} {scope} {metric} {table} proto {PROTO}")
+    for r in e["rules"] + e.get("rules6", []):
         lines.append(f"rule add from {r['from']} lookup {r['table']} priority {r['priority']} protocol {PROTO}")
     return [re.sub(r"\s+", " ", line).strip() for line in lines]
 
 
 def reset_batch(fixture):
-    """`ip -force -batch` lines removing every object of `expect` but the lease."""
+    """`ip -force -batch` lines removing every object of `expect` but the lease (and no
+    link-local address)."""
     e = fixture["expect"]
     primary = next(l for l in fixture["links"] if "dhcp" in l)
-    lines = [f"rule del from {r['from']} lookup {r['table']} priority {r['priority']}" for r in e["rules"]]
+    lines = [f"rule del from {r['from']} lookup {r['table']} priority {r['priority']}"
+             for r in e["rules"] + e.get("rules6", [])]
     tables = sorted({r["table"] for r in e["routes"] if r["table"] != "main"})
-    lines += [f"route flush table {t}" for t in tables]
+    lines += [f"route flush table {t}" for t in tables]   # IPv4 only
     lines += [f"route del default via {r['via']} dev {r['dev']} metric {r['metric']}"
               for r in e["routes"] if r["table"] == "main"]
+    for r in e.get("routes6", []):
+        dst = "::/0" if r["dst"] == "default" else r["dst"]
+        table = f"table {r['table']}" if r["table"] != "main" else ""
+        via = f"via {r['via']}" if "via" in r else ""
+        lines.append(re.sub(r"\s+", " ", f"route del {dst} {via} dev {r['dev']} metric {r.get('metric', 1024)} {table}"))
+    for link, addrs in e.get("addresses6", {}).items():
+        lines += [f"address del {a} dev {link}" for a in addrs]
     for link, addrs in e["addresses"].items():
         if link == primary["name"]:
             lines += [f"address del {a.split('/')[0]}/32 dev {link}" for a in addrs if a != primary["dhcp"]]
         else:
-            lines.append(f"address flush dev {link}")
+            lines.append(f"address flush dev {link} scope global")
     return lines
+
+
+def split_family(lines):
+    """(IPv4 lines, IPv6 lines) of a batch: a line is IPv6 when it names an IPv6 address or prefix."""
+    v4, v6 = [], []
+    for line in lines:
+        (v6 if re.search(r"\s[0-9a-f]*:[0-9a-f:]*[:/ ]", line + " ") else v4).append(line)
+    return v4, v6
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,9 +222,9 @@ class Bench:
         self.load_before = machine()["load"]
 
     def over_budget(self, what, done):
-        if time.perf_counter() - self.started <= BUDGET_S:
+        if time.perf_counter() - self.started <= self.args.budget:
             return False
-        self.notes.append(f"time budget ({BUDGET_S} s) reached: {done} of {self.args.runs} {what} runs")
+        self.notes.append(f"time budget ({self.args.budget} s) reached: {done} of {self.args.runs} {what} runs")
         return True
 
     def in_ns(self):
@@ -204,18 +234,34 @@ class Bench:
         return [*self.in_ns(), NICSYNC, "--root", str(root), "--vendor", self.fixture["vendor"], *args]
 
     def ip_batch(self, lines, force=False):
-        path = self.tmp / ("reset.batch" if force else "add.batch")
-        if not path.exists():
-            path.write_text("\n".join(lines) + "\n")
-        return [*self.in_ns(), "ip", *(["-force"] if force else []), "-batch", str(path)]
+        """argv running the batch lines in the instance namespace. `ip -batch` takes no per-line
+        family option and `ip rule` needs one for IPv6, so IPv6 lines (marked by `split_family`)
+        run in a second `ip -6 -batch` of the same shell command when there are any."""
+        name = "reset" if force else "add"
+        v4, v6 = split_family(lines)
+        paths = []
+        for family, part in (("4", v4), ("6", v6)):
+            path = self.tmp / f"{name}{family}.batch"
+            if part and not path.exists():
+                path.write_text("\n".join(part) + "\n")
+            if part:
+                paths.append((family, path))
+        force_opt = ["-force"] if force else []
+        if len(paths) == 1 and paths[0][0] == "4":
+            return [*self.in_ns(), "ip", *force_opt, "-batch", str(paths[0][1])]
+        script = " && ".join(f"ip -{family} {' '.join(force_opt)} -batch {path}" for family, path in paths)
+        return [*self.in_ns(), "sh", "-c", script]
 
     def fresh_root(self):
         root = pathlib.Path(tempfile.mkdtemp(prefix="root-", dir=self.tmp))
         (root / "etc/netplan").mkdir(parents=True)
+        self.cloud.write_oci_api_settings(root)     # Oracle: the OCI API mock, or the API off
+        sc.write_conf_d(self.fixture, root)         # oracle-settings: oracle.secondary_ips
         return root
 
     def requests(self):
-        return len(self.cloud.metadata_requests())
+        """(metadata requests, OCI API requests) so far."""
+        return len(self.cloud.metadata_requests()), len(self.cloud.oci_api_requests())
 
     def differences(self, expect):
         return nc.state_differences(self.cloud.kernel_state(), expect, by_ip=True)
@@ -235,7 +281,9 @@ class Bench:
         before = self.requests()
         t = timed(self.nicsync_argv(root, *args), rss=rss)
         check(t.returncode == 0, f"`{' '.join(t.argv)}` exited {t.returncode}:\n{t.stderr[-3000:]}")
-        t.requests = self.requests() - before
+        after = self.requests()
+        imds, api = after[0] - before[0], after[1] - before[1]
+        t.requests = f"{imds} + {api} API" if api else imds
         lines = [l for l in t.stderr.splitlines() if l.strip()]
         t.summary = lines[-1] if lines else ""
         m = re.search(r"(\d+) kernel objects? (?:changed|to change)", t.summary)
@@ -304,6 +352,20 @@ class Bench:
                          requests=applies[0].requests if applies else "-")
             self.add_row(f"{self.name} plan --live (clean)", plans, rss=plan_rss, objects=0,
                          requests=plans[0].requests if plans else "-")
+
+            # what a clean apply spends in the consumer it runs after writing the netplan file
+            # (`netplan generate --root-dir R`, a Python program): the same command on its own
+            if root is not None and shutil.which("netplan"):
+                gens = []
+                for i in range(runs):
+                    if self.over_budget("netplan generate", i):
+                        break
+                    g = timed([*self.in_ns(), "netplan", "generate", "--root-dir", str(root)])
+                    check(g.returncode == 0, f"netplan generate failed:\n{g.stderr[-2000:]}")
+                    gens.append(g)
+                if gens:
+                    self.add_row("netplan generate --root-dir R (part of a clean apply)", gens,
+                                 rss=timed([*self.in_ns(), "netplan", "generate", "--root-dir", str(root)], rss=True))
 
             # no-op reruns on the last clean run's root (its state file) and kernel
             settled = cloud.kernel_state()
@@ -385,6 +447,8 @@ def main(argv=None):
     p.add_argument("--ipv6", action="store_true", help="give the NICs IPv6 addresses in the metadata too")
     p.add_argument("--runs", type=int, default=10, help="timed runs per row (default 10)")
     p.add_argument("--latency-ms", type=int, default=0, help="the mock answers every request this late")
+    p.add_argument("--budget", type=float, default=BUDGET_S,
+                   help=f"seconds after which no further timed run starts (default {BUDGET_S})")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
     if args.runs < 1:

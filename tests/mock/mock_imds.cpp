@@ -29,7 +29,11 @@
 namespace nicsync::mock {
 namespace {
 
-constexpr std::size_t kWorkerThreads = 64;
+// httplib serves each connection on one worker thread for as long as it stays open (keep-alive),
+// and a request's --latency-ms wait occupies its thread: the pool size is the number of requests
+// (connections) answered concurrently; more wait in the queue. 256 leaves room for any client's
+// parallelism (nicsync keeps at most 16 requests in flight) and several clients at once.
+constexpr std::size_t kWorkerThreads = 256;
 constexpr const char* kPrivateIpsPath = "/20160918/privateIps";
 
 struct Token {

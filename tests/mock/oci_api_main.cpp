@@ -58,6 +58,8 @@ using program::UsageError;
 using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
 
+constexpr std::size_t kWorkerThreads = 256;  ///< requests served concurrently (see serve())
+
 constexpr const char* kProgram = "nicsync-mock-oci-api";
 
 constexpr const char* kUsage =
@@ -90,7 +92,8 @@ Options:
   --api-status STATUS[:TIMES]
                              ListPrivateIps answers STATUS with an error JSON, TIMES times
   --expire-tokens-after N    a token stops working after N authenticated API requests
-  --latency-ms N             delay every answer by N milliseconds
+  --latency-ms N             delay every answer by N milliseconds (per request: up to 256
+                             requests are served and delayed concurrently)
   --help                     show this text
 
 Every option may be given as --option VALUE or --option=VALUE.
@@ -1163,6 +1166,10 @@ std::unique_ptr<httplib::SSLServer> make_server(const Options& o) {
 void serve(const Options& o) {
   auto mock = std::make_unique<OciMock>(o);
   auto server = make_server(o);
+  // httplib's default pool is max(8, cores - 1) threads, and each open connection holds one;
+  // --latency-ms sleeps in that thread. A pool that small would serialise a client's parallel
+  // ListPrivateIps calls (one per VNIC) behind the latency: serve up to 256 concurrently.
+  server->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
   int listen_fd = -1;
   server->set_socket_options([&listen_fd](socket_t sock) {
     int yes = 1;
