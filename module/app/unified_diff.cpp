@@ -30,6 +30,11 @@ void myers(const std::vector<std::string_view>& a, const std::vector<std::string
            size_t a_hi, size_t b_hi, std::vector<Op>& ops) {
   const int n = static_cast<int>(a_hi - lo);
   const int m = static_cast<int>(b_hi - lo);
+  if (n == 0 || m == 0) {  // a new, emptied or removed file: no search needed
+    ops.insert(ops.end(), static_cast<size_t>(n), Op::remove);
+    ops.insert(ops.end(), static_cast<size_t>(m), Op::add);
+    return;
+  }
   auto same = [&](int x, int y) { return a[lo + static_cast<size_t>(x)] == b[lo + static_cast<size_t>(y)]; };
   // v[k] for diagonals -d..d of every step d, kept per step for the walk back.
   std::vector<std::vector<int>> trace;

@@ -348,36 +348,59 @@ Result<Instance> fetch_aws(HttpClient& http, const std::string& endpoint, const 
   NICSYNC_TRY_ASSIGN(ResourceId instance_id, aws::parse_resource_id(*top[1], "instance-id"));
   NICSYNC_TRY_ASSIGN(std::vector<MacAddress> macs, aws::parse_mac_listing(*top[2]));
 
-  // Round trip 3: what each NIC lists, so that only keys it has are asked for.
+  // Round trip 3: what each NIC lists, and with it the keys nearly every NIC has.
+  const size_t per_nic = 1 + aws::kEagerInterfaceKeys.size();
   std::vector<std::string> listing_paths;
-  for (const MacAddress& mac : macs) listing_paths.push_back(macs_path + mac.str() + "/");
-  NICSYNC_TRY_ASSIGN(auto listings, session.get(listing_paths));
+  std::vector<std::string> round3;
+  std::vector<bool> round3_optional;
+  for (const MacAddress& mac : macs) {
+    listing_paths.push_back(macs_path + mac.str() + "/");
+    round3.push_back(listing_paths.back());
+    round3_optional.push_back(false);
+    for (std::string_view key : aws::kEagerInterfaceKeys) {
+      round3.push_back(listing_paths.back() + std::string(key));
+      round3_optional.push_back(true);  // judged against the listing below
+    }
+  }
+  NICSYNC_TRY_ASSIGN(auto round3_bodies, session.get(round3, round3_optional));
 
-  // Round trip 4: every NIC's keys at once.
+  // Round trip 4, only where a NIC lists more keys (network-card, IPv6, prefixes). A listed key
+  // that answers 404 is optional, except the required and the IPv4 ones: the listing said they
+  // are there.
   std::vector<std::string> leaf_paths;
   std::vector<bool> optional;
+  std::vector<std::pair<size_t, std::string>> leaf_owners;  // (NIC, key) of each leaf path
+  std::vector<std::map<std::string, std::string>> leaves_per_nic(macs.size());
   std::vector<std::vector<std::string>> keys_per_nic;
   for (size_t n = 0; n < macs.size(); ++n) {
-    NICSYNC_TRY_ASSIGN(std::vector<std::string> keys, aws::keys_to_fetch(macs[n], *listings[n]));
+    NICSYNC_TRY_ASSIGN(std::vector<std::string> keys, aws::keys_to_fetch(macs[n], *round3_bodies[n * per_nic]));
     for (const std::string& key : keys) {
-      leaf_paths.push_back(listing_paths[n] + key);
-      // A listed key that answers 404 is optional, except the required and the IPv4 ones: the
-      // listing said they are there.
-      optional.push_back(!aws::is_required_interface_key(key) && !aws::is_ipv4_interface_key(key));
+      bool needed = aws::is_required_interface_key(key) || aws::is_ipv4_interface_key(key);
+      auto eager = std::find(aws::kEagerInterfaceKeys.begin(), aws::kEagerInterfaceKeys.end(), key);
+      if (eager == aws::kEagerInterfaceKeys.end()) {
+        leaf_paths.push_back(listing_paths[n] + key);
+        optional.push_back(!needed);
+        leaf_owners.emplace_back(n, key);
+        continue;
+      }
+      std::optional<std::string>& body = round3_bodies[n * per_nic + 1 + (eager - aws::kEagerInterfaceKeys.begin())];
+      if (body) {
+        leaves_per_nic[n].emplace(key, std::move(*body));
+      } else if (needed) {
+        return Error{"aws: GET " + listing_paths[n] + key + ": HTTP 404"};
+      }
     }
     keys_per_nic.push_back(std::move(keys));
   }
   NICSYNC_TRY_ASSIGN(auto bodies, session.get(leaf_paths, optional));
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    // An optional key that 404'd is absent.
+    if (bodies[i]) leaves_per_nic[leaf_owners[i].first].emplace(leaf_owners[i].second, std::move(*bodies[i]));
+  }
 
   std::vector<Interface> interfaces;
-  size_t next = 0;
   for (size_t n = 0; n < macs.size(); ++n) {
-    std::map<std::string, std::string> leaves;
-    for (const std::string& key : keys_per_nic[n]) {
-      std::optional<std::string>& body = bodies[next++];
-      if (body) leaves.emplace(key, std::move(*body));  // an optional key that 404'd is absent
-    }
-    NICSYNC_TRY_ASSIGN(Interface nic, aws::parse_interface(macs[n], leaves));
+    NICSYNC_TRY_ASSIGN(Interface nic, aws::parse_interface(macs[n], leaves_per_nic[n]));
     interfaces.push_back(std::move(nic));
   }
   // Round trips 5...: a NIC in the primary's slot may be an ENI attached a moment ago.

@@ -345,7 +345,7 @@ TEST_CASE("fetch_aws: one ENI with a secondary IP (aws-seed-single-eni)") {
         "GET " + nic + "interface-id\n"
         "GET " + nic + "local-ipv4s\n"
         "GET " + nic + "subnet-ipv4-cidr-block\n");
-  CHECK(batches(fake) == "1 3 1 4");
+  CHECK(batches(fake) == "1 3 5");
   CHECK(check_token_headers(fake, "AQAEAXDnLQAaeuRFo/1kmMPqmZY7LUUyvjvAEX472CQOGTgpNBR945QirJdl+") == 1);
 }
 
@@ -386,16 +386,16 @@ TEST_CASE("fetch_aws: two ENIs in one subnet (aws-seed-two-eni)") {
         "GET /latest/meta-data/instance-id\n"
         "GET " + kMacs + "\n"
         "GET " + a + "\n"
-        "GET " + b + "\n"
         "GET " + a + "device-number\n"
         "GET " + a + "interface-id\n"
         "GET " + a + "local-ipv4s\n"
         "GET " + a + "subnet-ipv4-cidr-block\n"
+        "GET " + b + "\n"
         "GET " + b + "device-number\n"
         "GET " + b + "interface-id\n"
         "GET " + b + "local-ipv4s\n"
         "GET " + b + "subnet-ipv4-cidr-block\n");
-  CHECK(batches(fake) == "1 3 2 8");
+  CHECK(batches(fake) == "1 3 10");
   CHECK(check_token_headers(fake, "AQAEAdy3kLUXm/ZYa4rOVIOBDSxeY5JII9fPqvOcUhCMZt+8PnRT0HW3hOwfc") == 1);
 }
 
@@ -432,7 +432,7 @@ TEST_CASE("fetch_aws: dual stack, several IPv4 and IPv6 addresses (aws-multi-ip-
   CHECK(join(eth1.ipv6.addresses) == "2600:1f16:292:100:9f27:ae11:5c02:be61 2600:1f16:292:100:3c4d:78e0:fa12:d907");
   CHECK(join(eth1.ipv6.subnets) == "2600:1f16:292:100::/64");
 
-  CHECK(batches(fake) == "1 3 2 12");
+  CHECK(batches(fake) == "1 3 10 4");
   CHECK(fake.requests.size() == 18);
   CHECK(check_token_headers(fake, "AQAEAx49GYnPabPOxYZLcRU3vL8xpjKxedpgDm8vuNPZuUZYlMnzRQ5TOraBn") == 1);
 }
@@ -451,7 +451,7 @@ TEST_CASE("fetch_aws: a 401 mid-run gets exactly one new token and repeats only 
   auto instance = nicsync::fetch_aws(fake, kEndpoint);
   REQUIRE_MESSAGE(instance.ok(), instance.error().message);
   CHECK(join(instance->interfaces[0].ipv4.addresses) == "10.0.0.76 10.0.0.58");
-  CHECK(batches(fake) == "1 3 2 8 1 1");
+  CHECK(batches(fake) == "1 3 10 1 1");
   CHECK(fake.requests[14].method == HttpMethod::put);
   CHECK(fake.requests[15].url == refused);
   CHECK(check_token_headers(fake, "AQAEAdy3kLUXm/ZYa4rOVIOBDSxeY5JII9fPqvOcUhCMZt+8PnRT0HW3hOwfc") == 2);
@@ -525,7 +525,7 @@ TEST_CASE("fetch_aws: a required key missing from a NIC's listing is named") {
   fake.set_body(HttpMethod::get, kEndpoint + kMacs + "06:16:62:3a:1c:a1/", "device-number\nlocal-ipv4s\nmac");
   CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint)) ==
         "aws: macs/06:16:62:3a:1c:a1/: does not list subnet-ipv4-cidr-block");
-  CHECK(batches(fake) == "1 3 1");
+  CHECK(batches(fake) == "1 3 5");
 }
 
 TEST_CASE("fetch_aws: bad metadata values are named with key and line") {
@@ -568,7 +568,7 @@ TEST_CASE("fetch_aws: the primary's own device-number 0 is not read again") {
   auto instance = nicsync::fetch_aws(fake, kEndpoint, recording_options(sleeps));
   REQUIRE_MESSAGE(instance.ok(), instance.error().message);
   CHECK(instance->interfaces[0].index == 0);
-  CHECK(batches(fake) == "1 3 2 8");
+  CHECK(batches(fake) == "1 3 10");
   CHECK(sleeps.empty());
 }
 
@@ -600,11 +600,11 @@ TEST_CASE("fetch_aws: a non-primary device-number 0 is read again until the ENI 
         "GET /latest/meta-data/instance-id\n"
         "GET " + kMacs + "\n"
         "GET " + a + "\n"
-        "GET " + b + "\n"
         "GET " + a + "device-number\n"
         "GET " + a + "interface-id\n"
         "GET " + a + "local-ipv4s\n"
         "GET " + a + "subnet-ipv4-cidr-block\n"
+        "GET " + b + "\n"
         "GET " + b + "device-number\n"
         "GET " + b + "interface-id\n"
         "GET " + b + "local-ipv4s\n"
@@ -612,7 +612,7 @@ TEST_CASE("fetch_aws: a non-primary device-number 0 is read again until the ENI 
         "GET " + device + "\n"
         "GET " + device + "\n"
         "GET " + device + "\n");
-  CHECK(batches(fake) == "1 3 2 8 1 1 1");
+  CHECK(batches(fake) == "1 3 10 1 1 1");
   CHECK(sleeps == std::vector<long>{200, 200, 200});
   CHECK(check_token_headers(fake, "AQAEAdy3kLUXm/ZYa4rOVIOBDSxeY5JII9fPqvOcUhCMZt+8PnRT0HW3hOwfc") == 1);
 }
@@ -626,7 +626,7 @@ TEST_CASE("fetch_aws: a non-primary device-number that stays 0 is an error namin
     CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint, recording_options(sleeps))) ==
           "aws: macs/02:86:10:65:fd:31/device-number: still 0 after 6 tries (the primary's slot on network-card 0; "
           "is the ENI still attaching?)");
-    CHECK(batches(fake) == "1 3 2 8 1 1 1 1 1");
+    CHECK(batches(fake) == "1 3 10 1 1 1 1 1");
     CHECK(sleeps == std::vector<long>{200, 200, 200, 200, 200});
   }
   SUBCASE("configured re-reads and delay") {
@@ -637,7 +637,7 @@ TEST_CASE("fetch_aws: a non-primary device-number that stays 0 is an error namin
     CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint, options)) ==
           "aws: macs/02:86:10:65:fd:31/device-number: still 0 after 3 tries (the primary's slot on network-card 0; "
           "is the ENI still attaching?)");
-    CHECK(batches(fake) == "1 3 2 8 1 1");
+    CHECK(batches(fake) == "1 3 10 1 1");
     CHECK(sleeps == std::vector<long>{50, 50});
   }
   SUBCASE("no re-reads") {
@@ -647,7 +647,7 @@ TEST_CASE("fetch_aws: a non-primary device-number that stays 0 is an error namin
     CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint, options)) ==
           "aws: macs/02:86:10:65:fd:31/device-number: still 0 after 1 try (the primary's slot on network-card 0; "
           "is the ENI still attaching?)");
-    CHECK(batches(fake) == "1 3 2 8");
+    CHECK(batches(fake) == "1 3 10");
     CHECK(sleeps.empty());
   }
 }
@@ -666,7 +666,7 @@ TEST_CASE("fetch_aws: device-number 0 on another network card is that card's fir
   CHECK(instance->interfaces[1].mac.str() == "02:86:10:65:fd:31");
   CHECK(instance->interfaces[1].card == 1);
   CHECK(instance->interfaces[1].index == 0);
-  CHECK(batches(fake) == "1 3 2 9");
+  CHECK(batches(fake) == "1 3 10 1");
   CHECK(sleeps.empty());
 }
 
@@ -688,7 +688,7 @@ TEST_CASE("fetch_aws: a listed network-card is read again with device-number, an
   REQUIRE_MESSAGE(instance.ok(), instance.error().message);
   CHECK(instance->interfaces[1].card == 1);
   CHECK(instance->interfaces[1].index == 0);
-  CHECK(batches(fake) == "1 3 2 9 2");
+  CHECK(batches(fake) == "1 3 10 1 2");
   CHECK(fake.requests[15].url == kEndpoint + a + "device-number");
   CHECK(fake.requests[16].url == kEndpoint + a + "network-card");
   CHECK(sleeps == std::vector<long>{200});
@@ -755,7 +755,7 @@ TEST_CASE("fetch_aws with allow_imdsv1: no token (404, 405, no answer) falls bac
   auto instance = nicsync::fetch_aws(fake, kEndpoint, options);
   REQUIRE_MESSAGE(instance.ok(), instance.error().message);
   CHECK(instance->instance_id->str() == "i-4fce234d");
-  CHECK(batches(fake) == "1 3 1 4");
+  CHECK(batches(fake) == "1 3 5");
   for (const HttpRequest& request : fake.requests) {
     CHECK_MESSAGE(header_value(request, "X-aws-ec2-metadata-token").empty(), request.url);
   }
