@@ -3,13 +3,12 @@
 // and failed attempts rescheduled by time inside the same event loop, so a request waiting for
 // its retry never holds up the others.
 //
-// libcurl is not linked but loaded with dlopen() when the first client is made: only HTTPS (the
-// OCI API) needs it, and loading it with its dependency tree (TLS, Kerberos, LDAP, SSH, RTMP, ...)
-// costs every process ≈ 7.5 ms and ≈ 6 MB (tests/bench/README.md).
+// libcurl is not linked but loaded with dlopen() when the first client is made (SharedLibrary):
+// only HTTPS (the OCI API) needs it, and loading it with its dependency tree (TLS, Kerberos,
+// LDAP, SSH, RTMP, ...) costs every process ≈ 7.5 ms and ≈ 6 MB (tests/bench/README.md).
 
 #define CURL_DISABLE_TYPECHECK  // the type-checking macros would hide the functions called below
 #include <curl/curl.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "nicsync/http.hpp"
+#include "system/shared_library.hpp"
 
 namespace nicsync {
 
@@ -53,40 +53,31 @@ struct Libcurl {
   std::string error;  ///< why libcurl could not be used; empty when it can
 };
 
-template <typename Function>
-bool resolve(void* library, const char* name, Function& function, std::string& error) {
-  function = reinterpret_cast<Function>(::dlsym(library, name));
-  if (function == nullptr && error.empty()) error = std::string(kLibcurl) + " has no " + name;
-  return function != nullptr;
-}
-
 Libcurl load_libcurl() {
   Libcurl lib;
-  void* library = ::dlopen(kLibcurl, RTLD_NOW | RTLD_LOCAL);  // kept loaded for the process
-  if (library == nullptr) {
-    const char* why = ::dlerror();
-    lib.error = "HTTPS needs libcurl, which cannot be loaded: " + std::string(why != nullptr ? why : kLibcurl);
-    return lib;
+  static SharedLibrary library(kLibcurl);
+  library.resolve("curl_global_init", lib.global_init);
+  library.resolve("curl_multi_init", lib.multi_init);
+  library.resolve("curl_multi_cleanup", lib.multi_cleanup);
+  library.resolve("curl_multi_setopt", lib.multi_setopt);
+  library.resolve("curl_multi_add_handle", lib.multi_add_handle);
+  library.resolve("curl_multi_remove_handle", lib.multi_remove_handle);
+  library.resolve("curl_multi_perform", lib.multi_perform);
+  library.resolve("curl_multi_info_read", lib.multi_info_read);
+  library.resolve("curl_multi_poll", lib.multi_poll);
+  library.resolve("curl_multi_strerror", lib.multi_strerror);
+  library.resolve("curl_easy_init", lib.easy_init);
+  library.resolve("curl_easy_cleanup", lib.easy_cleanup);
+  library.resolve("curl_easy_setopt", lib.easy_setopt);
+  library.resolve("curl_easy_getinfo", lib.easy_getinfo);
+  library.resolve("curl_easy_strerror", lib.easy_strerror);
+  library.resolve("curl_slist_append", lib.slist_append);
+  library.resolve("curl_slist_free_all", lib.slist_free_all);
+  if (!library.error().empty()) {
+    lib.error = "HTTPS needs libcurl, which cannot be used: " + library.error();
+  } else if (lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    lib.error = "curl_global_init failed";
   }
-  std::string& e = lib.error;
-  resolve(library, "curl_global_init", lib.global_init, e);
-  resolve(library, "curl_multi_init", lib.multi_init, e);
-  resolve(library, "curl_multi_cleanup", lib.multi_cleanup, e);
-  resolve(library, "curl_multi_setopt", lib.multi_setopt, e);
-  resolve(library, "curl_multi_add_handle", lib.multi_add_handle, e);
-  resolve(library, "curl_multi_remove_handle", lib.multi_remove_handle, e);
-  resolve(library, "curl_multi_perform", lib.multi_perform, e);
-  resolve(library, "curl_multi_info_read", lib.multi_info_read, e);
-  resolve(library, "curl_multi_poll", lib.multi_poll, e);
-  resolve(library, "curl_multi_strerror", lib.multi_strerror, e);
-  resolve(library, "curl_easy_init", lib.easy_init, e);
-  resolve(library, "curl_easy_cleanup", lib.easy_cleanup, e);
-  resolve(library, "curl_easy_setopt", lib.easy_setopt, e);
-  resolve(library, "curl_easy_getinfo", lib.easy_getinfo, e);
-  resolve(library, "curl_easy_strerror", lib.easy_strerror, e);
-  resolve(library, "curl_slist_append", lib.slist_append, e);
-  resolve(library, "curl_slist_free_all", lib.slist_free_all, e);
-  if (e.empty() && lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) e = "curl_global_init failed";
   return lib;
 }
 
