@@ -1,32 +1,44 @@
 #include "app/live.hpp"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
+#include <tuple>
+#include <utility>
 
 namespace nicsync {
 
 namespace {
 
-bool same_address(const KernelAddress& a, const KernelAddress& b) {
-  return a.ifindex == b.ifindex && a.address == b.address;
-}
+/// What makes two kernel objects the same object for the diff.
+auto address_identity(const KernelAddress& a) { return std::make_tuple(a.ifindex, a.address); }
 
 /// The kernel's identity of a route plus where it leads; protocol, scope and flags left out,
 /// so an equal route installed by networkd or ifup counts as present.
-bool same_route(const KernelRoute& a, const KernelRoute& b) {
-  return a.table == b.table && a.destination == b.destination && a.gateway == b.gateway &&
-         a.ifindex == b.ifindex && a.metric == b.metric && a.type == b.type;
+auto route_identity(const KernelRoute& r) {
+  return std::make_tuple(r.table, r.destination, r.gateway, r.ifindex, r.metric, r.type);
 }
 
-bool same_rule(const KernelRule& a, const KernelRule& b) {
-  return a.family == b.family && a.priority == b.priority && a.from == b.from && a.table == b.table;
-}
+auto rule_identity(const KernelRule& r) { return std::make_tuple(r.family, r.priority, r.from, r.table); }
 
-template <typename T, typename Same>
-bool contains(const std::vector<T>& objects, const T& wanted, Same same) {
-  return std::any_of(objects.begin(), objects.end(), [&](const T& o) { return same(o, wanted); });
-}
+/// A set of kernel objects by identity: membership in O(log n), where a linear search made the
+/// diff quadratic (8,186 objects at 80 NICs x 50 addresses).
+template <typename T, auto identity>
+class ObjectSet {
+ public:
+  explicit ObjectSet(const std::vector<T>& objects) {
+    for (const T& object : objects) identities_.insert(identity(object));
+  }
+  bool contains(const T& object) const { return identities_.count(identity(object)) != 0; }
+
+ private:
+  std::set<decltype(identity(std::declval<const T&>()))> identities_;
+};
+
+using AddressSet = ObjectSet<KernelAddress, address_identity>;
+using RouteSet = ObjectSet<KernelRoute, route_identity>;
+using RuleSet = ObjectSet<KernelRule, rule_identity>;
 
 std::string name_of(int ifindex, const std::vector<KernelLink>& links) {
   for (const KernelLink& link : links) {
@@ -117,6 +129,9 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
   std::vector<LiveChange> per_nic;
   Wanted all;
   std::set<int> brought_up;  // links an earlier change already brings up
+  const AddressSet present_addresses(kernel.addresses);
+  const RouteSet present_routes(kernel.routes);
+  const RuleSet present_rules(kernel.rules);
   for (const NicPlan& nic : plan.nics) {
     const std::string group = nic.name.str();
     const KernelLink* link = find_link(nic.name, kernel.links);
@@ -153,7 +168,7 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
     std::vector<KernelRoute> main_routes;
     auto want_route = [&](const KernelRoute& route) {
       all.routes.push_back(route);
-      if (contains(kernel.routes, route, same_route)) return;
+      if (present_routes.contains(route)) return;
       if (route.table == kMainTable) {
         main_routes.push_back(route);
       } else {
@@ -176,7 +191,7 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
     }
     auto want_rule = [&](const KernelRule& rule) {
       all.rules.push_back(rule);
-      if (!contains(kernel.rules, rule, same_rule)) add(rule);
+      if (!present_rules.contains(rule)) add(rule);
     };
     for (const Ipv4Rule& r : nic.rules) {
       want_rule(KernelRule{r.priority, Ipv4Cidr::containing(r.from, r.prefix_length), r.table, kNicsyncProtocol,
@@ -188,7 +203,7 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
     }
     auto want_address = [&](const KernelAddress& address) {
       all.addresses.push_back(address);
-      if (!contains(kernel.addresses, address, same_address)) add(address);
+      if (!present_addresses.contains(address)) add(address);
     };
     const bool primary = nic.role == NicRole::primary;
     for (const Ipv4Address& a : nic.addresses) {
@@ -211,19 +226,23 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
   // emptied), then addresses, then routes.
   std::vector<LiveChange> changes;
   auto remove = [&](auto object) { changes.push_back(LiveChange{LiveAction::remove, "stale", object}); };
+  const AddressSet wanted_addresses(all.addresses);
+  const RouteSet wanted_routes(all.routes);
+  const RuleSet wanted_rules(all.rules);
   for (const KernelRule& rule : kernel.rules) {
-    if (rule.protocol == kNicsyncProtocol && !contains(all.rules, rule, same_rule)) remove(rule);
+    if (rule.protocol == kNicsyncProtocol && !wanted_rules.contains(rule)) remove(rule);
   }
+  std::multimap<IpAddress, const KernelAddress*> present_by_address;
+  for (const KernelAddress& address : kernel.addresses) present_by_address.emplace(address.address, &address);
   for (const OwnedAddress& o : owned) {
-    for (const KernelAddress& address : kernel.addresses) {
-      if (address.address == o.address && name_of(address.ifindex, kernel.links) == o.dev &&
-          !contains(all.addresses, address, same_address)) {
-        remove(address);
-      }
+    auto [first, last] = present_by_address.equal_range(o.address);
+    for (auto it = first; it != last; ++it) {
+      const KernelAddress& address = *it->second;
+      if (name_of(address.ifindex, kernel.links) == o.dev && !wanted_addresses.contains(address)) remove(address);
     }
   }
   for (const KernelRoute& route : kernel.routes) {
-    if (route.protocol == kNicsyncProtocol && !contains(all.routes, route, same_route)) remove(route);
+    if (route.protocol == kNicsyncProtocol && !wanted_routes.contains(route)) remove(route);
   }
   changes.insert(changes.end(), per_nic.begin(), per_nic.end());
   return changes;
