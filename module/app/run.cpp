@@ -111,7 +111,9 @@ Result<NetplanExisting> existing_netplan(const Plan& plan, RendererKind kind, Fi
 /// The files the plan needs, in the chosen format.
 Result<std::vector<RenderedFile>> render(const Plan& plan, RendererKind kind, const NetplanExisting& existing) {
   if (kind == RendererKind::network_scripts) return render_network_scripts(plan);
-  return std::vector<RenderedFile>{render_netplan(plan, existing.ids)};
+  std::vector<RenderedFile> files;  // not {...}: an initializer list would copy the file
+  files.push_back(render_netplan(plan, existing.ids));
+  return files;
 }
 
 std::string summary_of(const Instance& instance, const Plan& plan) {

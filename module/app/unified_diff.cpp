@@ -9,6 +9,7 @@ namespace {
 
 std::vector<std::string_view> split_lines(std::string_view text) {
   std::vector<std::string_view> lines;
+  lines.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
   size_t start = 0;
   while (start < text.size()) {
     size_t end = text.find('\n', start);
@@ -130,7 +131,10 @@ std::string unified_diff(std::string_view before, std::string_view after, const 
   const std::vector<Op> ops = edit_script(a, b);
   constexpr size_t kContext = 3;
 
-  std::string out = "--- " + a_label + "\n+++ " + b_label + "\n";
+  std::string out;
+  // Every line of either side is shown at most once, with its sign: no reallocation on the way.
+  out.reserve(before.size() + after.size() + ops.size() + a_label.size() + b_label.size() + 256);
+  out += "--- " + a_label + "\n+++ " + b_label + "\n";
   size_t i = 0;  // position in ops
   while (i < ops.size()) {
     if (ops[i] == Op::keep) {
@@ -161,17 +165,20 @@ std::string unified_diff(std::string_view before, std::string_view after, const 
     }
     size_t a_count = 0;
     size_t b_count = 0;
-    std::string body;
+    for (size_t j = start; j < end; ++j) {
+      if (ops[j] != Op::add) ++a_count;
+      if (ops[j] != Op::remove) ++b_count;
+    }
+    out += "@@ -" + range(ai, a_count) + " +" + range(bi, b_count) + " @@\n";
     size_t ax = ai;
     size_t bx = bi;
     for (size_t j = start; j < end; ++j) {
       switch (ops[j]) {
-        case Op::keep: append_line(body, ' ', a[ax++]); ++bx; ++a_count; ++b_count; break;
-        case Op::remove: append_line(body, '-', a[ax++]); ++a_count; break;
-        case Op::add: append_line(body, '+', b[bx++]); ++b_count; break;
+        case Op::keep: append_line(out, ' ', a[ax++]); ++bx; break;
+        case Op::remove: append_line(out, '-', a[ax++]); break;
+        case Op::add: append_line(out, '+', b[bx++]); break;
       }
     }
-    out += "@@ -" + range(ai, a_count) + " +" + range(bi, b_count) + " @@\n" + body;
     i = end;
   }
   return out;
