@@ -37,7 +37,7 @@ inline constexpr uint32_t kDefaultTimeoutMs = 2000;
 inline constexpr uint32_t kDefaultBootTimeoutMs = 1000;
 inline constexpr uint32_t kDefaultAttempts = 3;
 inline constexpr uint32_t kDefaultBackoffMs = 100;
-inline constexpr uint32_t kDefaultMaxInFlight = 16;
+inline constexpr uint32_t kDefaultMaxInFlight = 32;
 inline constexpr uint32_t kDefaultAttachTimeoutMs = 5000;
 inline constexpr uint32_t kDefaultLockTimeoutMs = 30000;
 
