@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "metadata/http_retry.hpp"
 #include "nicsync/http.hpp"
 #include "system/shared_library.hpp"
 
@@ -120,28 +121,7 @@ void check(CURLcode code, const char* what) {
   }
 }
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' ||
-                           text.back() == '\n')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
 
-/// Retry-After in seconds, converted to milliseconds and capped; -1 when not a plain number
-/// (an HTTP date, or nothing).
-long retry_after_ms(std::string_view value, long cap_ms) {
-  value = trim(value);
-  if (value.empty() || value.size() > 10) return -1;
-  long seconds = 0;
-  for (char c : value) {
-    if (c < '0' || c > '9') return -1;
-    seconds = seconds * 10 + (c - '0');
-  }
-  if (seconds > cap_ms / 1000 + 1) return cap_ms;
-  return std::min(seconds * 1000, cap_ms);
-}
 
 /// One attempt of one request, pinned in memory while curl holds pointers into it.
 struct Transfer {
@@ -190,7 +170,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) noexcept {
     for (char& c : name) {
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     }
-    std::string value(trim(line.substr(colon + 1)));
+    std::string value(http::trim(line.substr(colon + 1)));
     if (name == "retry-after") transfer->retry_after = value;
     transfer->response_headers.emplace_back(std::move(name), std::move(value));
   } catch (...) {
@@ -206,20 +186,10 @@ struct Finished {
   bool retriable = false;  ///< a timeout, transport error, 5xx or 429
 };
 
-/// A request whose next attempt is due at a given time.
-struct Scheduled {
-  size_t index = 0;
-  int attempt = 1;
-  Clock::time_point due;
-};
 
 class CurlHttpClient final : public HttpClient {
  public:
-  explicit CurlHttpClient(const HttpOptions& options) : options_(options) {
-    options_.attempts = std::max(options_.attempts, 1);
-    options_.max_in_flight = std::max(options_.max_in_flight, 1);
-    options_.backoff_ms = std::max(options_.backoff_ms, 0L);
-    options_.max_backoff_ms = std::max(options_.max_backoff_ms, 0L);
+  explicit CurlHttpClient(const HttpOptions& options) : options_(http::sane(options)) {
     if (!curl().error.empty()) return;  // perform() answers every request with the reason
     multi_.reset(curl().multi_init());
     if (!multi_) throw std::runtime_error("curl_multi_init failed");
@@ -235,7 +205,6 @@ class CurlHttpClient final : public HttpClient {
   std::unique_ptr<Transfer> start(const HttpRequest& request, size_t index, int attempt);
   /// The response of a finished attempt, and whether it deserves another try.
   Finished finish(Transfer& transfer, CURLcode code) const;
-  long retry_delay_ms(int failed_attempt, const HttpResponse& response) const;
 
   HttpOptions options_;
   MultiHandle multi_;
@@ -324,16 +293,6 @@ Finished CurlHttpClient::finish(Transfer& transfer, CURLcode code) const {
   return {std::move(response), retriable};
 }
 
-long CurlHttpClient::retry_delay_ms(int failed_attempt, const HttpResponse& response) const {
-  long delay = options_.backoff_ms;
-  for (int i = 1; i < failed_attempt && delay < options_.max_backoff_ms; ++i) delay *= 2;
-  delay = std::min(delay, options_.max_backoff_ms);
-  if (response.status == 429 || response.status == 503) {
-    // The server's wish wins when it asks for longer, but never beyond the cap.
-    delay = std::max(delay, retry_after_ms(response.retry_after, options_.max_backoff_ms));
-  }
-  return delay;
-}
 
 std::vector<HttpResponse> CurlHttpClient::perform(const std::vector<HttpRequest>& requests) {
   std::vector<HttpResponse> responses(requests.size());
@@ -341,7 +300,7 @@ std::vector<HttpResponse> CurlHttpClient::perform(const std::vector<HttpRequest>
     for (HttpResponse& response : responses) response.transport_error = curl().error;
     return responses;
   }
-  std::vector<Scheduled> waiting;  // not yet on the wire: first tries (due now) and retries
+  std::vector<http::Scheduled> waiting;  // not yet on the wire: first tries (due now) and retries
   waiting.reserve(requests.size());
   Clock::time_point now = Clock::now();
   for (size_t i = 0; i < requests.size(); ++i) waiting.push_back({i, 1, now});
@@ -352,13 +311,9 @@ std::vector<HttpResponse> CurlHttpClient::perform(const std::vector<HttpRequest>
     // Put due requests on the wire, lowest index first, up to the parallelism limit.
     now = Clock::now();
     while (in_flight.size() < static_cast<size_t>(options_.max_in_flight)) {
-      auto next = waiting.end();
-      for (auto it = waiting.begin(); it != waiting.end(); ++it) {
-        if (it->due <= now && (next == waiting.end() || it->index < next->index)) next = it;
-      }
-      if (next == waiting.end()) break;
-      Scheduled due = *next;
-      waiting.erase(next);
+      std::optional<http::Scheduled> next = http::take_due(waiting, now);
+      if (!next) break;
+      const http::Scheduled due = *next;
       in_flight.push_back(start(requests[due.index], due.index, due.attempt));
     }
 
@@ -379,7 +334,7 @@ std::vector<HttpResponse> CurlHttpClient::perform(const std::vector<HttpRequest>
 
       Finished finished = finish(*transfer, code);
       if (finished.retriable && transfer->attempt < options_.attempts) {
-        auto delay = std::chrono::milliseconds(retry_delay_ms(transfer->attempt, finished.response));
+        auto delay = std::chrono::milliseconds(http::retry_delay_ms(options_, transfer->attempt, finished.response));
         waiting.push_back({transfer->index, transfer->attempt + 1, Clock::now() + delay});
       } else {
         responses[transfer->index] = std::move(finished.response);
@@ -392,7 +347,7 @@ std::vector<HttpResponse> CurlHttpClient::perform(const std::vector<HttpRequest>
     long wait_ms = 1000;
     if (!waiting.empty() && in_flight.size() < static_cast<size_t>(options_.max_in_flight)) {
       Clock::time_point next_due = waiting.front().due;
-      for (const Scheduled& s : waiting) next_due = std::min(next_due, s.due);
+      for (const http::Scheduled& s : waiting) next_due = std::min(next_due, s.due);
       auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next_due - Clock::now());
       wait_ms = std::clamp(static_cast<long>(until.count()), 0L, wait_ms);
     }

@@ -33,6 +33,7 @@
 #include <variant>
 #include <vector>
 
+#include "metadata/http_retry.hpp"
 #include "nicsync/http.hpp"
 
 namespace nicsync {
@@ -43,11 +44,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMaxHeaderBytes = 64 * 1024;  ///< a status line and headers larger than this are refused
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) text.remove_suffix(1);
-  return text;
-}
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -61,18 +57,6 @@ bool starts_with_no_case(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && lower(text.substr(0, prefix.size())) == prefix;
 }
 
-/// Retry-After in seconds, as milliseconds and capped; -1 when not a plain number.
-long retry_after_ms(std::string_view value, long cap_ms) {
-  value = trim(value);
-  if (value.empty() || value.size() > 10) return -1;
-  long seconds = 0;
-  for (char c : value) {
-    if (c < '0' || c > '9') return -1;
-    seconds = seconds * 10 + (c - '0');
-  }
-  if (seconds > cap_ms / 1000 + 1) return cap_ms;
-  return std::min(seconds * 1000, cap_ms);
-}
 
 // ---- URLs ----
 
@@ -268,9 +252,9 @@ class ResponseParser {
             if (eof_) return fail("transfer closed in the middle of a chunked body");
             return Step::more;
           }
-          std::string_view line = trim(std::string_view(buffer_).substr(0, end));
+          std::string_view line = http::trim(std::string_view(buffer_).substr(0, end));
           line = line.substr(0, line.find(';'));  // chunk extensions are ignored
-          line = trim(line);
+          line = http::trim(line);
           size_t size = 0;
           if (line.empty() || line.size() > 8) return fail("malformed chunked body: bad chunk size");
           for (char c : line) {
@@ -365,7 +349,7 @@ class ResponseParser {
         return fail("malformed HTTP response: a header line without a name");
       }
       std::string name = lower(line.substr(0, colon));
-      std::string value(trim(line.substr(colon + 1)));
+      std::string value(http::trim(line.substr(colon + 1)));
       if (name == "content-length") {
         size_t length = 0;
         if (value.empty() || value.size() > 12) return fail("malformed HTTP response: bad Content-Length");
@@ -438,12 +422,6 @@ struct Finished {
   bool stale_connection = false;
 };
 
-/// A request whose next attempt is due at a given time.
-struct Scheduled {
-  size_t index = 0;
-  int attempt = 1;
-  Clock::time_point due;
-};
 
 /// One attempt of one request on one connection.
 struct Transfer {
@@ -467,12 +445,7 @@ struct Transfer {
 
 class PlainHttpClient final : public HttpClient {
  public:
-  explicit PlainHttpClient(const HttpOptions& options) : options_(options) {
-    options_.attempts = std::max(options_.attempts, 1);
-    options_.max_in_flight = std::max(options_.max_in_flight, 1);
-    options_.backoff_ms = std::max(options_.backoff_ms, 0L);
-    options_.max_backoff_ms = std::max(options_.max_backoff_ms, 0L);
-  }
+  explicit PlainHttpClient(const HttpOptions& options) : options_(http::sane(options)) {}
 
   std::vector<HttpResponse> perform(const std::vector<HttpRequest>& requests) override;
 
@@ -486,7 +459,6 @@ class PlainHttpClient final : public HttpClient {
   Finished transport_failure(std::string why, bool retriable = true) const;
   /// Ends a transfer: keeps its connection for the next request when the answer allows it.
   void release(Transfer& transfer, bool keep);
-  long retry_delay_ms(int failed_attempt, const HttpResponse& response) const;
   /// The addresses of HOST:PORT, numeric hosts without any lookup. Empty with `why` on failure.
   const std::vector<sockaddr_storage>& resolve(const HttpUrl& url, std::string& why);
 
@@ -682,20 +654,10 @@ void PlainHttpClient::release(Transfer& transfer, bool keep) {
   }
 }
 
-long PlainHttpClient::retry_delay_ms(int failed_attempt, const HttpResponse& response) const {
-  long delay = options_.backoff_ms;
-  for (int i = 1; i < failed_attempt && delay < options_.max_backoff_ms; ++i) delay *= 2;
-  delay = std::min(delay, options_.max_backoff_ms);
-  if (response.status == 429 || response.status == 503) {
-    // The server's wish wins when it asks for longer, but never beyond the cap.
-    delay = std::max(delay, retry_after_ms(response.retry_after, options_.max_backoff_ms));
-  }
-  return delay;
-}
 
 std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest>& requests) {
   std::vector<HttpResponse> responses(requests.size());
-  std::vector<Scheduled> waiting;  // not yet on the wire: first tries (due now) and retries
+  std::vector<http::Scheduled> waiting;  // not yet on the wire: first tries (due now) and retries
   waiting.reserve(requests.size());
   Clock::time_point now = Clock::now();
   for (size_t i = 0; i < requests.size(); ++i) waiting.push_back({i, 1, now});
@@ -707,7 +669,7 @@ std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest
     if (finished.stale_connection) {
       waiting.push_back({index, attempt, Clock::now()});
     } else if (finished.retriable && attempt < options_.attempts) {
-      auto delay = std::chrono::milliseconds(retry_delay_ms(attempt, finished.response));
+      auto delay = std::chrono::milliseconds(http::retry_delay_ms(options_, attempt, finished.response));
       waiting.push_back({index, attempt + 1, Clock::now() + delay});
     } else {
       responses[index] = std::move(finished.response);
@@ -720,13 +682,9 @@ std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest
     // Put due requests on the wire, lowest index first, up to the parallelism limit.
     now = Clock::now();
     while (in_flight.size() < slots) {
-      auto next = waiting.end();
-      for (auto it = waiting.begin(); it != waiting.end(); ++it) {
-        if (it->due <= now && (next == waiting.end() || it->index < next->index)) next = it;
-      }
-      if (next == waiting.end()) break;
-      Scheduled due = *next;
-      waiting.erase(next);
+      std::optional<http::Scheduled> next = http::take_due(waiting, now);
+      if (!next) break;
+      const http::Scheduled due = *next;
       auto started = start(requests[due.index], due.index, due.attempt);
       if (auto* finished = std::get_if<Finished>(&started)) {
         settle(due.index, due.attempt, std::move(*finished));
@@ -739,7 +697,7 @@ std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest
     // Sleep until a socket is ready, an attempt times out, or a retry falls due.
     Clock::time_point wake = now + std::chrono::seconds(1);
     if (!waiting.empty() && in_flight.size() < slots) {
-      for (const Scheduled& s : waiting) wake = std::min(wake, s.due);
+      for (const http::Scheduled& s : waiting) wake = std::min(wake, s.due);
     }
     polled.clear();
     for (const auto& transfer : in_flight) {
