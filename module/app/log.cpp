@@ -1,4 +1,5 @@
 #include <ostream>
+#include <string>
 
 #include "nicsync/log.hpp"
 
@@ -13,7 +14,12 @@ class StreamLog final : public Log {
     const char* prefix = level == LogLevel::error ? "nicsync: error: "
                          : level == LogLevel::warning ? "nicsync: warning: "
                                                        : "nicsync: ";
-    out_ << prefix << message << '\n';
+    // One write per line: std::cerr is unbuffered, and three inserts were three write(2) calls
+    // (24,000 for a clean apply of 80 NICs x 50 addresses).
+    std::string line;
+    line.reserve(24 + message.size());
+    line.append(prefix).append(message).push_back('\n');
+    out_.write(line.data(), static_cast<std::streamsize>(line.size()));
     out_.flush();
   }
 
