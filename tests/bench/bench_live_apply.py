@@ -30,19 +30,14 @@ peak RSS of one extra, untimed run under GNU time (`-` without /usr/bin/time).
 """
 
 import argparse
-import contextlib
-import datetime
 import json
 import os
 import pathlib
-import platform
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -56,78 +51,23 @@ import scenario as sc  # noqa: E402
 NICSYNC = os.environ.get("NICSYNC", "nicsync")
 MOCK = os.environ.get("NICSYNC_MOCK", "nicsync-mock-imds")
 PREFIX = "bench"
+RENDERER_DIRS = {"netplan": "etc/netplan", "network-scripts": "etc/sysconfig/network-scripts"}
 PROTO = "201"                 # nicsync's route/rule protocol (rt_protos.d/nicsync.conf)
 BUDGET_S = 100                # default --budget: stop adding runs past this
-COMMAND_TIMEOUT_S = 60
 
 
-class BenchError(RuntimeError):
-    pass
-
-
-# --------------------------------------------------------------------------------------------
-# Running and timing one process
-
-
-GNU_TIME = "/usr/bin/time"   # for peak RSS only (optional)
-
-
-class Timed:
-    def __init__(self, argv, seconds, returncode, stdout, stderr, cpu_seconds, maxrss_kib=None):
-        self.argv, self.seconds, self.returncode = argv, seconds, returncode
-        self.stdout, self.stderr, self.cpu_seconds = stdout, stderr, cpu_seconds
-        self.maxrss_kib = maxrss_kib
-
-    @property
-    def ms(self):
-        return self.seconds * 1000.0
-
-
-def timed(argv, rss=False):
-    """Runs argv once: wall time by perf_counter from just before the fork to the reap, and the
-    child's CPU time (user + system, from wait4). With rss (and GNU time installed) argv runs
-    under `time -f %M` for its peak RSS instead, and the times are not used: wait4's own
-    ru_maxrss would be the Python parent's, which the child inherits until it execs. (`ip netns
-    exec` execs the command in its own process, so the RSS is max(ip, command).)"""
-    with tempfile.TemporaryDirectory(prefix="timed-") as d:
-        rss_file = pathlib.Path(d) / "rss"
-        if rss and os.access(GNU_TIME, os.X_OK):
-            argv = [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv]
-        out = open(pathlib.Path(d) / "out", "w+b")
-        err = open(pathlib.Path(d) / "err", "w+b")
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        killer = threading.Timer(COMMAND_TIMEOUT_S, proc.kill)
-        killer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
-        seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        with out, err:
-            out.seek(0)
-            err.seek(0)
-            t = Timed(argv, seconds, proc.returncode, out.read().decode(errors="replace"),
-                      err.read().decode(errors="replace"), usage.ru_utime + usage.ru_stime)
-        if rss and rss_file.exists():
-            with contextlib.suppress(ValueError):
-                t.maxrss_kib = int(rss_file.read_text().split()[-1])
-        return t
-
-
-def check(cond, message):
-    if not cond:
-        raise BenchError(message)
+# Running and timing one process, and the machine's description: tests/bench/benchlib.py
+from benchlib import BenchError, Timed, check, machine, timed  # noqa: E402,F401
 
 
 # --------------------------------------------------------------------------------------------
 # Kernel objects of `expect`, as ip(8) batch lines
 
 
-def add_batch(fixture):
-    """`ip -batch` lines adding what `expect` holds beyond the lease, the way nicsync does it
-    under netplan: the primary's secondaries as /32, the others noprefixroute; each table's link
+def add_batch(fixture, renderer="netplan"):
+    """`ip -batch` lines adding what `expect` holds beyond the lease, the way nicsync does it:
+    the primary's secondaries as /32 under netplan (with the subnet's prefix under
+    network-scripts), the others noprefixroute; each table's link
     route and onlink default; main's fallback default; one rule per address. IPv6: every
     address /128 nodad, the tables' subnet routes and defaults, main's fallbacks, the rules (the
     family follows from the addresses: `::/0` instead of `default`)."""
@@ -138,7 +78,8 @@ def add_batch(fixture):
         for a in addrs:
             if link == primary["name"]:
                 if a != primary["dhcp"]:
-                    lines.append(f"address add {a.split('/')[0]}/32 dev {link}")
+                    prefixed = a if renderer == "network-scripts" else a.split('/')[0] + "/32"
+                    lines.append(f"address add {prefixed} dev {link}")
             else:
                 lines.append(f"address add {a} dev {link} noprefixroute")
     for link, addrs in e.get("addresses6", {}).items():
@@ -158,9 +99,11 @@ def add_batch(fixture):
     return [re.sub(r"\s+", " ", line).strip() for line in lines]
 
 
-def reset_batch(fixture):
+def reset_batch(fixture, renderer="netplan"):
     """`ip -force -batch` lines removing every object of `expect` but the lease (and no
-    link-local address)."""
+    link-local address). The DHCP primary's secondary addresses are /32 where nicsync writes
+    netplan and carry the subnet's prefix (as in `expect`) with network-scripts, as nicsync adds
+    them live to match the files."""
     e = fixture["expect"]
     primary = next(l for l in fixture["links"] if "dhcp" in l)
     lines = [f"rule del from {r['from']} lookup {r['table']} priority {r['priority']}"
@@ -178,7 +121,10 @@ def reset_batch(fixture):
         lines += [f"address del {a} dev {link}" for a in addrs]
     for link, addrs in e["addresses"].items():
         if link == primary["name"]:
-            lines += [f"address del {a.split('/')[0]}/32 dev {link}" for a in addrs if a != primary["dhcp"]]
+            for a in addrs:
+                if a != primary["dhcp"]:
+                    prefixed = a if renderer == "network-scripts" else a.split('/')[0] + "/32"
+                    lines.append(f"address del {prefixed} dev {link}")
         else:
             lines.append(f"address flush dev {link} scope global")
     return lines
@@ -196,24 +142,13 @@ def split_family(lines):
 # The bench
 
 
-def machine():
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
-    return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(), "load": load,
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-
-
 class Bench:
     def __init__(self, args, fixture, fixture_path):
         self.args = args
         self.fixture = fixture
         self.fixture_path = fixture_path
-        self.name = f"{args.vendor} {args.nics}x{args.addresses}" + (" +v6" if args.ipv6 else "")
+        self.name = (f"{args.vendor} {args.nics}x{args.addresses}" + (" +v6" if args.ipv6 else "") +
+                     (f" {args.renderer}" if args.renderer != "netplan" else ""))
         self.started = time.perf_counter()
         self.rows = []
         self.notes = []
@@ -254,7 +189,7 @@ class Bench:
 
     def fresh_root(self):
         root = pathlib.Path(tempfile.mkdtemp(prefix="root-", dir=self.tmp))
-        (root / "etc/netplan").mkdir(parents=True)
+        (root / RENDERER_DIRS[self.args.renderer]).mkdir(parents=True)
         self.cloud.write_oci_api_settings(root)     # Oracle: the OCI API mock, or the API off
         sc.write_conf_d(self.fixture, root)         # oracle-settings: oracle.secondary_ips
         return root
@@ -310,8 +245,8 @@ class Bench:
     def run(self):
         runs = self.args.runs
         want = sum(sc.objects(self.fixture).values())
-        self.reset_lines = reset_batch(self.fixture)
-        self.add_lines = add_batch(self.fixture)
+        self.reset_lines = reset_batch(self.fixture, self.args.renderer)
+        self.add_lines = add_batch(self.fixture, self.args.renderer)
 
         t0 = time.perf_counter()
         with nc.Cloud(str(self.fixture_path), PREFIX) as cloud:
@@ -345,7 +280,7 @@ class Bench:
                     self.reset()
                 root = self.fresh_root()
                 plans.append(self.nicsync(root, "plan", "--live"))
-                check(not (root / "etc/netplan/90-nicsync.yaml").exists(), "plan wrote the netplan file")
+                check(not any((root / RENDERER_DIRS[self.args.renderer]).iterdir()), "plan wrote a file")
                 applies.append(self.nicsync(root, "apply", "--live", want_objects=want))
                 self.verify(f"after clean run {i + 1}")
             self.add_row(f"{self.name} apply --live (clean)", applies, rss=warm, objects=want,
@@ -355,7 +290,7 @@ class Bench:
 
             # what a clean apply spends in the consumer it runs after writing the netplan file
             # (`netplan generate --root-dir R`, a Python program): the same command on its own
-            if root is not None and shutil.which("netplan"):
+            if root is not None and self.args.renderer == "netplan" and shutil.which("netplan"):
                 gens = []
                 for i in range(runs):
                     if self.over_budget("netplan generate", i):
@@ -445,6 +380,9 @@ def main(argv=None):
     p.add_argument("addresses", type=int, nargs="?", default=50, help="IPv4 addresses per NIC")
     p.add_argument("--vendor", default="aws", choices=sorted(sc.VENDORS))
     p.add_argument("--ipv6", action="store_true", help="give the NICs IPv6 addresses in the metadata too")
+    p.add_argument("--renderer", default="netplan", choices=sorted(RENDERER_DIRS),
+                   help="the files' format (the root's directory says it): netplan runs `netplan generate` "
+                        "after writing; network-scripts runs no generator")
     p.add_argument("--runs", type=int, default=10, help="timed runs per row (default 10)")
     p.add_argument("--latency-ms", type=int, default=0, help="the mock answers every request this late")
     p.add_argument("--budget", type=float, default=BUDGET_S,

@@ -1,5 +1,6 @@
 """Runs every benchmark in order (the CMake target `bench`): the scenario check, fetch + render
-and start-up, live apply of 15x50 and 80x50. Stops at the first that fails (exit 1).
+and start-up, live apply of 15x50 and 80x50 (netplan, then network-scripts). Stops at the
+first that fails (exit 1).
 
     python3 tests/bench/run_all.py [--quick] [--json-dir DIR]
 
@@ -33,6 +34,10 @@ def main(argv=None):
         ["bench_live_apply.py", "15", "50", *runs, *js("live-15x50.json")],
         ["bench_live_apply.py", "80", "50", *(["--runs", "3"] if a.quick else ["--runs", "5"]), "--budget", "150",
          *js("live-80x50.json")],
+        # The same without a generator process after the write: nicsync's own apply against ip -batch.
+        ["bench_live_apply.py", "15", "50", "--renderer", "network-scripts", *runs, *js("live-15x50-ns.json")],
+        ["bench_live_apply.py", "80", "50", "--renderer", "network-scripts",
+         *(["--runs", "3"] if a.quick else ["--runs", "5"]), "--budget", "150", *js("live-80x50-ns.json")],
     ]
     started = time.perf_counter()
     for step in steps:
