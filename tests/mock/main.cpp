@@ -32,8 +32,8 @@ Options:
   --listen HOST:PORT             address to listen on (default 127.0.0.1:0, 0: any free port;
                                  IPv6 as [ADDR]:PORT)
   --port-file FILE               once listening, write the port to FILE (atomically, by rename)
-  --latency-ms N                 delay every answer by N milliseconds (per request: up to 256
-                                 connections are served and delayed concurrently)
+  --latency-ms N                 delay every answer by N milliseconds (per request: the
+                                 answers of all connections wait concurrently, on timers)
   --fault-status PREFIX:STATUS[:TIMES]
                                  answer requests whose path starts with PREFIX with STATUS and
                                  an empty body, TIMES times (default: always)

@@ -1,7 +1,9 @@
-// Tests of the mock instance-metadata server itself (tests/mock), driven by httplib's client.
+// Tests of the mock instance-metadata server itself (tests/mock), driven by httplib's client,
+// and of its HTTP transport (mock::HttpServer), driven by raw sockets.
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -25,11 +27,16 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "mock/http_server.hpp"
 #include "mock/mock_imds.hpp"
 
 namespace {
 
+using nicsync::mock::DeferredResponse;
 using nicsync::mock::Fault;
+using nicsync::mock::HttpRequest;
+using nicsync::mock::HttpResponse;
+using nicsync::mock::HttpServer;
 using nicsync::mock::MockImds;
 
 const std::string kFixtures = NICSYNC_TEST_FIXTURES;
@@ -560,5 +567,261 @@ TEST_SUITE("mock::MockImds") {
     oracle.client.Get("/opc/v2/vnics/", {{"Authorization", "Bearer Oracle"}});
     REQUIRE(oracle.mock.requests().size() == 1);
     CHECK(oracle.mock.requests()[0].token_sent == std::nullopt);
+  }
+}
+
+namespace {
+
+/// A blocking client socket to 127.0.0.1:port with a 5 s receive timeout.
+class RawClient {
+ public:
+  explicit RawClient(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    REQUIRE(fd_ >= 0);
+    timeval timeout{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  }
+  ~RawClient() { close(); }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  void send(const std::string& data) {
+    REQUIRE(::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(data.size()));
+  }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  /// Sends EOF, still reading.
+  void half_close() { ::shutdown(fd_, SHUT_WR); }
+  /// One response: head and Content-Length body ("" if the connection ended first).
+  std::string response() {
+    while (buffer_.find("\r\n\r\n") == std::string::npos)
+      if (!fill()) return "";
+    const std::size_t head_end = buffer_.find("\r\n\r\n") + 4;
+    std::size_t length = 0;
+    const auto cl = buffer_.find("Content-Length: ");
+    if (cl != std::string::npos && cl < head_end) length = std::stoul(buffer_.substr(cl + 16));
+    while (buffer_.size() < head_end + length)
+      if (!fill()) return "";
+    std::string out = buffer_.substr(0, head_end + length);
+    buffer_.erase(0, head_end + length);
+    return out;
+  }
+  /// Whether the server closed the connection (after whatever was received).
+  bool closed_by_server() {
+    while (fill()) {
+    }
+    return eof_;
+  }
+
+ private:
+  bool fill() {
+    char buf[4096];
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n > 0) buffer_.append(buf, static_cast<std::size_t>(n));
+    if (n == 0) eof_ = true;
+    return n > 0;
+  }
+  int fd_;
+  std::string buffer_;
+  bool eof_ = false;
+};
+
+std::string body_of(const std::string& response) {
+  const auto end = response.find("\r\n\r\n");
+  return end == std::string::npos ? "" : response.substr(end + 4);
+}
+
+/// An HttpServer that answers "METHOD PATH BODY", after X-Delay-Ms milliseconds if given.
+struct EchoServer {
+  std::atomic<int> arrived{0};
+  std::atomic<int> answered{0};
+  HttpServer server{[this](HttpRequest&& req) {
+    ++arrived;
+    DeferredResponse d;
+    if (const std::string* ms = req.header("x-delay-ms"))
+      d.delay = std::chrono::milliseconds(std::stoi(*ms));
+    d.respond = [this, text = req.method + " " + req.path + " " + req.body] {
+      ++answered;
+      HttpResponse res;
+      res.headers.emplace_back("Content-Type", "text/plain");
+      res.body = text;
+      return res;
+    };
+    return d;
+  }};
+  int port = server.start("127.0.0.1", 0);
+};
+
+std::string get(const std::string& path, const std::string& extra = "") {
+  return "GET " + path + " HTTP/1.1\r\nHost: x\r\n" + extra + "\r\n";
+}
+
+}  // namespace
+
+TEST_SUITE("mock::HttpServer") {
+  TEST_CASE("parse_http_request: incomplete, complete with query and percent escapes, malformed") {
+    HttpRequest req;
+    bool headers_done = false;
+    CHECK(nicsync::mock::parse_http_request("GET /a HTTP/1.1\r\nHost: x\r\n", req, headers_done) ==
+          0);
+    CHECK_FALSE(headers_done);
+
+    const std::string text = "GET /a%3Ab?vnicId=ocid1%2Ex&q=a+b HTTP/1.1\r\nX-Key:  v 1 \r\n\r\nrest";
+    REQUIRE(nicsync::mock::parse_http_request(text, req, headers_done) ==
+            static_cast<long>(text.size() - 4));
+    CHECK(req.method == "GET");
+    CHECK(req.target == "/a%3Ab?vnicId=ocid1%2Ex&q=a+b");
+    CHECK(req.path == "/a:b");
+    REQUIRE(req.param("vnicId"));
+    CHECK(*req.param("vnicId") == "ocid1.x");
+    CHECK(*req.param("q") == "a b");
+    REQUIRE(req.header("x-key"));
+    CHECK(*req.header("x-key") == "v 1");
+    CHECK(req.headers.front().first == "X-Key");
+
+    CHECK(nicsync::mock::parse_http_request("BREW /pot HTTP/1.1\r\n\r\n", req, headers_done) == -400);
+    CHECK(nicsync::mock::parse_http_request("GET /a HTTP/2\r\n\r\n", req, headers_done) == -400);
+    CHECK(nicsync::mock::parse_http_request("GET /a HTTP/1.1\r\nContent-Length: x\r\n\r\n", req,
+                                            headers_done) == -400);
+  }
+
+  TEST_CASE("http_head lays out the answer as cpp-httplib 0.11 did") {
+    HttpResponse res;
+    res.status = 429;
+    res.headers.emplace_back("Retry-After", "1");
+    CHECK(nicsync::mock::http_head(res, 0, false) ==
+          "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n"
+          "Keep-Alive: timeout=5, max=1000000\r\nRetry-After: 1\r\n\r\n");
+    res.status = 200;
+    res.headers = {{"Content-Type", "text/plain"}};
+    CHECK(nicsync::mock::http_head(res, 17, true) ==
+          "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 17\r\n"
+          "Content-Type: text/plain\r\n\r\n");
+  }
+
+  TEST_CASE("keep-alive: several requests, one at a time, on one connection") {
+    EchoServer s;
+    RawClient c(s.port);
+    for (int i = 0; i < 5; ++i) {
+      c.send(get("/n" + std::to_string(i)));
+      const std::string r = c.response();
+      CHECK(r.starts_with("HTTP/1.1 200 OK\r\n"));
+      CHECK(r.find("Keep-Alive: timeout=5, max=1000000\r\n") != std::string::npos);
+      CHECK(body_of(r) == "GET /n" + std::to_string(i) + " ");
+    }
+    CHECK(s.answered == 5);
+  }
+
+  TEST_CASE("pipelined requests are answered in order, a slow first one included") {
+    EchoServer s;
+    RawClient c(s.port);
+    c.send(get("/first", "X-Delay-Ms: 50\r\n") + get("/second") +
+           "PUT /third HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+    CHECK(body_of(c.response()) == "GET /first ");
+    CHECK(body_of(c.response()) == "GET /second ");
+    CHECK(body_of(c.response()) == "PUT /third abc");
+  }
+
+  TEST_CASE("latency is per request and concurrent across connections") {
+    EchoServer s;
+    constexpr int kClients = 50;
+    std::vector<std::unique_ptr<RawClient>> clients;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kClients; ++i) {
+      clients.push_back(std::make_unique<RawClient>(s.port));
+      clients.back()->send(get("/slow" + std::to_string(i), "X-Delay-Ms: 20\r\n"));
+    }
+    for (int i = 0; i < kClients; ++i)
+      CHECK(body_of(clients[static_cast<std::size_t>(i)]->response()) ==
+            "GET /slow" + std::to_string(i) + " ");
+    const auto elapsed = std::chrono::steady_clock::now() - t0;
+    CHECK(elapsed >= std::chrono::milliseconds(20));
+    CHECK(elapsed < std::chrono::milliseconds(kClients * 20 / 4));
+  }
+
+  TEST_CASE("request bodies: Content-Length, chunked, and Expect: 100-continue") {
+    EchoServer s;
+    RawClient c(s.port);
+    c.send("PUT /cl HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    c.send("lo");
+    CHECK(body_of(c.response()) == "PUT /cl hello");
+
+    c.send("POST /chunked HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n");
+    CHECK(body_of(c.response()) == "POST /chunked abcde");
+
+    c.send("PUT /expect HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+    CHECK(c.response() == "HTTP/1.1 100 Continue\r\n\r\n");
+    c.send("ok");
+    CHECK(body_of(c.response()) == "PUT /expect ok");
+  }
+
+  TEST_CASE("a malformed request gets 400 and the connection closes") {
+    EchoServer s;
+    RawClient c(s.port);
+    c.send("this is not http\r\n\r\n" + get("/never"));
+    CHECK(c.response() == "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    CHECK(c.closed_by_server());
+    CHECK(s.arrived == 0);
+  }
+
+  TEST_CASE("Connection: close and HTTP/1.0 close after the answer") {
+    EchoServer s;
+    RawClient a(s.port);
+    a.send(get("/a", "Connection: close\r\n"));
+    CHECK(a.response().find("Connection: close\r\n") != std::string::npos);
+    CHECK(a.closed_by_server());
+    RawClient b(s.port);
+    b.send("GET /b HTTP/1.0\r\n\r\n");
+    CHECK(body_of(b.response()) == "GET /b ");
+    CHECK(b.closed_by_server());
+  }
+
+  TEST_CASE("a client closing mid-request or while its answer waits leaves the server serving") {
+    EchoServer s;
+    {
+      RawClient partial(s.port);
+      partial.send("GET /half HTTP/1.1\r\nHost:");
+    }
+    {
+      RawClient waiting(s.port);
+      waiting.send(get("/gone", "X-Delay-Ms: 30\r\n"));
+    }
+    // A half-closed client still gets its answer.
+    RawClient half(s.port);
+    half.send(get("/half-closed"));
+    half.half_close();
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    CHECK(s.arrived == 2);
+    CHECK(s.answered == 2);  // the deferred answer was produced, and nobody got hurt
+    CHECK(body_of(half.response()) == "GET /half-closed ");
+    RawClient next(s.port);
+    next.send(get("/next"));
+    CHECK(body_of(next.response()) == "GET /next ");
+  }
+
+  TEST_CASE("stop answers deferred requests at once and can start again") {
+    EchoServer s;
+    RawClient c(s.port);
+    c.send(get("/slow", "X-Delay-Ms: 30000\r\n"));
+    while (s.arrived == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const auto t0 = std::chrono::steady_clock::now();
+    s.server.stop();
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
+    CHECK(s.answered == 1);
+    CHECK(c.closed_by_server());
+
+    const int again = s.server.start("127.0.0.1", 0);
+    RawClient d(again);
+    d.send(get("/again"));
+    CHECK(body_of(d.response()) == "GET /again ");
   }
 }
