@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <optional>
 
@@ -114,10 +115,15 @@ Result<Ipv4Address> Ipv4Address::parse(std::string_view text) {
 }
 
 std::string Ipv4Address::str() const {
+  // std::to_chars, not snprintf: rendering and the state view format thousands of addresses
+  // per run, and snprintf cost ~1,700 instructions each (10% of a no-op rerun at 15 x 50).
   char buf[16];
-  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", (value_ >> 24) & 0xffU, (value_ >> 16) & 0xffU,
-                (value_ >> 8) & 0xffU, value_ & 0xffU);
-  return buf;
+  char* end = buf;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    if (shift != 24) *end++ = '.';
+    end = std::to_chars(end, buf + sizeof buf, (value_ >> shift) & 0xffU).ptr;
+  }
+  return std::string(buf, end);
 }
 
 Result<Ipv4Cidr> Ipv4Cidr::parse(std::string_view text) {

@@ -7,6 +7,9 @@ using namespace nicsync;
 TEST_SUITE("core::address") {
   TEST_CASE("IPv4 addresses parse and print canonically") {
     CHECK(Ipv4Address::parse("10.0.0.1")->str() == "10.0.0.1");
+    CHECK(Ipv4Address::parse("0.0.0.0")->str() == "0.0.0.0");
+    CHECK(Ipv4Address::parse("255.255.255.255")->str() == "255.255.255.255");
+    CHECK(Ipv4Address::parse("192.168.100.9")->str() == "192.168.100.9");
     CHECK(Ipv4Address::parse("255.255.255.255")->to_uint() == 0xffffffffU);
     CHECK(Ipv4Address::parse("0.0.0.0")->to_uint() == 0U);
   }
