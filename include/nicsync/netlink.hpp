@@ -2,6 +2,7 @@
 /// The running kernel's IPv4 and IPv6 network state behind an interface: the real one speaks
 /// rtnetlink through libnl-route-3, the fake (tests) keeps objects in memory and records every call.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -104,6 +105,18 @@ struct KernelRule {
   auto operator<=>(const KernelRule&) const = default;
 };
 
+/// Whether an ObjectChange adds its object or deletes it.
+enum class ChangeKind { add, remove };
+
+/// An address, route or rule to add or delete: what Netlink::apply() takes.
+struct ObjectChange {
+  ChangeKind kind = ChangeKind::add;
+  std::variant<KernelAddress, KernelRoute, KernelRule> object;
+};
+
+/// Netlink::apply() sends at most this many changes per round trip to the kernel.
+inline constexpr size_t kNetlinkBatchSize = 128;
+
 class Netlink {
  public:
   virtual ~Netlink() = default;
@@ -124,6 +137,12 @@ class Netlink {
   virtual Result<void> delete_route(const KernelRoute& route) = 0;
   virtual Result<void> add_rule(const KernelRule& rule) = 0;
   virtual Result<void> delete_rule(const KernelRule& rule) = 0;
+  /// Makes `changes` in order, up to kNetlinkBatchSize per round trip: the messages go to the
+  /// kernel together, and the kernel carries out each of them even after one of them fails. No
+  /// round trip follows one with a failure. Returns one result per change sent (fewer than
+  /// changes.size() after a failure), each failing as the single methods above fail. A change the
+  /// kernel may have made without its answer arriving fails with "no answer from the kernel".
+  virtual std::vector<Result<void>> apply(const std::vector<ObjectChange>& changes) = 0;
   virtual Result<void> set_link_up(int ifindex) = 0;
   /// Creates the 802.1Q VLAN device `name` with tag `vlan_id` on the link `parent_ifindex`, with
   /// `mac` as its address; it starts down. Fails like the others, e.g.

@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <tuple>
 #include <utility>
 
@@ -251,13 +252,13 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
 std::string describe(const LiveChange& change, const std::vector<KernelLink>& links) {
   std::string verb = change.action == LiveAction::add ? "add " : "remove ";
   // The links to name objects by; with the group's NIC as kPendingIfindex when an object is on it.
-  auto names_for = [&](int ifindex) {
-    std::vector<KernelLink> names = links;
+  std::vector<KernelLink> with_group;
+  auto names_for = [&](int ifindex) -> const std::vector<KernelLink>& {
     Result<InterfaceName> group = InterfaceName::parse(change.group);
-    if (ifindex == kPendingIfindex && group.ok()) {
-      names.push_back(KernelLink{kPendingIfindex, *group, MacAddress(), false});
-    }
-    return names;
+    if (ifindex != kPendingIfindex || !group.ok()) return links;
+    with_group = links;
+    with_group.push_back(KernelLink{kPendingIfindex, *group, MacAddress(), false});
+    return with_group;
   };
   return std::visit(
       [&](const auto& object) -> std::string {
@@ -316,51 +317,102 @@ Result<int> ifindex_of(Netlink& netlink, const InterfaceName& name) {
 
 LiveAction inverse(LiveAction action) { return action == LiveAction::add ? LiveAction::remove : LiveAction::add; }
 
-/// Keeps the owned-address list in step with an address change that took effect.
-void record(const LiveChange& change, const KernelSnapshot& kernel, std::vector<OwnedAddress>& owned,
-            LiveAction action) {
-  const auto* address = std::get_if<KernelAddress>(&change.object);
-  if (address == nullptr) return;
-  OwnedAddress entry{name_in(address->ifindex, change.group, kernel.links), address->address,
-                     address->prefix_length};
-  auto same = [&](const OwnedAddress& o) { return o.dev == entry.dev && o.address == entry.address; };
-  owned.erase(std::remove_if(owned.begin(), owned.end(), same), owned.end());
-  if (action == LiveAction::add) owned.push_back(entry);
+/// Addresses, routes and rules go to the kernel in batches (Netlink::apply); links one at a time.
+bool batched(const LiveChange& change) {
+  return !std::holds_alternative<LinkUp>(change.object) && !std::holds_alternative<VlanLink>(change.object);
 }
 
-}  // namespace
+/// A batched change as Netlink::apply() takes it; `created` as in perform().
+ObjectChange object_change(const LiveChange& change, int created) {
+  const ChangeKind kind = change.action == LiveAction::add ? ChangeKind::add : ChangeKind::remove;
+  auto real = [&](auto object) {
+    if (object.ifindex == kPendingIfindex) object.ifindex = created;
+    return object;
+  };
+  if (const auto* address = std::get_if<KernelAddress>(&change.object)) return {kind, real(*address)};
+  if (const auto* route = std::get_if<KernelRoute>(&change.object)) return {kind, real(*route)};
+  return {kind, std::get<KernelRule>(change.object)};
+}
 
-Result<void> apply_live_changes(Netlink& netlink, const std::vector<LiveChange>& changes,
-                                const KernelSnapshot& kernel, const std::vector<OwnedAddress>& owned,
-                                LiveOutcome& outcome, const std::function<bool()>& stop_requested) {
-  outcome.applied.clear();
-  outcome.not_applied.clear();
-  outcome.owned = owned;
-  // Owned addresses that are gone from the kernel are no longer ours to track.
-  outcome.owned.erase(std::remove_if(outcome.owned.begin(), outcome.owned.end(),
-                                     [&](const OwnedAddress& o) {
-                                       return std::none_of(kernel.addresses.begin(), kernel.addresses.end(),
-                                                           [&](const KernelAddress& a) {
-                                                             return a.address == o.address &&
-                                                                    name_of(a.ifindex, kernel.links) == o.dev;
-                                                           });
-                                     }),
-                      outcome.owned.end());
+/// The owned-address list of a LiveOutcome, indexed by device and address so that keeping it in
+/// step with thousands of address changes does not search the list for each.
+class OwnedList {
+ public:
+  explicit OwnedList(std::vector<OwnedAddress>& owned) : owned_(owned) {
+    for (const OwnedAddress& o : owned_) keys_.emplace(o.dev, o.address);
+  }
 
-  size_t group_start = 0;
-  int created = kPendingIfindex;  // the ifindex of the link the current group created
-  for (size_t i = 0; i < changes.size(); ++i) {
-    if (i == 0 || changes[i].group != changes[i - 1].group) {
-      if (stop_requested && stop_requested()) {
-        for (size_t j = i; j < changes.size(); ++j) {
-          if (j == i || changes[j].group != changes[j - 1].group) outcome.not_applied.push_back(changes[j].group);
-        }
-        return {};
-      }
-      group_start = i;
-      created = kPendingIfindex;
+  /// Keeps the list in step with an address change that took effect.
+  void record(const LiveChange& change, const KernelSnapshot& kernel, LiveAction action) {
+    const auto* address = std::get_if<KernelAddress>(&change.object);
+    if (address == nullptr) return;
+    OwnedAddress entry{name_in(address->ifindex, change.group, kernel.links), address->address,
+                       address->prefix_length};
+    if (keys_.erase({entry.dev, entry.address}) > 0) {
+      std::erase_if(owned_, [&](const OwnedAddress& o) { return o.dev == entry.dev && o.address == entry.address; });
     }
-    const LiveChange& change = changes[i];
+    if (action == LiveAction::add) {
+      keys_.emplace(entry.dev, entry.address);
+      owned_.push_back(std::move(entry));
+    }
+  }
+
+ private:
+  std::vector<OwnedAddress>& owned_;
+  std::set<std::pair<std::string, IpAddress>> keys_;
+};
+
+/// " (3 earlier changes of eth1 undone)", and what the kernel made after the failed change in
+/// the same batch: " (1 later change of eth1, sent in the same batch, undone)"; "" for none.
+std::string undone_text(size_t earlier, size_t later, const std::string& what) {
+  auto count = [](size_t n, const char* which) {
+    return std::to_string(n) + " " + which + " change" + (n == 1 ? "" : "s");
+  };
+  if (earlier == 0 && later == 0) return "";
+  if (later == 0) return " (" + count(earlier, "earlier") + " of " + what + " undone)";
+  if (earlier == 0) return " (" + count(later, "later") + " of " + what + ", sent in the same batch, undone)";
+  return " (" + count(earlier, "earlier") + " of " + what + " undone, and " + count(later, "later") +
+         " sent in the same batch)";
+}
+
+/// Applies one group's changes: runs of addresses, routes and rules in batches, links one by
+/// one. On a failure it undoes, newest first, every change of the group that took effect: those
+/// before the failed one, and those after it that the kernel made in the same batch (it carries
+/// out a whole batch); the Error names the failed object and says what was undone.
+Result<void> apply_group(Netlink& netlink, std::span<const LiveChange> group, const KernelSnapshot& kernel,
+                         LiveOutcome& outcome, OwnedList& owned) {
+  int created = kPendingIfindex;  // the ifindex of the link the group created
+  std::vector<size_t> made;       // the changes that took effect, in order
+  std::optional<std::pair<size_t, Error>> failure;  // the first change that failed, and why
+  auto took_effect = [&](size_t i) {
+    made.push_back(i);
+    outcome.applied.push_back(describe(group[i], kernel.links));
+    owned.record(group[i], kernel, group[i].action);
+  };
+  auto failed = [&](size_t i, const Error& error) {
+    if (!failure) failure.emplace(i, error);
+  };
+  for (size_t i = 0; i < group.size() && !failure;) {
+    if (batched(group[i])) {
+      std::vector<ObjectChange> batch;
+      for (size_t end = i; end < group.size() && batched(group[end]); ++end) {
+        batch.push_back(object_change(group[end], created));
+      }
+      std::vector<Result<void>> results = netlink.apply(batch);
+      for (size_t k = 0; k < results.size(); ++k) {
+        if (results[k].ok()) {
+          took_effect(i + k);
+        } else {
+          failed(i + k, results[k].error());
+        }
+      }
+      if (results.size() < batch.size()) {
+        failed(i + results.size(), Error{describe(group[i + results.size()], kernel.links) + ": not sent"});
+      }
+      i += batch.size();
+      continue;
+    }
+    const LiveChange& change = group[i];
     auto result = perform(netlink, change.action, change.object, created);
     const auto* vlan = std::get_if<VlanLink>(&change.object);
     if (result.ok() && vlan != nullptr && change.action == LiveAction::add) {
@@ -373,42 +425,73 @@ Result<void> apply_live_changes(Netlink& netlink, const std::vector<LiveChange>&
       }
     }
     if (result.ok()) {
-      outcome.applied.push_back(describe(change, kernel.links));
-      record(change, kernel, outcome.owned, change.action);
+      took_effect(i);
+    } else {
+      failed(i, result.error());
+    }
+    ++i;
+  }
+  if (!failure) return {};
+
+  // Undo what took effect, newest first, so no NIC is left half configured. (A link brought up
+  // stays up: harmless, and the next run needs it up anyway. A VLAN device the group made is
+  // deleted, and with it the fact that it was brought up.)
+  const auto& [failed_index, error] = *failure;
+  std::string undo_note;
+  size_t earlier = 0;
+  size_t later = 0;
+  auto forget = [&](const LiveChange& undone_change) {
+    std::string text = describe(undone_change, kernel.links);
+    auto it = std::find(outcome.applied.rbegin(), outcome.applied.rend(), text);
+    if (it != outcome.applied.rend()) outcome.applied.erase(std::next(it).base());
+  };
+  for (auto it = made.rbegin(); it != made.rend(); ++it) {
+    const LiveChange& change = group[*it];
+    if (std::holds_alternative<LinkUp>(change.object)) continue;
+    auto result_of_undo = perform(netlink, inverse(change.action), change.object, created);
+    if (!result_of_undo.ok()) {
+      undo_note = "; undoing \"" + describe(change, kernel.links) + "\" failed too: " + result_of_undo.error().message;
       continue;
     }
-    // Undo this group's earlier changes, newest first, so no NIC is left half configured.
-    // (A link brought up stays up: harmless, and the next run needs it up anyway. A VLAN device
-    // the group made is deleted, and with it the fact that it was brought up.)
-    std::string undo_note;
-    size_t undone = 0;
-    auto forget = [&](const LiveChange& undone_change) {
-      std::string text = describe(undone_change, kernel.links);
-      auto it = std::find(outcome.applied.rbegin(), outcome.applied.rend(), text);
-      if (it != outcome.applied.rend()) outcome.applied.erase(std::next(it).base());
-    };
-    for (size_t j = i; j-- > group_start;) {
-      if (std::holds_alternative<LinkUp>(changes[j].object)) continue;
-      auto result_of_undo = perform(netlink, inverse(changes[j].action), changes[j].object, created);
-      if (result_of_undo.ok()) {
-        ++undone;
-        forget(changes[j]);
-        record(changes[j], kernel, outcome.owned, inverse(changes[j].action));
-        if (std::holds_alternative<VlanLink>(changes[j].object)) {
-          for (size_t k = j; k < i; ++k) {
-            const auto* up = std::get_if<LinkUp>(&changes[k].object);
-            if (up != nullptr && up->ifindex == kPendingIfindex) forget(changes[k]);
-          }
-        }
-      } else {
-        undo_note = "; undoing \"" + describe(changes[j], kernel.links) + "\" failed too: " +
-                    result_of_undo.error().message;
+    ++(*it < failed_index ? earlier : later);
+    forget(change);
+    owned.record(change, kernel, inverse(change.action));
+    if (std::holds_alternative<VlanLink>(change.object)) {
+      for (size_t k : made) {
+        const auto* up = std::get_if<LinkUp>(&group[k].object);
+        if (k > *it && up != nullptr && up->ifindex == kPendingIfindex) forget(group[k]);
       }
     }
-    std::string what = change.group == "stale" ? "removing stale objects" : change.group;
-    std::string undone_text =
-        undone == 0 ? "" : " (" + std::to_string(undone) + " earlier change" + (undone == 1 ? "" : "s") + " of " + what + " undone)";
-    return Error{what + ": " + result.error().message + undone_text + undo_note};
+  }
+  std::string what = group.front().group == "stale" ? "removing stale objects" : group.front().group;
+  return Error{what + ": " + error.message + undone_text(earlier, later, what) + undo_note};
+}
+
+}  // namespace
+
+Result<void> apply_live_changes(Netlink& netlink, const std::vector<LiveChange>& changes,
+                                const KernelSnapshot& kernel, const std::vector<OwnedAddress>& owned,
+                                LiveOutcome& outcome, const std::function<bool()>& stop_requested) {
+  outcome.applied.clear();
+  outcome.not_applied.clear();
+  outcome.owned = owned;
+  // Owned addresses that are gone from the kernel are no longer ours to track.
+  std::set<std::pair<std::string, IpAddress>> present;
+  for (const KernelAddress& a : kernel.addresses) present.emplace(name_of(a.ifindex, kernel.links), a.address);
+  std::erase_if(outcome.owned, [&](const OwnedAddress& o) { return present.count({o.dev, o.address}) == 0; });
+  OwnedList owned_list(outcome.owned);
+
+  for (size_t start = 0; start < changes.size();) {
+    size_t end = start + 1;
+    while (end < changes.size() && changes[end].group == changes[start].group) ++end;
+    if (stop_requested && stop_requested()) {
+      for (size_t j = start; j < changes.size(); ++j) {
+        if (j == start || changes[j].group != changes[j - 1].group) outcome.not_applied.push_back(changes[j].group);
+      }
+      return {};
+    }
+    NICSYNC_TRY(apply_group(netlink, std::span(changes).subspan(start, end - start), kernel, outcome, owned_list));
+    start = end;
   }
   return {};
 }

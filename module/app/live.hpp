@@ -99,9 +99,11 @@ struct LiveOutcome {
   std::vector<std::string> not_applied{};
 };
 
-/// Applies the changes group by group. On a failure the failed group's earlier changes are
-/// undone (a VLAN device it created is deleted), and the Error names the object and the kernel's
-/// message; groups before it stay done. A group that creates a VLAN looks up the new device's
+/// Applies the changes group by group, a group's runs of addresses, routes and rules in batches
+/// (Netlink::apply), its links one by one. On a failure every change of the failed group that
+/// took effect is undone, newest first: its earlier changes (a VLAN device it created is deleted),
+/// and the later ones of the same batch, which the kernel carries out too; the Error names the
+/// object and the kernel's message, and counts what was undone; groups before it stay done. A group that creates a VLAN looks up the new device's
 /// ifindex right after creating it and uses it for the group's kPendingIfindex objects.
 /// `outcome` is filled even on failure, so the caller can record what was kept.
 /// `stop_requested` is asked before each group: once it says true, no further group is started

@@ -1,7 +1,11 @@
 // Netlink over libnl-route-3. Reads are raw rtnetlink dumps whose messages libnl parses into objects
 // (nl_msg_parse), one object per kernel message: libnl's caches would merge objects that share
-// libnl's idea of an identity. Changes go through libnl's request builders; a custom error callback
-// keeps the kernel's errno and extended-ack text, which libnl would otherwise fold into its own codes.
+// libnl's idea of an identity. Address, route and rule changes are built by libnl's request
+// builders and sent in batches: up to kNetlinkBatchSize messages in one sendmsg, each with its own
+// sequence number and NLM_F_ACK, their answers collected by sequence number with recvmmsg (no
+// MSG_PEEK). Link changes go through libnl's calls one at a time, with a custom error callback
+// that keeps the kernel's errno and extended-ack text, which libnl would otherwise fold into its
+// own codes.
 
 #include <arpa/inet.h>
 #include <linux/fib_rules.h>
@@ -22,15 +26,21 @@
 #include <netlink/route/rule.h>
 #include <netlink/socket.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "nicsync/netlink.hpp"
@@ -56,6 +66,15 @@ using AddrPtr = std::unique_ptr<rtnl_addr, Releaser<rtnl_addr_put>>;
 using RoutePtr = std::unique_ptr<rtnl_route, Releaser<rtnl_route_put>>;
 using NexthopPtr = std::unique_ptr<rtnl_nexthop, Releaser<rtnl_route_nh_free>>;
 using RulePtr = std::unique_ptr<rtnl_rule, Releaser<rtnl_rule_put>>;
+using MessagePtr = std::unique_ptr<nl_msg, Releaser<nlmsg_free>>;
+
+/// The receive buffer asked for (the kernel caps it at net.core.rmem_max and doubles it): a batch's
+/// answers are queued all at once, and each costs the socket about 1 KiB of buffer, however short.
+/// An answer that does not fit is dropped, and the next read fails with ENOBUFS.
+constexpr int kReceiveBufferBytes = 1 << 20;
+/// Room for one answer: an NLMSG_ERROR with the extended ack (and, on kernels without
+/// NETLINK_CAP_ACK, the echoed request).
+constexpr size_t kAnswerBytes = 4096;
 
 /// What the kernel said in its last NLMSG_ERROR: the errno and the extended-ack message, if any.
 struct KernelError {
@@ -91,6 +110,30 @@ int remember_kernel_error(sockaddr_nl* /*peer*/, nlmsgerr* error, void* argument
   out->error_number = -error->error;
   out->extack = extack_message(error);
   return NL_STOP;
+}
+
+/// The reason of a kernel error: its errno text, with the extended-ack message when there is one.
+std::string reason_of(const KernelError& error) {
+  std::string reason = std::generic_category().message(error.error_number);
+  if (!error.extack.empty()) reason += " (" + error.extack + ")";
+  return reason;
+}
+
+/// How a change reads in messages: "add address 10.0.0.226/32 dev eth1 noprefixroute".
+std::string change_text(const ObjectChange& change, const std::vector<KernelLink>& names) {
+  const std::string verb = change.kind == ChangeKind::add ? "add " : "delete ";
+  return std::visit(
+      [&](const auto& object) -> std::string {
+        using T = std::decay_t<decltype(object)>;
+        if constexpr (std::is_same_v<T, KernelAddress>) {
+          return verb + "address " + describe(object, names);
+        } else if constexpr (std::is_same_v<T, KernelRoute>) {
+          return verb + "route " + describe(object, names);
+        } else {
+          return verb + "rule " + describe(object);
+        }
+      },
+      change.object);
 }
 
 /// The address families nicsync reads and changes, in the order reads list them.
@@ -186,6 +229,8 @@ class LibnlNetlink : public Netlink {
     int on = 1;
     setsockopt(nl_socket_get_fd(socket_.get()), SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof(on));
     setsockopt(nl_socket_get_fd(socket_.get()), SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof(on));
+    error = nl_socket_set_buffer_size(socket_.get(), kReceiveBufferBytes, 0);
+    if (error < 0) return Error{std::string("netlink: cannot size the socket's buffers: ") + nl_geterror(error)};
     error = nl_socket_modify_err_cb(socket_.get(), NL_CB_CUSTOM, remember_kernel_error, &kernel_error_);
     if (error < 0) return Error{std::string("netlink: cannot install the error handler: ") + nl_geterror(error)};
     return {};
@@ -300,33 +345,24 @@ class LibnlNetlink : public Netlink {
   }
 
   Result<void> add_address(const KernelAddress& address) override {
-    NICSYNC_TRY_ASSIGN(AddrPtr object, make_address(address));
-    return check(rtnl_addr_add(socket_.get(), object.get(), NLM_F_EXCL), [&] { return "add address " + text(address); });
+    return apply_one({ChangeKind::add, address});
   }
-
   Result<void> delete_address(const KernelAddress& address) override {
-    NICSYNC_TRY_ASSIGN(AddrPtr object, make_address(address));
-    return check(rtnl_addr_delete(socket_.get(), object.get(), 0), [&] { return "delete address " + text(address); });
+    return apply_one({ChangeKind::remove, address});
   }
+  Result<void> add_route(const KernelRoute& route) override { return apply_one({ChangeKind::add, route}); }
+  Result<void> delete_route(const KernelRoute& route) override { return apply_one({ChangeKind::remove, route}); }
+  Result<void> add_rule(const KernelRule& rule) override { return apply_one({ChangeKind::add, rule}); }
+  Result<void> delete_rule(const KernelRule& rule) override { return apply_one({ChangeKind::remove, rule}); }
 
-  Result<void> add_route(const KernelRoute& route) override {
-    NICSYNC_TRY_ASSIGN(RoutePtr object, make_route(route));
-    return check(rtnl_route_add(socket_.get(), object.get(), NLM_F_EXCL), [&] { return "add route " + text(route); });
-  }
-
-  Result<void> delete_route(const KernelRoute& route) override {
-    NICSYNC_TRY_ASSIGN(RoutePtr object, make_route(route));
-    return check(rtnl_route_delete(socket_.get(), object.get(), 0), [&] { return "delete route " + text(route); });
-  }
-
-  Result<void> add_rule(const KernelRule& rule) override {
-    NICSYNC_TRY_ASSIGN(RulePtr object, make_rule(rule));
-    return check(rtnl_rule_add(socket_.get(), object.get(), NLM_F_EXCL), [&] { return "add rule " + describe(rule); });
-  }
-
-  Result<void> delete_rule(const KernelRule& rule) override {
-    NICSYNC_TRY_ASSIGN(RulePtr object, make_rule(rule));
-    return check(rtnl_rule_delete(socket_.get(), object.get(), 0), [&] { return "delete rule " + describe(rule); });
+  std::vector<Result<void>> apply(const std::vector<ObjectChange>& changes) override {
+    std::vector<Result<void>> results;
+    results.reserve(changes.size());
+    for (size_t start = 0; start < changes.size(); start += kNetlinkBatchSize) {
+      const size_t end = std::min(changes.size(), start + kNetlinkBatchSize);
+      if (!round_trip(changes, start, end, results)) break;
+    }
+    return results;
   }
 
   Result<void> set_link_up(int ifindex) override {
@@ -380,6 +416,144 @@ class LibnlNetlink : public Netlink {
     return {};
   }
 
+  Result<void> apply_one(ObjectChange change) {
+    std::vector<Result<void>> results = apply({std::move(change)});
+    return results.front();  // one change: always exactly one result
+  }
+
+  /// Sends changes[start, end) in one sendmsg and appends one result per change sent to `results`
+  /// (all of them, unless one cannot be built: those before it, then its Error). False when one
+  /// failed.
+  bool round_trip(const std::vector<ObjectChange>& changes, size_t start, size_t end,
+                  std::vector<Result<void>>& results) {
+    std::string request;  // the messages back to back, each padded to NLMSG_ALIGNTO
+    std::optional<Error> unbuilt;
+    const uint32_t first_seq = next_seq_;
+    size_t count = 0;
+    for (; start + count < end; ++count) {
+      Result<MessagePtr> message = build_message(changes[start + count]);
+      if (!message.ok()) {
+        unbuilt = message.error();
+        break;
+      }
+      nlmsghdr* header = nlmsg_hdr(message->get());
+      header->nlmsg_seq = next_seq_++;  // our own numbers: libnl's stay in step for its reads
+      nl_complete_msg(socket_.get(), message->get());  // port, NLM_F_REQUEST
+      header->nlmsg_flags |= NLM_F_ACK;  // every message is answered, success or not
+      request.append(reinterpret_cast<const char*>(header), header->nlmsg_len);
+      request.resize(NLMSG_ALIGN(request.size()), '\0');
+    }
+    std::vector<std::optional<KernelError>> answers(count);
+    const int lost = count == 0 ? 0 : exchange(request, first_seq, answers);
+    std::optional<std::vector<KernelLink>> names_read;  // read once, when a message needs them
+    bool all_ok = !unbuilt;
+    for (size_t i = 0; i < count; ++i) {
+      const std::optional<KernelError>& answer = answers[i];
+      if (answer && answer->error_number == 0) {
+        results.emplace_back();
+        continue;
+      }
+      all_ok = false;
+      if (!names_read) names_read = names();
+      const std::string reason =
+          answer ? reason_of(*answer) : "no answer from the kernel (" + std::generic_category().message(lost) + ")";
+      results.emplace_back(Error{change_text(changes[start + i], *names_read) + ": " + reason});
+    }
+    if (unbuilt) results.emplace_back(*unbuilt);
+    return all_ok;
+  }
+
+  /// Sends `request`, whose messages carry the sequence numbers first_seq, first_seq + 1, ...,
+  /// and puts the kernel's answer to message i into answers[i]. Returns 0, or the errno that ended
+  /// the exchange early (ENOBUFS: the receive buffer overflowed and answers were dropped); the
+  /// answers missing then are unknown.
+  int exchange(const std::string& request, uint32_t first_seq, std::vector<std::optional<KernelError>>& answers) {
+    const int fd = nl_socket_get_fd(socket_.get());
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    iovec out{const_cast<char*>(request.data()), request.size()};
+    msghdr message{};
+    message.msg_name = &kernel;
+    message.msg_namelen = sizeof(kernel);
+    message.msg_iov = &out;
+    message.msg_iovlen = 1;
+    while (sendmsg(fd, &message, 0) < 0) {
+      if (errno != EINTR) return errno;
+    }
+    // The kernel has handled every message by now and queued one datagram per answer;
+    // recvmmsg takes all that are queued in one call.
+    size_t pending = answers.size();
+    const size_t slots = std::min(pending, kNetlinkBatchSize);
+    receive_buffer_.resize(kNetlinkBatchSize * kAnswerBytes);
+    std::vector<iovec> in(slots);
+    std::vector<mmsghdr> datagrams(slots);
+    while (pending > 0) {
+      for (size_t i = 0; i < slots; ++i) {
+        in[i] = iovec{receive_buffer_.data() + i * kAnswerBytes, kAnswerBytes};
+        datagrams[i] = mmsghdr{};
+        datagrams[i].msg_hdr.msg_iov = &in[i];
+        datagrams[i].msg_hdr.msg_iovlen = 1;
+      }
+      const int got = recvmmsg(fd, datagrams.data(), static_cast<unsigned>(std::min(pending, slots)), MSG_WAITFORONE,
+                               nullptr);
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        const int error = errno;
+        drain(fd);
+        return error;
+      }
+      for (size_t d = 0; d < static_cast<size_t>(got); ++d) {
+        if ((datagrams[d].msg_hdr.msg_flags & MSG_TRUNC) != 0) {
+          drain(fd);
+          return EMSGSIZE;
+        }
+        int remaining = static_cast<int>(datagrams[d].msg_len);
+        for (auto* header = reinterpret_cast<nlmsghdr*>(in[d].iov_base); nlmsg_ok(header, remaining);
+             header = nlmsg_next(header, &remaining)) {
+          const uint32_t index = header->nlmsg_seq - first_seq;
+          if (header->nlmsg_type != NLMSG_ERROR || index >= answers.size() || answers[index] ||
+              header->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) {
+            continue;
+          }
+          const auto* error = static_cast<const nlmsgerr*>(nlmsg_data(header));
+          answers[index] = KernelError{-error->error, error->error == 0 ? "" : extack_message(error)};
+          --pending;
+        }
+      }
+    }
+    return 0;
+  }
+
+  /// Discards what is queued on the socket, so that later reads do not take stale answers.
+  void drain(int fd) {
+    std::array<char, kAnswerBytes> discard{};
+    while (recv(fd, discard.data(), discard.size(), MSG_DONTWAIT) >= 0 || errno == EINTR || errno == ENOBUFS) {
+    }
+  }
+
+  /// The request message of a change, as libnl's rtnl_*_add() and rtnl_*_delete() send it:
+  /// additions with NLM_F_EXCL.
+  Result<MessagePtr> build_message(const ObjectChange& change) {
+    const bool add = change.kind == ChangeKind::add;
+    nl_msg* message = nullptr;
+    int error = 0;
+    if (const auto* address = std::get_if<KernelAddress>(&change.object)) {
+      NICSYNC_TRY_ASSIGN(AddrPtr object, make_address(*address));
+      error = add ? rtnl_addr_build_add_request(object.get(), NLM_F_EXCL, &message)
+                  : rtnl_addr_build_delete_request(object.get(), 0, &message);
+    } else if (const auto* route = std::get_if<KernelRoute>(&change.object)) {
+      NICSYNC_TRY_ASSIGN(RoutePtr object, make_route(*route));
+      error = add ? rtnl_route_build_add_request(object.get(), NLM_F_EXCL, &message)
+                  : rtnl_route_build_del_request(object.get(), 0, &message);
+    } else {
+      NICSYNC_TRY_ASSIGN(RulePtr object, make_rule(std::get<KernelRule>(change.object)));
+      error = add ? rtnl_rule_build_add_request(object.get(), NLM_F_EXCL, &message)
+                  : rtnl_rule_build_delete_request(object.get(), 0, &message);
+    }
+    if (error < 0) return Error{change_text(change, names()) + ": " + nl_geterror(error)};
+    return MessagePtr(message);
+  }
+
   /// `libnl_result` of a change: success, or an Error "<what>: <kernel's reason>".
   template <typename Describe>
   Result<void> check(int libnl_result, Describe what) {
@@ -390,13 +564,7 @@ class LibnlNetlink : public Netlink {
   /// The Error for a failed request: the kernel's errno text (and extended ack) when the kernel
   /// answered with an error, libnl's text otherwise. Resets the remembered kernel error.
   Error failure(const std::string& what, int libnl_error) {
-    std::string reason;
-    if (kernel_error_.error_number > 0) {
-      reason = std::generic_category().message(kernel_error_.error_number);
-      if (!kernel_error_.extack.empty()) reason += " (" + kernel_error_.extack + ")";
-    } else {
-      reason = nl_geterror(libnl_error);
-    }
+    std::string reason = kernel_error_.error_number > 0 ? reason_of(kernel_error_) : nl_geterror(libnl_error);
     kernel_error_ = {};
     return Error{what + ": " + reason};
   }
@@ -495,6 +663,8 @@ class LibnlNetlink : public Netlink {
 
   SocketPtr socket_;
   KernelError kernel_error_;  ///< filled in by remember_kernel_error(), registered on socket_
+  uint32_t next_seq_ = 1;     ///< the sequence number of the next batched message
+  std::vector<char> receive_buffer_;  ///< kNetlinkBatchSize answers of kAnswerBytes each
 };
 
 }  // namespace

@@ -10,7 +10,8 @@
 ///       "add_address 10.0.0.226/32 dev eth1 noprefixroute",
 ///       "add_route 10.0.0.0/24 dev eth1 scope link table 1001", ...});
 ///
-/// Call strings are "<method> <describe(object)>" (see netlink.hpp), "set_link_up <name>" for links,
+/// Call strings are "<method> <describe(object)>" (see netlink.hpp; apply() records each change under
+/// its single method's name), "set_link_up <name>" for links,
 /// "add_vlan <describe_vlan(...)>" and "delete_link <name>" for VLAN devices.
 /// Error messages read like the real adapter's: "add route <describe>: File exists".
 
@@ -22,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "nicsync/netlink.hpp"
@@ -48,6 +50,8 @@ class FakeNetlink : public Netlink {
   /// Called with each change's call string as it is recorded (before it takes effect), e.g. to
   /// raise a stop request in the middle of an apply.
   std::function<void(const std::string&)> on_call;
+  /// The number of changes in each apply() round trip, in order, e.g. {128, 32}.
+  std::vector<size_t> batches;
 
   // --- Setup ------------------------------------------------------------------------------------
 
@@ -190,6 +194,24 @@ class FakeNetlink : public Netlink {
     return {};
   }
 
+  /// Like the real adapter: round trips of up to kNetlinkBatchSize changes, each carried out in
+  /// full even past a failure, and none after one with a failure. Each change is recorded in
+  /// `calls` (and fails) as its single method would; each round trip's size goes to `batches`.
+  std::vector<Result<void>> apply(const std::vector<ObjectChange>& changes) override {
+    std::vector<Result<void>> results;
+    for (size_t start = 0; start < changes.size(); start += kNetlinkBatchSize) {
+      const size_t end = std::min(changes.size(), start + kNetlinkBatchSize);
+      batches.push_back(end - start);
+      bool failed = false;
+      for (size_t i = start; i < end; ++i) {
+        results.push_back(apply_one(changes[i]));
+        failed = failed || !results.back().ok();
+      }
+      if (failed) break;
+    }
+    return results;
+  }
+
   Result<void> set_link_up(int ifindex) override {
     KernelLink* link = find_link(ifindex);
     std::string name = link != nullptr ? link->name.str() : "if" + std::to_string(ifindex);
@@ -232,6 +254,18 @@ class FakeNetlink : public Netlink {
   }
 
  private:
+  Result<void> apply_one(const ObjectChange& change) {
+    const bool add = change.kind == ChangeKind::add;
+    if (const auto* address = std::get_if<KernelAddress>(&change.object)) {
+      return add ? add_address(*address) : delete_address(*address);
+    }
+    if (const auto* route = std::get_if<KernelRoute>(&change.object)) {
+      return add ? add_route(*route) : delete_route(*route);
+    }
+    const KernelRule& rule = std::get<KernelRule>(change.object);
+    return add ? add_rule(rule) : delete_rule(rule);
+  }
+
   /// Records `method text` in `calls` and applies injected failures ("<verb> <text>: <message>").
   Result<void> record(const std::string& method, const std::string& verb, const std::string& text) {
     return record_call(method + " " + text, verb + " " + text);

@@ -54,6 +54,32 @@ std::vector<std::string> describe_all(const std::vector<LiveChange>& changes, co
   return out;
 }
 
+/// The FakeNetlink calls that make `changes` (no VLAN among them): "add_rule from ...".
+std::vector<std::string> calls_of(const std::vector<LiveChange>& changes, const KernelSnapshot& kernel) {
+  std::vector<std::string> out;
+  for (const LiveChange& c : changes) {
+    std::string text = describe(c, kernel.links);
+    if (std::holds_alternative<LinkUp>(c.object)) {
+      out.push_back("set_link_up " + text.substr(9, text.size() - 12));  // "set link NAME up"
+      continue;
+    }
+    const size_t verb_end = text.find(' ');
+    const size_t kind_end = text.find(' ', verb_end + 1);
+    out.push_back((c.action == LiveAction::add ? "add_" : "delete_") + text.substr(verb_end + 1, kind_end - verb_end - 1) +
+                  text.substr(kind_end));
+  }
+  return out;
+}
+
+/// aws-seed-two-eni with 200 more addresses on eth1, 10.0.0.10 to 10.0.0.209.
+Instance many_ips_on_eth1() {
+  Instance instance = test::aws_two_eni();
+  for (int i = 10; i < 210; ++i) {
+    instance.interfaces[1].ipv4.addresses.push_back(*Ipv4Address::parse("10.0.0." + std::to_string(i)));
+  }
+  return instance;
+}
+
 }  // namespace
 
 TEST_SUITE("app::live") {
@@ -162,9 +188,11 @@ TEST_SUITE("app::live") {
     LiveOutcome outcome;
     auto result = apply_live_changes(m.kernel, changes, before, {}, outcome);
     REQUIRE_FALSE(result.ok());
+    // main's fallback default went in the same batch as the refused address: the kernel made it
+    // too, and it is undone first.
     CHECK(result.error().message ==
           "eth1: add address 10.0.0.226/24 dev eth1 noprefixroute: Cannot assign requested address "
-          "(3 earlier changes of eth1 undone)");
+          "(3 earlier changes of eth1 undone, and 1 later change sent in the same batch)");
     CHECK(m.kernel.calls == std::vector<std::string>{
                                 "add_address 10.0.0.58/24 dev eth0",
                                 "set_link_up eth1",
@@ -172,14 +200,85 @@ TEST_SUITE("app::live") {
                                 "add_route default via 10.0.0.1 dev eth1 table 1001 onlink",
                                 "add_rule from 10.0.0.226 lookup 1001 priority 1001",
                                 "add_address 10.0.0.226/24 dev eth1 noprefixroute",
+                                "add_route default via 10.0.0.1 dev eth1 metric 1001 onlink",
+                                "delete_route default via 10.0.0.1 dev eth1 metric 1001 onlink",
                                 "delete_rule from 10.0.0.226 lookup 1001 priority 1001",
                                 "delete_route default via 10.0.0.1 dev eth1 table 1001 onlink",
                                 "delete_route 10.0.0.0/24 dev eth1 scope link table 1001",
                             });
-    // eth0 stays complete; nothing of eth1 is left in table 1001 or the rules.
+    CHECK(m.kernel.batches == std::vector<size_t>{1, 5});  // eth0's address; eth1's after its link
+    // eth0 stays complete; nothing of eth1 is left in table 1001, main or the rules.
     CHECK(outcome.owned == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 24}});
+    CHECK(outcome.applied == std::vector<std::string>{"add address 10.0.0.58/24 dev eth0", "set link eth1 up"});
+    CHECK(m.kernel.kernel_rules.empty());
+    for (const KernelRoute& r : m.kernel.kernel_routes) {
+      CHECK(r.table != 1001U);
+      CHECK(r.metric != 1001U);
+    }
+  }
+
+  TEST_CASE("a group larger than a batch goes in round trips of kNetlinkBatchSize, in order") {
+    Machine m;
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(plan_of(many_ips_on_eth1()), before, {});
+    REQUIRE(changes.size() == 407);  // eth0's address; eth1: link, 2 routes, 201 rules, 201 addresses, main
+    LiveOutcome outcome;
+    auto applied = apply_live_changes(m.kernel, changes, before, {}, outcome);
+    REQUIRE_MESSAGE(applied.ok(), applied.error().message);
+    static_assert(kNetlinkBatchSize == 128);
+    CHECK(m.kernel.batches == std::vector<size_t>{1, 128, 128, 128, 21});
+    CHECK(m.kernel.calls == calls_of(changes, before));
+    CHECK(outcome.applied.size() == 407);
+    CHECK(outcome.owned.size() == 202);
+    CHECK(m.kernel.kernel_rules.size() == 201);
+    CHECK(plan_live_changes(plan_of(many_ips_on_eth1()), m.snapshot(), outcome.owned)->empty());
+  }
+
+  TEST_CASE("a failure in the middle of a batch: the changes before and after it in the group are undone, no batch follows") {
+    Machine m;
+    m.kernel.fail_on("add_rule from 10.0.0.60 ", "Operation not permitted");
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(plan_of(many_ips_on_eth1()), before, {});
+    LiveOutcome outcome;
+    auto result = apply_live_changes(m.kernel, changes, before, {}, outcome);
+    REQUIRE_FALSE(result.ok());
+    // eth1's first batch: 2 routes, then the rules of .226 and .10 to .209; .60's is its 54th change.
+    CHECK(result.error().message ==
+          "eth1: add rule from 10.0.0.60 lookup 1001 priority 1001: Operation not permitted "
+          "(53 earlier changes of eth1 undone, and 74 later changes sent in the same batch)");
+    CHECK(m.kernel.batches == std::vector<size_t>{1, 128});
+    // Made: eth0's address, eth1's link and its first batch; then undone newest first.
+    std::vector<std::string> made = calls_of(std::vector<LiveChange>(changes.begin(), changes.begin() + 130), before);
+    std::vector<std::string> expected = made;
+    for (size_t i = 129; i >= 2; --i) {
+      if (made[i].find("from 10.0.0.60 ") != std::string::npos) continue;
+      expected.push_back((made[i].rfind("add_route", 0) == 0 ? "delete_route" : "delete_rule") + made[i].substr(made[i].find(' ')));
+    }
+    CHECK(m.kernel.calls == expected);
     CHECK(m.kernel.kernel_rules.empty());
     for (const KernelRoute& r : m.kernel.kernel_routes) CHECK(r.table != 1001U);
+    CHECK(outcome.applied == std::vector<std::string>{"add address 10.0.0.58/24 dev eth0", "set link eth1 up"});
+    CHECK(outcome.owned == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 24}});
+  }
+
+  TEST_CASE("a failure in a later batch undoes the group's earlier batches too") {
+    Machine m;
+    m.kernel.fail_on("add_address 10.0.0.100/", "Cannot assign requested address");
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(plan_of(many_ips_on_eth1()), before, {});
+    LiveOutcome outcome;
+    auto result = apply_live_changes(m.kernel, changes, before, {}, outcome);
+    REQUIRE_FALSE(result.ok());
+    // eth1's batch: 2 routes, 201 rules, then the addresses .226 and .10 to .209: .100 is its 295th
+    // change, in the third round trip (257th to 384th).
+    CHECK(result.error().message ==
+          "eth1: add address 10.0.0.100/24 dev eth1 noprefixroute: Cannot assign requested address "
+          "(294 earlier changes of eth1 undone, and 89 later changes sent in the same batch)");
+    CHECK(m.kernel.batches == std::vector<size_t>{1, 128, 128, 128});
+    CHECK(m.kernel.calls.size() == 2 + 384 + 384 - 1);
+    CHECK(m.kernel.kernel_rules.empty());
+    CHECK(m.kernel.kernel_addresses.size() == 2);  // eth0's lease and 10.0.0.58
+    CHECK(outcome.owned == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 24}});
   }
 
   TEST_CASE("a NIC missing from the kernel is an error before anything changes") {
@@ -242,10 +341,11 @@ TEST_SUITE("app::live") {
     REQUIRE_FALSE(result.ok());
     CHECK(result.error().message ==
           "ens3f0.1: add address 10.0.4.5/24 dev ens3f0.1 noprefixroute: Cannot assign requested address "
-          "(4 earlier changes of ens3f0.1 undone)");
-    std::vector<std::string> expected(kVlanCalls.begin(), kVlanCalls.begin() + 6);
+          "(4 earlier changes of ens3f0.1 undone, and 1 later change sent in the same batch)");
+    std::vector<std::string> expected = kVlanCalls;
     for (const char* undo :
-         {"delete_rule from 10.0.4.5 lookup 1001 priority 1001",
+         {"delete_route default via 10.0.4.1 dev ens3f0.1 metric 1001 onlink",
+          "delete_rule from 10.0.4.5 lookup 1001 priority 1001",
           "delete_route default via 10.0.4.1 dev ens3f0.1 table 1001 onlink",
           "delete_route 10.0.4.0/24 dev ens3f0.1 scope link table 1001", "delete_link ens3f0.1"}) {
       expected.push_back(undo);

@@ -365,6 +365,63 @@ void ipv6_scheme(Netlink& netlink, int eth1) {
   for (const KernelRule& rule : rules6()) CHECK_FALSE(contains(rules, rule));
 }
 
+// --- Batches --------------------------------------------------------------------------------------
+
+/// The `n`th of the batch scenario's addresses: 10.1.0.1, 10.1.0.2, ...
+KernelAddress batch_address(int eth1, int n) {
+  return KernelAddress{eth1, Ipv4Address::from_uint(0x0a010001U + static_cast<uint32_t>(n)), 32, true};
+}
+
+size_t addresses_on(Netlink& netlink, int ifindex) {
+  auto addresses = netlink.addresses();
+  REQUIRE_MESSAGE(addresses.ok(), addresses.error().message);
+  return static_cast<size_t>(std::count_if(addresses->begin(), addresses->end(),
+                                           [&](const KernelAddress& a) { return a.ifindex == ifindex; }));
+}
+
+/// apply() (eth1 up): 300 addresses in three round trips; a refused change in the middle of a
+/// batch, with the changes before and after it made all the same; a failure in a first round trip,
+/// after which no other is sent.
+void batched_changes(Netlink& netlink, int eth1) {
+  std::vector<ObjectChange> adds;
+  for (int n = 0; n < 300; ++n) adds.push_back({ChangeKind::add, batch_address(eth1, n)});
+  std::vector<Result<void>> results = netlink.apply(adds);
+  REQUIRE(results.size() == 300);
+  for (const Result<void>& result : results) REQUIRE_MESSAGE(result.ok(), result.error().message);
+  CHECK(addresses_on(netlink, eth1) == 300);
+
+  results = netlink.apply({{ChangeKind::add, scheme_rule()},
+                           {ChangeKind::add, batch_address(eth1, 5)},
+                           {ChangeKind::add, link_route(eth1)}});
+  REQUIRE(results.size() == 3);
+  CHECK(results[0].ok());
+  REQUIRE_FALSE(results[1].ok());
+  CHECK(starts_with(results[1].error().message, "add address 10.1.0.6/32 dev eth1 noprefixroute: File exists"));
+  CHECK(results[2].ok());
+  CHECK(contains(*netlink.rules(), scheme_rule()));
+  CHECK(contains(*netlink.routes(), link_route(eth1)));
+
+  std::vector<ObjectChange> removes{{ChangeKind::remove, KernelAddress{eth1, ip("10.9.9.9"), 32, true}}};
+  for (int n = 0; n < 300; ++n) removes.push_back({ChangeKind::remove, batch_address(eth1, n)});
+  results = netlink.apply(removes);
+  REQUIRE(results.size() == kNetlinkBatchSize);
+  REQUIRE_FALSE(results[0].ok());
+  CHECK(starts_with(results[0].error().message,
+                    "delete address 10.9.9.9/32 dev eth1 noprefixroute: Cannot assign requested address"));
+  for (size_t i = 1; i < results.size(); ++i) CHECK_MESSAGE(results[i].ok(), results[i].error().message);
+  CHECK(addresses_on(netlink, eth1) == 300 - (kNetlinkBatchSize - 1));
+
+  // The route first: the kernel flushes a link's routes with its last IPv4 address.
+  removes.erase(removes.begin(), removes.begin() + kNetlinkBatchSize);
+  removes.insert(removes.begin(), {{ChangeKind::remove, scheme_rule()}, {ChangeKind::remove, link_route(eth1)}});
+  results = netlink.apply(removes);
+  REQUIRE(results.size() == removes.size());
+  for (const Result<void>& result : results) CHECK_MESSAGE(result.ok(), result.error().message);
+  CHECK(addresses_on(netlink, eth1) == 0);
+  CHECK_FALSE(contains(*netlink.rules(), scheme_rule()));
+  CHECK_FALSE(contains(*netlink.routes(), link_route(eth1)));
+}
+
 }  // namespace
 
 TEST_SUITE("system::LibnlNetlink") {
@@ -653,6 +710,19 @@ TEST_SUITE("system::LibnlNetlink") {
     });
   }
 
+  TEST_CASE("applies changes in batches: all answered, a refusal in a batch names its object, none after it") {
+    in_new_netns([] {
+      int eth1 = make_eth1();
+      auto netlink = open_netlink();
+      REQUIRE(netlink->set_link_up(eth1).ok());
+      batched_changes(*netlink, eth1);
+      CHECK(ipv4_addresses_of_eth1().empty());
+      // The socket stays usable for single changes and reads after batches.
+      REQUIRE(netlink->add_address(scheme_address(eth1)).ok());
+      CHECK(ipv4_addresses_of_eth1().size() == 1);
+    });
+  }
+
   TEST_CASE("deleting a link that is not there names it and the kernel's reason") {
     in_new_netns([] {
       auto netlink = open_netlink();
@@ -698,6 +768,15 @@ TEST_SUITE("test::FakeNetlink") {
     int eth1 = kernel.add_link("eth1", kMac);
     int eth2 = kernel.add_link("eth2", "02:86:10:65:fd:32", false);
     refused_routes(kernel, eth1, eth2);
+  }
+
+  TEST_CASE("applies changes in batches as the kernel does") {
+    test::FakeNetlink kernel;
+    int eth1 = kernel.add_link("eth1", kMac);
+    batched_changes(kernel, eth1);
+    CHECK(kernel.batches == std::vector<size_t>{128, 128, 44, 3, 128, 128, 47});
+    CHECK(kernel.calls.size() == 300 + 3 + 128 + 175);
+    CHECK(kernel.calls[301] == "add_address 10.1.0.6/32 dev eth1 noprefixroute");
   }
 
   TEST_CASE("records every change in order, failed ones included") {
