@@ -84,8 +84,11 @@ struct Services {
   HttpClient* api_http = nullptr;  ///< the OCI API's client; null: the API is not asked
   Netlink* netlink = nullptr;  ///< null when no rtnetlink socket could be opened
   std::string netlink_error{};   ///< why, when netlink is null
-  ServiceBus* bus = nullptr;   ///< null when the system bus could not be reached
-  std::string bus_error{};     ///< why, when bus is null
+  /// The launcher's connects at its first call (a run that notifies nobody never loads libsystemd),
+  /// and its calls fail when the system bus cannot be reached; null: nobody to notify, or
+  /// unreachable as said by bus_error.
+  ServiceBus* bus = nullptr;
+  std::string bus_error{};     ///< why, when bus is null and a notification was due
   CommandRunner* commands = nullptr;  ///< runs `udevadm settle`, `netplan generate`; null: neither
   /// The signal that asked the process to stop, or 0 (see install_stop_handlers()); empty: never.
   std::function<int()> stop_signal{};

@@ -268,6 +268,42 @@ void notify(RendererKind renderer, bool live, const RunOptions& options, Service
   }
 }
 
+/// The system bus, connected at its first call: a run that tells no network service anything
+/// (no file changed, or a boot run) neither loads libsystemd nor connects. A connection that
+/// failed is the error of every call.
+class SystemBusOnFirstUse final : public ServiceBus {
+ public:
+  Result<NetworkService> active_network_service() override {
+    NICSYNC_TRY_ASSIGN(ServiceBus * bus, connected());
+    return bus->active_network_service();
+  }
+  Result<void> reload_networkd() override {
+    NICSYNC_TRY_ASSIGN(ServiceBus * bus, connected());
+    return bus->reload_networkd();
+  }
+  Result<void> reload_network_manager() override {
+    NICSYNC_TRY_ASSIGN(ServiceBus * bus, connected());
+    return bus->reload_network_manager();
+  }
+
+ private:
+  Result<ServiceBus*> connected() {
+    if (!bus_ && error_.empty()) {
+      auto opened = make_sd_bus_service_bus();
+      if (opened.ok()) {
+        bus_ = std::move(*opened);
+      } else {
+        error_ = "no system bus (" + opened.error().message + ")";
+      }
+    }
+    if (!bus_) return Error{error_};
+    return bus_.get();
+  }
+
+  std::unique_ptr<ServiceBus> bus_;
+  std::string error_;
+};
+
 /// True when this run tells the network service about changed files: on the live system, or
 /// when the run applies live to a test namespace (--live with --root).
 bool notifies(const RunOptions& options) { return options.root == "/" || options.live == LiveMode::on; }
@@ -511,16 +547,8 @@ int run_cli(int argc, char** argv) {
     }
     std::unique_ptr<CommandRunner> commands = make_command_runner();
     services.commands = commands.get();
-    std::unique_ptr<ServiceBus> bus;
-    if (options->command == Command::apply && notifies(*options)) {
-      auto opened = make_sd_bus_service_bus();
-      if (opened.ok()) {
-        bus = std::move(*opened);
-        services.bus = bus.get();
-      } else {
-        services.bus_error = opened.error().message;
-      }
-    }
+    SystemBusOnFirstUse bus;
+    if (options->command == Command::apply && notifies(*options)) services.bus = &bus;
     return run(*options, services, std::cout, *log);
   } catch (const std::exception& e) {
     log->error(std::string("internal error: ") + e.what());

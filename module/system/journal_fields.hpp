@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "nicsync/log.hpp"
+#include "nicsync/result.hpp"
 
 namespace nicsync {
 
@@ -29,12 +30,22 @@ std::vector<std::string> journal_entry(LogLevel level, std::string_view message,
 /// convention).
 using JournalSender = std::function<int(const std::vector<std::string>& entry)>;
 
-/// The real sender: sd_journal_sendv. Fails with -ENOENT when /run/systemd/journal/socket is not
-/// a socket, where sd_journal_sendv would report success and drop the entry.
-int send_to_journal(const std::vector<std::string>& entry);
+/// Makes the sender, or says why the journal cannot be used.
+using JournalOpener = std::function<Result<JournalSender>()>;
 
-/// The journal log with its sender replaced; an entry the sender refuses is written to
-/// `fallback` as the plain line of make_stream_log.
+/// The real opener: loads libsystemd.so.0 (once per process) and returns a sender over
+/// sd_journal_sendv; the error is "journal logging needs libsystemd, which cannot be used:
+/// libsystemd.so.0: cannot open shared object file: ..." or "... libsystemd.so.0 has no <symbol>".
+/// The sender fails with -ENOENT when /run/systemd/journal/socket is not a socket, where
+/// sd_journal_sendv would report success and drop the entry.
+Result<JournalSender> open_journal();
+
+/// The journal log, calling `open` at its first entry (not before); when `open` fails, it writes
+/// one warning with the error to `fallback`, then that entry and every later one as plain lines.
+/// An entry the sender refuses is written to `fallback` as the plain line of make_stream_log.
+std::unique_ptr<Log> make_journal_log(JournalOpener open, std::ostream& fallback);
+
+/// The journal log with its sender replaced (make_journal_log(JournalOpener, ...) that opens `send`).
 std::unique_ptr<Log> make_journal_log(JournalSender send, std::ostream& fallback);
 
 /// Device and inode of a $JOURNAL_STREAM value ("<device>:<inode>", both decimal); nullopt for

@@ -1,5 +1,6 @@
 // The journal log: journald's native protocol through sd_journal_sendv, one datagram per entry,
-// with nicsync's fields as NICSYNC_* journal fields.
+// with nicsync's fields as NICSYNC_* journal fields. libsystemd is loaded with dlopen() at the
+// first entry (SharedLibrary), so that a run that logs nothing to the journal never loads it.
 
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -15,6 +16,7 @@
 #include <systemd/sd-journal.h>
 
 #include "system/journal_fields.hpp"
+#include "system/shared_library.hpp"
 
 namespace nicsync {
 
@@ -37,18 +39,59 @@ const char* priority_of(LogLevel level) {
   return "3";
 }
 
+/// sd_journal_sendv from libsystemd.so.0; null, with `error` saying why, when it cannot be used.
+struct Libsystemd {
+  decltype(&::sd_journal_sendv) sd_journal_sendv = nullptr;
+  std::string error;
+};
+
+/// libsystemd, loaded once per process (thread-safe: a function-local static).
+const Libsystemd& libsystemd() {
+  static const Libsystemd loaded = [] {
+    Libsystemd lib;
+    static SharedLibrary library("libsystemd.so.0");
+    library.resolve("sd_journal_sendv", lib.sd_journal_sendv);
+    if (!library.error().empty()) {
+      lib.error = "journal logging needs libsystemd, which cannot be used: " + library.error();
+    }
+    return lib;
+  }();
+  return loaded;
+}
+
+int send_to_journal(decltype(&::sd_journal_sendv) sendv, const std::vector<std::string>& entry) {
+  struct stat st {};
+  if (::stat(kJournalSocket, &st) != 0 || !S_ISSOCK(st.st_mode)) return -ENOENT;
+  std::vector<iovec> iov;
+  iov.reserve(entry.size());
+  for (const std::string& item : entry) iov.push_back(iovec{const_cast<char*>(item.data()), item.size()});
+  // Values are passed as bytes, never as a format string; sd_journal_sendv itself sends values
+  // holding a newline in the protocol's binary form.
+  return sendv(iov.data(), static_cast<int>(iov.size()));
+}
+
 class JournalLog final : public Log {
  public:
-  JournalLog(JournalSender send, std::ostream& fallback)
-      : send_(std::move(send)), fallback_(make_stream_log(fallback)) {}
+  JournalLog(JournalOpener open, std::ostream& fallback)
+      : open_(std::move(open)), fallback_(make_stream_log(fallback)) {}
 
   void write(LogLevel level, std::string_view message, const std::vector<LogField>& fields) override {
+    if (open_) {
+      Result<JournalSender> opened = open_();
+      open_ = nullptr;
+      if (opened.ok()) {
+        send_ = std::move(*opened);
+      } else {
+        fallback_->warning(opened.error().message + "; logging plain lines instead");
+      }
+    }
     // The plain line still reaches the journal when stderr is the journal's stream socket.
-    if (send_(journal_entry(level, message, fields)) < 0) fallback_->write(level, message, fields);
+    if (!send_ || send_(journal_entry(level, message, fields)) < 0) fallback_->write(level, message, fields);
   }
 
  private:
-  JournalSender send_;
+  JournalOpener open_;  ///< until the first entry
+  JournalSender send_;  ///< empty when the journal could not be opened
   std::unique_ptr<Log> fallback_;
 };
 
@@ -86,22 +129,24 @@ std::vector<std::string> journal_entry(LogLevel level, std::string_view message,
   return entry;
 }
 
-int send_to_journal(const std::vector<std::string>& entry) {
-  struct stat st {};
-  if (::stat(kJournalSocket, &st) != 0 || !S_ISSOCK(st.st_mode)) return -ENOENT;
-  std::vector<iovec> iov;
-  iov.reserve(entry.size());
-  for (const std::string& item : entry) iov.push_back(iovec{const_cast<char*>(item.data()), item.size()});
-  // Values are passed as bytes, never as a format string; sd_journal_sendv itself sends values
-  // holding a newline in the protocol's binary form.
-  return sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+Result<JournalSender> open_journal() {
+  const Libsystemd& lib = libsystemd();
+  if (lib.sd_journal_sendv == nullptr) return Error{lib.error};
+  return JournalSender([sendv = lib.sd_journal_sendv](const std::vector<std::string>& entry) {
+    return send_to_journal(sendv, entry);
+  });
+}
+
+std::unique_ptr<Log> make_journal_log(JournalOpener open, std::ostream& fallback) {
+  return std::make_unique<JournalLog>(std::move(open), fallback);
 }
 
 std::unique_ptr<Log> make_journal_log(JournalSender send, std::ostream& fallback) {
-  return std::make_unique<JournalLog>(std::move(send), fallback);
+  return make_journal_log(JournalOpener([send = std::move(send)] { return Result<JournalSender>(send); }),
+                          fallback);
 }
 
-std::unique_ptr<Log> make_journal_log() { return make_journal_log(send_to_journal, std::cerr); }
+std::unique_ptr<Log> make_journal_log() { return make_journal_log(JournalOpener(open_journal), std::cerr); }
 
 std::optional<JournalStream> parse_journal_stream(std::string_view text) {
   size_t colon = text.find(':');

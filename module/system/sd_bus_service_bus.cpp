@@ -1,6 +1,10 @@
 // The system bus through libsystemd's sd-bus: which network service runs (systemd's unit states)
 // and the services' reload calls. Calls are synchronous; the bus's default method-call timeout is
 // set once, so that every call, sd_bus_get_property_string() included, waits a bounded time.
+//
+// libsystemd is not linked but loaded with dlopen() when the bus is first opened (SharedLibrary):
+// only a rerun that notifies a network service uses the bus, and linking libsystemd would load it
+// and its dependencies (libcap, libgcrypt, libgpg-error, liblzma, libzstd, liblz4) into every run.
 
 #include <systemd/sd-bus.h>
 
@@ -13,10 +17,49 @@
 #include <utility>
 
 #include "nicsync/service_bus.hpp"
+#include "system/shared_library.hpp"
 
 namespace nicsync {
 
 namespace {
+
+/// The sd-bus functions used here, from libsystemd.so.0. Each member is named after its function.
+struct Libsystemd {
+  decltype(&::sd_bus_open_system) sd_bus_open_system = nullptr;
+  decltype(&::sd_bus_set_method_call_timeout) sd_bus_set_method_call_timeout = nullptr;
+  decltype(&::sd_bus_call_method) sd_bus_call_method = nullptr;
+  decltype(&::sd_bus_get_property_string) sd_bus_get_property_string = nullptr;
+  decltype(&::sd_bus_message_read) sd_bus_message_read = nullptr;
+  decltype(&::sd_bus_message_unref) sd_bus_message_unref = nullptr;
+  decltype(&::sd_bus_flush_close_unref) sd_bus_flush_close_unref = nullptr;
+  decltype(&::sd_bus_error_is_set) sd_bus_error_is_set = nullptr;
+  decltype(&::sd_bus_error_has_name) sd_bus_error_has_name = nullptr;
+  decltype(&::sd_bus_error_free) sd_bus_error_free = nullptr;
+  std::string error;  ///< why libsystemd cannot be used; empty when it can
+};
+
+/// libsystemd, loaded once per process (thread-safe: a function-local static).
+const Libsystemd& sd() {
+  static const Libsystemd loaded = [] {
+    Libsystemd lib;
+    static SharedLibrary library("libsystemd.so.0");
+    library.resolve("sd_bus_open_system", lib.sd_bus_open_system);
+    library.resolve("sd_bus_set_method_call_timeout", lib.sd_bus_set_method_call_timeout);
+    library.resolve("sd_bus_call_method", lib.sd_bus_call_method);
+    library.resolve("sd_bus_get_property_string", lib.sd_bus_get_property_string);
+    library.resolve("sd_bus_message_read", lib.sd_bus_message_read);
+    library.resolve("sd_bus_message_unref", lib.sd_bus_message_unref);
+    library.resolve("sd_bus_flush_close_unref", lib.sd_bus_flush_close_unref);
+    library.resolve("sd_bus_error_is_set", lib.sd_bus_error_is_set);
+    library.resolve("sd_bus_error_has_name", lib.sd_bus_error_has_name);
+    library.resolve("sd_bus_error_free", lib.sd_bus_error_free);
+    if (!library.error().empty()) {
+      lib.error = "the system bus needs libsystemd, which cannot be used: " + library.error();
+    }
+    return lib;
+  }();
+  return loaded;
+}
 
 constexpr uint64_t kCallTimeoutUsec = uint64_t{kBusCallTimeoutSeconds} * 1000 * 1000;
 
@@ -41,12 +84,12 @@ constexpr Method kReloadConnections{"org.freedesktop.NetworkManager",
                                     "org.freedesktop.NetworkManager.Settings", "ReloadConnections"};
 
 struct BusCloser {
-  void operator()(sd_bus* bus) const { sd_bus_flush_close_unref(bus); }
+  void operator()(sd_bus* bus) const { sd().sd_bus_flush_close_unref(bus); }
 };
 using BusPtr = std::unique_ptr<sd_bus, BusCloser>;
 
 struct MessageUnref {
-  void operator()(sd_bus_message* message) const { sd_bus_message_unref(message); }
+  void operator()(sd_bus_message* message) const { sd().sd_bus_message_unref(message); }
 };
 using MessagePtr = std::unique_ptr<sd_bus_message, MessageUnref>;
 
@@ -59,17 +102,17 @@ using CString = std::unique_ptr<char, FreeDeleter>;
 class BusError {
  public:
   BusError() = default;
-  ~BusError() { sd_bus_error_free(&error_); }
+  ~BusError() { sd().sd_bus_error_free(&error_); }
   BusError(const BusError&) = delete;
   BusError& operator=(const BusError&) = delete;
 
   sd_bus_error* get() { return &error_; }
-  bool has_name(const char* name) const { return sd_bus_error_has_name(&error_, name) != 0; }
+  bool has_name(const char* name) const { return sd().sd_bus_error_has_name(&error_, name) != 0; }
 
   /// The D-Bus error as "name: message"; for a local failure (sd-bus maps errno values to
   /// System.Error.* names) only the errno's text, e.g. "Connection timed out".
   std::string describe(int result) const {
-    if (sd_bus_error_is_set(&error_) == 0) return std::strerror(-result);
+    if (sd().sd_bus_error_is_set(&error_) == 0) return std::strerror(-result);
     std::string name = error_.name;
     std::string message = error_.message != nullptr ? error_.message : "";
     if (name.starts_with("System.Error.")) return message.empty() ? std::strerror(-result) : message;
@@ -86,8 +129,8 @@ template <typename... Args>
 int call(sd_bus* bus, const Method& method, BusError& error, MessagePtr& reply, const char* types,
          Args... args) {
   sd_bus_message* raw = nullptr;
-  int r = sd_bus_call_method(bus, method.destination, method.path, method.interface, method.member,
-                             error.get(), &raw, types, args...);
+  int r = sd().sd_bus_call_method(bus, method.destination, method.path, method.interface, method.member,
+                                  error.get(), &raw, types, args...);
   reply.reset(raw);
   return r;
 }
@@ -129,7 +172,7 @@ class SdBusServiceBus : public ServiceBus {
     int r = call(bus_.get(), kReloadConnections, error, reply, "");
     if (r < 0) return Error{kReloadConnections.name() + ": " + error.describe(r)};
     int status = 0;
-    r = sd_bus_message_read(reply.get(), "b", &status);
+    r = sd().sd_bus_message_read(reply.get(), "b", &status);
     if (r < 0) return Error{kReloadConnections.name() + ": unexpected reply: " + std::strerror(-r)};
     if (status == 0) {
       return Error{kReloadConnections.name() + ": NetworkManager answered false (the reload failed)"};
@@ -150,13 +193,13 @@ class SdBusServiceBus : public ServiceBus {
       return Error{what + ": " + error.describe(r)};
     }
     const char* path = nullptr;
-    r = sd_bus_message_read(reply.get(), "o", &path);
+    r = sd().sd_bus_message_read(reply.get(), "o", &path);
     if (r < 0) return Error{what + ": unexpected reply: " + std::strerror(-r)};
 
     BusError property_error;
     char* state = nullptr;
-    r = sd_bus_get_property_string(bus_.get(), kGetUnit.destination, path, kUnitInterface, "ActiveState",
-                                   property_error.get(), &state);
+    r = sd().sd_bus_get_property_string(bus_.get(), kGetUnit.destination, path, kUnitInterface, "ActiveState",
+                                        property_error.get(), &state);
     CString owned_state(state);
     if (r < 0) {
       return Error{std::string(kUnitInterface) + ".ActiveState of " + unit + ": " +
@@ -171,13 +214,14 @@ class SdBusServiceBus : public ServiceBus {
 }  // namespace
 
 Result<std::unique_ptr<ServiceBus>> make_sd_bus_service_bus() {
+  if (!sd().error.empty()) return Error{sd().error};
   sd_bus* raw = nullptr;
-  int r = sd_bus_open_system(&raw);
+  int r = sd().sd_bus_open_system(&raw);
   BusPtr bus(raw);
   if (r < 0) {
     return Error{"cannot connect to the system bus at " + system_bus_address() + ": " + std::strerror(-r)};
   }
-  r = sd_bus_set_method_call_timeout(bus.get(), kCallTimeoutUsec);
+  r = sd().sd_bus_set_method_call_timeout(bus.get(), kCallTimeoutUsec);
   if (r < 0) return Error{std::string("cannot set the D-Bus call timeout: ") + std::strerror(-r)};
   return std::unique_ptr<ServiceBus>(std::make_unique<SdBusServiceBus>(std::move(bus)));
 }

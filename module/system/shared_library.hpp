@@ -1,8 +1,9 @@
 #pragma once
 /// A shared library loaded with dlopen() when first needed, for the dependencies only some runs
-/// use: libcurl (HTTPS, the OCI API) and libcrypto (signing OCI API requests). Linking them would
-/// load them, with their own dependencies, into every run, boot included: ≈ 9 ms and ≈ 7 MB
-/// together on the benchmark machine (tests/bench/README.md).
+/// use: libcurl (HTTPS, the OCI API), libcrypto (signing OCI API requests) and libsystemd (the
+/// system bus, the journal). Linking them would load them, with their own dependencies, into
+/// every run, boot included: ≈ 9 ms and ≈ 7 MB for libcurl and libcrypto together on the
+/// benchmark machine (tests/bench/README.md).
 
 #include <string>
 

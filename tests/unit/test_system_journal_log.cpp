@@ -184,6 +184,43 @@ TEST_CASE("a refused entry does not stop the next one from going to the journal"
   CHECK(fallback.str() == "nicsync: first\n");
 }
 
+TEST_CASE("the journal is opened at the first entry, not before, and only once") {
+  FakeJournal journal;
+  std::ostringstream fallback;
+  int opened = 0;
+  auto log = nicsync::make_journal_log(nicsync::JournalOpener([&]() -> nicsync::Result<nicsync::JournalSender> {
+                                         ++opened;
+                                         return journal.sender();
+                                       }),
+                                       fallback);
+  CHECK(opened == 0);
+  log->info("first");
+  log->info("second");
+  CHECK(opened == 1);
+  CHECK(journal.entries.size() == 2);
+  CHECK(fallback.str() == "");
+}
+
+TEST_CASE("a journal that cannot be opened: one warning saying why, then every entry as a plain line") {
+  std::ostringstream fallback;
+  int opened = 0;
+  auto log = nicsync::make_journal_log(
+      nicsync::JournalOpener([&]() -> nicsync::Result<nicsync::JournalSender> {
+        ++opened;
+        return nicsync::Error{"journal logging needs libsystemd, which cannot be used: libsystemd.so.0: "
+                              "cannot open shared object file: No such file or directory"};
+      }),
+      fallback);
+  log->info("wrote /etc/netplan/90-nicsync.yaml", {{"FILE", "/etc/netplan/90-nicsync.yaml"}});
+  log->error("no supported cloud detected");
+  CHECK(opened == 1);
+  CHECK(fallback.str() ==
+        "nicsync: warning: journal logging needs libsystemd, which cannot be used: libsystemd.so.0: "
+        "cannot open shared object file: No such file or directory; logging plain lines instead\n"
+        "nicsync: wrote /etc/netplan/90-nicsync.yaml\n"
+        "nicsync: error: no supported cloud detected\n");
+}
+
 TEST_CASE("$JOURNAL_STREAM: device and inode in decimal, separated by a colon") {
   CHECK(nicsync::parse_journal_stream("8:306630") == JournalStream{8, 306630});
   CHECK(nicsync::parse_journal_stream("0:0") == JournalStream{0, 0});

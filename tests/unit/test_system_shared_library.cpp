@@ -1,0 +1,36 @@
+#include <doctest/doctest.h>
+
+#include <cstddef>
+#include <string>
+
+#include "system/shared_library.hpp"
+
+TEST_SUITE("system::SharedLibrary") {
+
+TEST_CASE("a library that is not installed: dlopen's reason, and every symbol null") {
+  nicsync::SharedLibrary library("libnicsync-test-absent.so.0");
+  using Function = int (*)();
+  Function function = [] { return 1; };
+  library.resolve("anything", function);
+  CHECK((function == nullptr));
+  CHECK(library.error() ==
+        "libnicsync-test-absent.so.0: cannot open shared object file: No such file or directory");
+}
+
+TEST_CASE("a loaded library: its symbols resolve, and the first missing one is named") {
+  nicsync::SharedLibrary library("libc.so.6");
+  using Strlen = std::size_t (*)(const char*);
+  Strlen length = nullptr;
+  library.resolve("strlen", length);
+  REQUIRE((length != nullptr));
+  CHECK(length("eth1") == 4);
+  CHECK(library.error() == "");
+
+  Strlen missing = length;
+  library.resolve("nicsync_no_such_function", missing);
+  library.resolve("nicsync_another_missing_one", missing);
+  CHECK((missing == nullptr));
+  CHECK(library.error() == "libc.so.6 has no nicsync_no_such_function");
+}
+
+}  // TEST_SUITE
