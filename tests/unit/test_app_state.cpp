@@ -90,4 +90,45 @@ TEST_SUITE("app::state") {
                                                           {"eth1", *Ipv4Address::parse("10.0.0.226"), 24}});
     }
   }
+
+  TEST_CASE("what is not a state file, in the order the reasons are given") {
+    const std::string not_state = "not a nicsync state file (expected {\"files\": [...]})";
+    for (const char* text : {"", "[]", "\"files\"", R"({"addresses": []})", R"({"files": {}})", R"({"files": null})",
+                             R"({"files": []} {})", R"({"files": [], "addresses": [{"dev": "eth1"])",
+                             R"({"files": ["relative"], "addresses": "x", "other": [})"}) {
+      CAPTURE(text);
+      auto state = parse_state(text);
+      REQUIRE_FALSE(state.ok());
+      CHECK(state.error().message == not_state);
+    }
+    auto error_of = [](const char* text) { return parse_state(text).error().message; };
+    CHECK(error_of(R"({"files": ["/etc/a", 1, "relative"]})") == "\"files\" holds a value that is not a path");
+    CHECK(error_of(R"({"files": ["/etc/a", "/etc/../b", [1]]})") == "\"/etc/../b\" is not an absolute path");
+    // A bad file is reported before a bad address, wherever each stands.
+    CHECK(error_of(R"({"addresses": "x", "files": ["relative"]})") == "\"relative\" is not an absolute path");
+    CHECK(error_of(R"({"files": [], "addresses": {"dev": "eth1"}})") == "\"addresses\" is not a list");
+    CHECK(error_of(R"({"files": [], "addresses": null})") == "\"addresses\" is not a list");
+    const std::string not_owned = "\"addresses\" holds an entry without \"dev\" and \"address\"";
+    CHECK(error_of(R"({"files": [], "addresses": ["eth1 10.0.0.1"]})") == not_owned);
+    CHECK(error_of(R"({"files": [], "addresses": [{"dev": "eth1"}]})") == not_owned);
+    CHECK(error_of(R"({"files": [], "addresses": [{"dev": "eth1", "address": 167772161}]})") == not_owned);
+    CHECK(error_of(R"({"files": [], "addresses": [{"dev": "eth1", "address": "10.0.0.1/33"},
+                                                   {"dev": "eth2"}]})") ==
+          "\"10.0.0.1/33\" is not an address with a prefix length");
+  }
+
+  TEST_CASE("of repeated keys the last counts; keys and values the state does not use are skipped") {
+    auto state = parse_state(R"({"files": ["relative"], "files": ["/etc/b", "/etc/a"],
+                                 "extra": {"files": [1], "addresses": [{"dev": 1}]},
+                                 "addresses": "x",
+                                 "addresses": [{"note": {"dev": "x", "address": [1]}, "dev": 1, "dev": "eth1",
+                                                "address": "10.0.0.1/24", "since": 3}]})");
+    REQUIRE_MESSAGE(state.ok(), state.error().message);
+    CHECK(state->files == std::vector<std::string>{"/etc/a", "/etc/b"});
+    CHECK(state->addresses == std::vector<OwnedAddress>{{"eth1", *Ipv4Address::parse("10.0.0.1"), 24}});
+    CHECK_FALSE(parse_state(R"({"files": ["/etc/a"], "files": 1})").ok());
+    CHECK(parse_state(R"({"files": [], "addresses": [{"dev": "eth1", "address": "10.0.0.1", "dev": null}]})")
+              .error()
+              .message == "\"addresses\" holds an entry without \"dev\" and \"address\"");
+  }
 }
