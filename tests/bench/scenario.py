@@ -206,6 +206,20 @@ def _aws_responses(lay, nics, addresses_per_nic, ipv6):
 AWS_ROUTER6 = "fe80::4be:ff:fe00:1"   # the VPC router's link-local address (answers RAs)
 
 
+def _fixture_links(lay, ipv6_router=None):
+    """The fixture's `links`: name and MAC per NIC, the DHCP lease and gateway on the primary, and
+    `ipv6_router` on every link when given."""
+    links = []
+    for link in lay["links"]:
+        entry = {"name": link["name"], "mac": link["mac"]}
+        if link["index"] == 0:
+            entry.update({"dhcp": lay["lease"], "gateway": lay["gateway"]})
+        if ipv6_router:
+            entry["ipv6_router"] = ipv6_router
+        links.append(entry)
+    return links
+
+
 def aws_scenario(nics, addresses_per_nic, ipv6=False, network=DEFAULT_NETWORK):
     """An AWS instance with `nics` ENIs of `addresses_per_nic` private IPv4 addresses each (and
     as many IPv6 addresses with ipv6=True), all in one subnet; a fixture dict. With IPv6 the
@@ -213,14 +227,7 @@ def aws_scenario(nics, addresses_per_nic, ipv6=False, network=DEFAULT_NETWORK):
     primary's RA default, hence `"learned": "ra"` in expect)."""
     lay = layout(nics, addresses_per_nic, network=network, ipv6=ipv6)
     responses, instance_id = _aws_responses(lay, nics, addresses_per_nic, ipv6)
-    links = []
-    for link in lay["links"]:
-        entry = {"name": link["name"], "mac": link["mac"]}
-        if link["index"] == 0:
-            entry.update({"dhcp": lay["lease"], "gateway": lay["gateway"]})
-        if ipv6:
-            entry["ipv6_router"] = AWS_ROUTER6
-        links.append(entry)
+    links = _fixture_links(lay, ipv6_router=AWS_ROUTER6 if ipv6 else None)
     return {
         "format": FORMAT,
         "vendor": "aws",
@@ -336,12 +343,7 @@ def oracle_scenario(nics, addresses_per_nic, ipv6=False, network=DEFAULT_NETWORK
             settings[vnic_id] = link["ipv4"][1:]
     vnics_text = "[ " + ", ".join(_json_text(v) for v in vnics) + " ]"
     instance_text = _json_text(instance)
-    links = []
-    for link in lay["links"]:
-        entry = {"name": link["name"], "mac": link["mac"]}
-        if link["index"] == 0:
-            entry.update({"dhcp": lay["lease"], "gateway": lay["gateway"]})
-        links.append(entry)
+    links = _fixture_links(lay)
     source = "the OCI API (oci_api)" if secondary_ips == "api" else "settings oracle.secondary_ips (API off)"
     out = {
         "format": FORMAT,
@@ -454,12 +456,7 @@ def alibaba_scenario(nics, addresses_per_nic, ipv6=False, network=DEFAULT_NETWOR
         r[base] = "\n".join(keys)
         for key in keys:
             r[base + key] = values[key]
-    links = []
-    for link in lay["links"]:
-        entry = {"name": link["name"], "mac": link["mac"]}
-        if link["index"] == 0:
-            entry.update({"dhcp": lay["lease"], "gateway": lay["gateway"]})
-        links.append(entry)
+    links = _fixture_links(lay)
     return {
         "format": FORMAT,
         "vendor": "alibaba",

@@ -113,19 +113,27 @@ long elapsed_ms(Clock::time_point start) {
   return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
 }
 
-/// A port on 127.0.0.1 that nothing listens on (bound, then released).
-int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+/// A TCP socket of `type` bound to a free port on 127.0.0.1, listening when `backlog` > 0;
+/// sets `port`.
+int bind_loopback(int type, int backlog, int& port) {
+  int fd = ::socket(AF_INET, type, 0);
   REQUIRE(fd >= 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
   REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  if (backlog > 0) REQUIRE(::listen(fd, backlog) == 0);
   socklen_t length = sizeof address;
   REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-  ::close(fd);
-  return ntohs(address.sin_port);
+  port = ntohs(address.sin_port);
+  return fd;
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+int closed_port() {
+  int port = 0;
+  ::close(bind_loopback(SOCK_STREAM, 0, port));
+  return port;
 }
 
 /// A TCP listener on 127.0.0.1 that never answers: stands in for a proxy, and tells whether
@@ -133,16 +141,7 @@ int closed_port() {
 class ProxyTrap {
  public:
   ProxyTrap() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
-    socklen_t length = sizeof address;
-    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-    port_ = ntohs(address.sin_port);
+    fd_ = bind_loopback(SOCK_STREAM | SOCK_NONBLOCK, 16, port_);
   }
   ~ProxyTrap() { ::close(fd_); }
   ProxyTrap(const ProxyTrap&) = delete;
@@ -518,16 +517,7 @@ class ScriptedServer {
   };
 
   explicit ScriptedServer(std::vector<Reply> replies) : replies_(std::move(replies)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
-    socklen_t length = sizeof address;
-    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-    port_ = ntohs(address.sin_port);
+    fd_ = bind_loopback(SOCK_STREAM | SOCK_CLOEXEC, 16, port_);
     thread_ = std::thread([this] { serve(); });
   }
   ~ScriptedServer() {
