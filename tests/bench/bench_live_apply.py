@@ -9,8 +9,11 @@ works. Needs root. See tests/bench/README.md.
                                                 [--ipv6] [--runs R] [--latency-ms L] [--budget S]
                                                 [--json FILE]
 
-What is timed (time.perf_counter around the whole process, `ip netns exec` included):
-  baseline     `ip netns exec INST true`: the cost of entering the namespace, not subtracted
+What is timed (time.perf_counter around the whole process, by a timer process inside the instance
+namespace: benchlib.NamespaceTimer, so no row pays for `ip netns exec`):
+  baselines    `ip netns exec INST true` from outside: what entering the namespace would add to
+               each row (paid once by the timer, not by the rows); `true` from inside: starting a
+               process
   apply clean  `nicsync --root R --vendor V apply --live` from a clean kernel and a fresh R
                (R/etc/netplan, no state file): fetch, read the kernel, plan, write the netplan
                file, apply every address, route and rule. Every run is checked against `expect`.
@@ -30,6 +33,7 @@ peak RSS of one extra, untimed run under GNU time (`-` without /usr/bin/time).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -57,7 +61,7 @@ BUDGET_S = 100                # default --budget: stop adding runs past this
 
 
 # Running and timing one process, and the machine's description: tests/bench/benchlib.py
-from benchlib import BenchError, Timed, check, machine, timed  # noqa: E402,F401
+from benchlib import BenchError, NamespaceTimer, Timed, check, machine, timed  # noqa: E402,F401
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,8 +169,12 @@ class Bench:
     def in_ns(self):
         return ["ip", "netns", "exec", self.cloud.inst]
 
+    def ns_timed(self, argv, rss=False):
+        """argv timed from inside the instance namespace (benchlib.NamespaceTimer)."""
+        return self.timer.timed(argv, rss=rss)
+
     def nicsync_argv(self, root, *args):
-        return [*self.in_ns(), NICSYNC, "--root", str(root), "--vendor", self.fixture["vendor"], *args]
+        return [NICSYNC, "--root", str(root), "--vendor", self.fixture["vendor"], *args]
 
     def ip_batch(self, lines, force=False):
         """argv running the batch lines in the instance namespace. `ip -batch` takes no per-line
@@ -183,9 +191,9 @@ class Bench:
                 paths.append((family, path))
         force_opt = ["-force"] if force else []
         if len(paths) == 1 and paths[0][0] == "4":
-            return [*self.in_ns(), "ip", *force_opt, "-batch", str(paths[0][1])]
+            return ["ip", *force_opt, "-batch", str(paths[0][1])]
         script = " && ".join(f"ip -{family} {' '.join(force_opt)} -batch {path}" for family, path in paths)
-        return [*self.in_ns(), "sh", "-c", script]
+        return ["sh", "-c", script]
 
     def fresh_root(self):
         root = pathlib.Path(tempfile.mkdtemp(prefix="root-", dir=self.tmp))
@@ -207,14 +215,14 @@ class Bench:
 
     def reset(self):
         """Back to the initial state: every object of `expect` but the lease removed (untimed)."""
-        t = timed(self.ip_batch(self.reset_lines, force=True))
+        t = self.ns_timed(self.ip_batch(self.reset_lines, force=True))
         diffs = self.differences(self.initial)
         check(not diffs, "reset did not restore the initial state: " + "; ".join(diffs)[:2000]
               + f"\n{t.stderr[-2000:]}")
 
     def nicsync(self, root, *args, rss=False, want_objects=None, noop=False):
         before = self.requests()
-        t = timed(self.nicsync_argv(root, *args), rss=rss)
+        t = self.ns_timed(self.nicsync_argv(root, *args), rss=rss)
         check(t.returncode == 0, f"`{' '.join(t.argv)}` exited {t.returncode}:\n{t.stderr[-3000:]}")
         after = self.requests()
         imds, api = after[0] - before[0], after[1] - before[1]
@@ -249,7 +257,7 @@ class Bench:
         self.add_lines = add_batch(self.fixture, self.args.renderer)
 
         t0 = time.perf_counter()
-        with nc.Cloud(str(self.fixture_path), PREFIX) as cloud:
+        with nc.Cloud(str(self.fixture_path), PREFIX) as cloud, contextlib.ExitStack() as stack:
             self.cloud, self.tmp = cloud, cloud.tmp
             self.setup_ms = (time.perf_counter() - t0) * 1000
             t1 = time.perf_counter()
@@ -257,11 +265,17 @@ class Bench:
             cloud.start_metadata(mock_binary=MOCK, extra_args=extra)
             self.mock_ms = (time.perf_counter() - t1) * 1000
             self.initial = cloud.kernel_state()
+            self.timer = stack.enter_context(NamespaceTimer(cloud.inst))
 
-            # baseline: entering the namespace
+            # baselines: entering the namespace (paid by no timed row: they run from inside it), and
+            # starting a process from inside it
             base = [timed([*self.in_ns(), "true"]) for _ in range(runs)]
             check(all(t.returncode == 0 for t in base), f"ip netns exec true: {base[0].stderr}")
-            self.add_row("ip netns exec NS true (baseline)", base, rss=timed([*self.in_ns(), "true"], rss=True))
+            self.add_row("ip netns exec NS true (not in any row below)", base,
+                         rss=timed([*self.in_ns(), "true"], rss=True))
+            spawn = [self.ns_timed(["true"]) for _ in range(runs)]
+            check(all(t.returncode == 0 for t in spawn), f"true in the namespace: {spawn[0].stderr}")
+            self.add_row("true, from inside NS (process start)", spawn, rss=self.ns_timed(["true"], rss=True))
 
             # warm-up, untimed (its peak RSS is the clean apply's): the first apply, verified
             warm = self.nicsync(self.fresh_root(), "apply", "--live", rss=True, want_objects=want)
@@ -295,12 +309,12 @@ class Bench:
                 for i in range(runs):
                     if self.over_budget("netplan generate", i):
                         break
-                    g = timed([*self.in_ns(), "netplan", "generate", "--root-dir", str(root)])
+                    g = self.ns_timed(["netplan", "generate", "--root-dir", str(root)])
                     check(g.returncode == 0, f"netplan generate failed:\n{g.stderr[-2000:]}")
                     gens.append(g)
                 if gens:
                     self.add_row("netplan generate --root-dir R (part of a clean apply)", gens,
-                                 rss=timed([*self.in_ns(), "netplan", "generate", "--root-dir", str(root)], rss=True))
+                                 rss=self.ns_timed(["netplan", "generate", "--root-dir", str(root)], rss=True))
 
             # no-op reruns on the last clean run's root (its state file) and kernel
             settled = cloud.kernel_state()
@@ -322,7 +336,7 @@ class Bench:
                 if i and self.over_budget("ip -batch", i - 1):
                     break
                 self.reset()
-                f = timed(self.ip_batch(self.add_lines), rss=(i == 0))
+                f = self.ns_timed(self.ip_batch(self.add_lines), rss=(i == 0))
                 check(f.returncode == 0, f"ip -batch failed:\n{f.stderr[-3000:]}")
                 self.verify("after ip -batch")
                 if i == 0:
