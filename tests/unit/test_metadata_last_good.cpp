@@ -202,6 +202,8 @@ TEST_SUITE("metadata::last_good") {
       CHECK(describe(back) == describe(fetched));
       CHECK(nic_indexes(back) == nic_indexes(fetched));
       CHECK(nicsync::render_last_good(back) == view);
+      // laid out exactly as nlohmann's dump(2) lays out the same document
+      CHECK(view == nlohmann::ordered_json::parse(view).dump(2) + "\n");
       ++fixtures;
     }
     CHECK(fixtures >= 8);
@@ -214,6 +216,22 @@ TEST_SUITE("metadata::last_good") {
     instance.interfaces[0].os_name.reset();  // resolved again on every run, never saved
     CHECK(describe(back) == describe(instance));
     CHECK(nic_indexes(back) == "0 - ");
+  }
+
+  TEST_CASE("the view's text is JSON as nlohmann's dump(2) writes it: escapes, empty lists, a label's address listed twice") {
+    Instance instance = sample();
+    auto& labels = instance.interfaces[0].ipv4.hostname_labels;
+    labels.push_back({*Ipv4Address::parse("192.0.2.200"), "quote\" back\\ tab\t nl\n cr\r bs\b ff\f ctl\x01\x1f del\x7f"});
+    labels.push_back({*Ipv4Address::parse("192.0.2.201"), "first"});
+    labels.push_back({*Ipv4Address::parse("192.0.2.201"), "second"});
+    const std::string view = nicsync::render_last_good(instance);
+    nlohmann::ordered_json expected = nlohmann::ordered_json::parse(kSampleView);
+    auto& json_labels = expected["interfaces"][0]["ipv4"]["hostname_labels"];
+    json_labels["192.0.2.200"] = labels[labels.size() - 3].label;
+    json_labels["192.0.2.201"] = "first";
+    json_labels["192.0.2.201"] = "second";
+    CHECK(view == expected.dump(2) + "\n");
+    CHECK(view.find(R"("quote\" back\\ tab\t nl\n cr\r bs\b ff\f ctl\u0001\u001f del)") != std::string::npos);
   }
 
   TEST_CASE("missing optional keys read as absent, unknown keys are ignored") {
