@@ -94,7 +94,8 @@ bool no_leftovers(const std::string& directory) {
   return true;
 }
 
-std::string error_of(const nicsync::Result<void>& result) {
+template <typename T>
+std::string error_of(const nicsync::Result<T>& result) {
   REQUIRE_FALSE(result.ok());
   return result.error().message;
 }
@@ -301,6 +302,33 @@ TEST_CASE("read_own_file: the content, or nullopt for a missing file or director
   auto directory = fs->read_own_file("/var/lib/nicsync");
   REQUIRE_FALSE(directory.ok());
   CHECK(directory.error().message == "refusing to read " + root.path() + "/var/lib/nicsync: it is not a regular file");
+}
+
+TEST_CASE("read_own_file walks a directory once per run, until a commit, which may create it") {
+  TempDirectory root;
+  put(root.path() + "/etc/d/a", "1\n");
+  auto fs = nicsync::make_real_filesystem(root.path());
+  auto before = fs->read_own_file("/run/nicsync/refresh-needed");
+  REQUIRE(before.ok());
+  CHECK_FALSE(before->has_value());
+  REQUIRE(fs->write_file_atomic("/run/nicsync/refresh-needed", "", 0644).ok());
+  auto after = fs->read_own_file("/run/nicsync/refresh-needed");
+  REQUIRE(after.ok());
+  CHECK(*after == std::optional<std::string>(""));
+
+  // The checked directory stays open: swapping it for a symbolic link afterwards does not
+  // lead a later read elsewhere.
+  REQUIRE(*fs->read_own_file("/etc/d/a") == std::optional<std::string>("1\n"));
+  put(root.path() + "/elsewhere/a", "2\n");
+  put(root.path() + "/elsewhere/b", "3\n");
+  stdfs::rename(root.path() + "/etc/d", root.path() + "/etc/d.old");
+  stdfs::create_directory_symlink(root.path() + "/elsewhere", root.path() + "/etc/d");
+  CHECK(*fs->read_own_file("/etc/d/a") == std::optional<std::string>("1\n"));
+  CHECK_FALSE(fs->read_own_file("/etc/d/b")->has_value());
+  // After a commit the walk starts over, and refuses the link.
+  REQUIRE(fs->write_file_atomic("/etc/other", "x\n", 0644).ok());
+  CHECK(error_of(fs->read_own_file("/etc/d/a")) ==
+        "refusing to read " + root.path() + "/etc/d/a: " + root.path() + "/etc/d is a symbolic link");
 }
 
 TEST_CASE("the same path twice in one commit is an error, and nothing is written") {
