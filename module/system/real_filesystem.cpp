@@ -304,6 +304,10 @@ class RealFileSystem : public FileSystem {
         return result;
       }
     }
+    if (auto durable = make_durable(staged); !durable.ok()) {
+      clean_up();
+      return durable;
+    }
     for (size_t i = 0; i < staged.size(); ++i) {
       auto result = put_in_place(staged[i]);
       if (!result.ok()) {
@@ -323,8 +327,9 @@ class RealFileSystem : public FileSystem {
     return {};
   }
 
-  /// Checks the directory, writes and fsyncs the new content to a temporary file beside the
-  /// target, and hard-links the old file to a backup. Changes nothing the target's readers see.
+  /// Checks the directory, writes the new content to a temporary file beside the target (its
+  /// fsync follows in make_durable()), and hard-links the old file to a backup. Changes nothing
+  /// the target's readers see.
   /// `checked` holds the directories this commit has checked already, so a directory of many
   /// files is walked once and its descriptor duplicated for the others.
   Result<void> stage(Staged& s, std::vector<CreatedDirectory>& created, std::map<std::string, int>& checked) const {
@@ -387,8 +392,21 @@ class RealFileSystem : public FileSystem {
       }
       written += static_cast<size_t>(n);
     }
-    if (::fsync(fd.get()) != 0) return os_error("cannot write", shown(write.path));
+    // Writeback starts now; make_durable() waits for it once every file is written.
+    ::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
     if (::close(fd.release()) != 0) return os_error("cannot write", shown(write.path));
+    return {};
+  }
+
+  /// fsync of every staged file, after all were written: ext4 commits its journal once for the
+  /// files whose writeback has started, where an fsync right after each write committed it once
+  /// per file (290 files at 80 NICs with network-scripts). No rename happens before this.
+  Result<void> make_durable(const std::vector<Staged>& staged) const {
+    for (const Staged& s : staged) {
+      if (s.temporary.empty()) continue;
+      FileDescriptor fd(::openat(s.directory.get(), s.temporary.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (fd.get() < 0 || ::fsync(fd.get()) != 0) return os_error("cannot write", shown(s.write->path));
+    }
     return {};
   }
 
