@@ -1,6 +1,6 @@
 // The journal log: journald's native protocol through sd_journal_sendv, one datagram per entry,
 // with nicsync's fields as NICSYNC_* journal fields. libsystemd is loaded with dlopen() at the
-// first entry (SharedLibrary), so that a run that logs nothing to the journal never loads it.
+// first entry (libsystemd.hpp), so that a run that logs nothing to the journal never loads it.
 
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -16,7 +16,7 @@
 #include <systemd/sd-journal.h>
 
 #include "system/journal_fields.hpp"
-#include "system/shared_library.hpp"
+#include "system/libsystemd.hpp"
 
 namespace nicsync {
 
@@ -37,26 +37,6 @@ const char* priority_of(LogLevel level) {
       return "3";  // LOG_ERR
   }
   return "3";
-}
-
-/// sd_journal_sendv from libsystemd.so.0; null, with `error` saying why, when it cannot be used.
-struct Libsystemd {
-  decltype(&::sd_journal_sendv) sd_journal_sendv = nullptr;
-  std::string error;
-};
-
-/// libsystemd, loaded once per process (thread-safe: a function-local static).
-const Libsystemd& libsystemd() {
-  static const Libsystemd loaded = [] {
-    Libsystemd lib;
-    static SharedLibrary library("libsystemd.so.0");
-    library.resolve("sd_journal_sendv", lib.sd_journal_sendv);
-    if (!library.error().empty()) {
-      lib.error = "journal logging needs libsystemd, which cannot be used: " + library.error();
-    }
-    return lib;
-  }();
-  return loaded;
 }
 
 int send_to_journal(decltype(&::sd_journal_sendv) sendv, const std::vector<std::string>& entry) {
@@ -131,7 +111,9 @@ std::vector<std::string> journal_entry(LogLevel level, std::string_view message,
 
 Result<JournalSender> open_journal() {
   const Libsystemd& lib = libsystemd();
-  if (lib.sd_journal_sendv == nullptr) return Error{lib.error};
+  if (lib.sd_journal_sendv == nullptr) {
+    return Error{"journal logging needs libsystemd, which cannot be used: " + lib.journal_error};
+  }
   return JournalSender([sendv = lib.sd_journal_sendv](const std::vector<std::string>& entry) {
     return send_to_journal(sendv, entry);
   });

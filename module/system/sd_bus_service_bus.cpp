@@ -2,7 +2,7 @@
 // and the services' reload calls. Calls are synchronous; the bus's default method-call timeout is
 // set once, so that every call, sd_bus_get_property_string() included, waits a bounded time.
 //
-// libsystemd is not linked but loaded with dlopen() when the bus is first opened (SharedLibrary):
+// libsystemd is not linked but loaded with dlopen() when the bus is first opened (libsystemd.hpp):
 // only a rerun that notifies a network service uses the bus, and linking libsystemd would load it
 // and its dependencies (libcap, libgcrypt, libgpg-error, liblzma, libzstd, liblz4) into every run.
 
@@ -17,49 +17,13 @@
 #include <utility>
 
 #include "nicsync/service_bus.hpp"
-#include "system/shared_library.hpp"
+#include "system/libsystemd.hpp"
 
 namespace nicsync {
 
 namespace {
 
-/// The sd-bus functions used here, from libsystemd.so.0. Each member is named after its function.
-struct Libsystemd {
-  decltype(&::sd_bus_open_system) sd_bus_open_system = nullptr;
-  decltype(&::sd_bus_set_method_call_timeout) sd_bus_set_method_call_timeout = nullptr;
-  decltype(&::sd_bus_call_method) sd_bus_call_method = nullptr;
-  decltype(&::sd_bus_get_property_string) sd_bus_get_property_string = nullptr;
-  decltype(&::sd_bus_message_read) sd_bus_message_read = nullptr;
-  decltype(&::sd_bus_message_unref) sd_bus_message_unref = nullptr;
-  decltype(&::sd_bus_flush_close_unref) sd_bus_flush_close_unref = nullptr;
-  decltype(&::sd_bus_error_is_set) sd_bus_error_is_set = nullptr;
-  decltype(&::sd_bus_error_has_name) sd_bus_error_has_name = nullptr;
-  decltype(&::sd_bus_error_free) sd_bus_error_free = nullptr;
-  std::string error;  ///< why libsystemd cannot be used; empty when it can
-};
-
-/// libsystemd, loaded once per process (thread-safe: a function-local static).
-const Libsystemd& sd() {
-  static const Libsystemd loaded = [] {
-    Libsystemd lib;
-    static SharedLibrary library("libsystemd.so.0");
-    library.resolve("sd_bus_open_system", lib.sd_bus_open_system);
-    library.resolve("sd_bus_set_method_call_timeout", lib.sd_bus_set_method_call_timeout);
-    library.resolve("sd_bus_call_method", lib.sd_bus_call_method);
-    library.resolve("sd_bus_get_property_string", lib.sd_bus_get_property_string);
-    library.resolve("sd_bus_message_read", lib.sd_bus_message_read);
-    library.resolve("sd_bus_message_unref", lib.sd_bus_message_unref);
-    library.resolve("sd_bus_flush_close_unref", lib.sd_bus_flush_close_unref);
-    library.resolve("sd_bus_error_is_set", lib.sd_bus_error_is_set);
-    library.resolve("sd_bus_error_has_name", lib.sd_bus_error_has_name);
-    library.resolve("sd_bus_error_free", lib.sd_bus_error_free);
-    if (!library.error().empty()) {
-      lib.error = "the system bus needs libsystemd, which cannot be used: " + library.error();
-    }
-    return lib;
-  }();
-  return loaded;
-}
+const Libsystemd& sd() { return libsystemd(); }
 
 constexpr uint64_t kCallTimeoutUsec = uint64_t{kBusCallTimeoutSeconds} * 1000 * 1000;
 
@@ -214,7 +178,9 @@ class SdBusServiceBus : public ServiceBus {
 }  // namespace
 
 Result<std::unique_ptr<ServiceBus>> make_sd_bus_service_bus() {
-  if (!sd().error.empty()) return Error{sd().error};
+  if (!sd().bus_error.empty()) {
+    return Error{"the system bus needs libsystemd, which cannot be used: " + sd().bus_error};
+  }
   sd_bus* raw = nullptr;
   int r = sd().sd_bus_open_system(&raw);
   BusPtr bus(raw);
