@@ -322,9 +322,10 @@ bool batched(const LiveChange& change) {
   return !std::holds_alternative<LinkUp>(change.object) && !std::holds_alternative<VlanLink>(change.object);
 }
 
-/// A batched change as Netlink::apply() takes it; `created` as in perform().
-ObjectChange object_change(const LiveChange& change, int created) {
-  const ChangeKind kind = change.action == LiveAction::add ? ChangeKind::add : ChangeKind::remove;
+/// A batched change as Netlink::apply() takes it, doing `action` (the change's own, or its
+/// inverse to undo it); `created` as in perform().
+ObjectChange object_change(const LiveChange& change, LiveAction action, int created) {
+  const ChangeKind kind = action == LiveAction::add ? ChangeKind::add : ChangeKind::remove;
   auto real = [&](auto object) {
     if (object.ifindex == kPendingIfindex) object.ifindex = created;
     return object;
@@ -376,9 +377,10 @@ std::string undone_text(size_t earlier, size_t later, const std::string& what) {
 }
 
 /// Applies one group's changes: runs of addresses, routes and rules in batches, links one by
-/// one. On a failure it undoes, newest first, every change of the group that took effect: those
-/// before the failed one, and those after it that the kernel made in the same batch (it carries
-/// out a whole batch); the Error names the failed object and says what was undone.
+/// one. On a failure it undoes, newest first and batched the same way, every change of the
+/// group that took effect: those before the failed one, and those after it that the kernel made
+/// in the same batch (it carries out a whole batch); the Error names the failed object and says
+/// what was undone.
 Result<void> apply_group(Netlink& netlink, std::span<const LiveChange> group, const KernelSnapshot& kernel,
                          LiveOutcome& outcome, OwnedList& owned) {
   int created = kPendingIfindex;  // the ifindex of the link the group created
@@ -396,7 +398,7 @@ Result<void> apply_group(Netlink& netlink, std::span<const LiveChange> group, co
     if (batched(group[i])) {
       std::vector<ObjectChange> batch;
       for (size_t end = i; end < group.size() && batched(group[end]); ++end) {
-        batch.push_back(object_change(group[end], created));
+        batch.push_back(object_change(group[end], group[end].action, created));
       }
       std::vector<Result<void>> results = netlink.apply(batch);
       for (size_t k = 0; k < results.size(); ++k) {
@@ -445,17 +447,50 @@ Result<void> apply_group(Netlink& netlink, std::span<const LiveChange> group, co
     auto it = std::find(outcome.applied.rbegin(), outcome.applied.rend(), text);
     if (it != outcome.applied.rend()) outcome.applied.erase(std::next(it).base());
   };
+  auto undone = [&](size_t index) {
+    const LiveChange& change = group[index];
+    ++(index < failed_index ? earlier : later);
+    forget(change);
+    owned.record(change, kernel, inverse(change.action));
+  };
+  auto not_undone = [&](size_t index, const Error& why) {
+    undo_note = "; undoing \"" + describe(group[index], kernel.links) + "\" failed too: " + why.message;
+  };
   for (auto it = made.rbegin(); it != made.rend(); ++it) {
     const LiveChange& change = group[*it];
     if (std::holds_alternative<LinkUp>(change.object)) continue;
-    auto result_of_undo = perform(netlink, inverse(change.action), change.object, created);
-    if (!result_of_undo.ok()) {
-      undo_note = "; undoing \"" + describe(change, kernel.links) + "\" failed too: " + result_of_undo.error().message;
+    if (batched(change)) {
+      // A run of addresses, routes and rules goes back in batches too, newest first, each
+      // undone whatever became of the others.
+      std::vector<size_t> run{*it};
+      while (std::next(it) != made.rend() && batched(group[*std::next(it)])) run.push_back(*++it);
+      for (size_t done = 0; done < run.size();) {
+        std::vector<ObjectChange> batch;
+        for (size_t k = done; k < run.size(); ++k) {
+          batch.push_back(object_change(group[run[k]], inverse(group[run[k]].action), created));
+        }
+        std::vector<Result<void>> results = netlink.apply(batch);
+        for (size_t k = 0; k < results.size(); ++k) {
+          if (results[k].ok()) {
+            undone(run[done + k]);
+          } else {
+            not_undone(run[done + k], results[k].error());
+          }
+        }
+        if (results.empty()) {
+          not_undone(run[done], Error{"not sent"});
+          break;
+        }
+        done += results.size();
+      }
       continue;
     }
-    ++(*it < failed_index ? earlier : later);
-    forget(change);
-    owned.record(change, kernel, inverse(change.action));
+    auto result_of_undo = perform(netlink, inverse(change.action), change.object, created);
+    if (!result_of_undo.ok()) {
+      not_undone(*it, result_of_undo.error());
+      continue;
+    }
+    undone(*it);
     if (std::holds_alternative<VlanLink>(change.object)) {
       for (size_t k : made) {
         const auto* up = std::get_if<LinkUp>(&group[k].object);

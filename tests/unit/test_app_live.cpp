@@ -206,7 +206,8 @@ TEST_SUITE("app::live") {
                                 "delete_route default via 10.0.0.1 dev eth1 table 1001 onlink",
                                 "delete_route 10.0.0.0/24 dev eth1 scope link table 1001",
                             });
-    CHECK(m.kernel.batches == std::vector<size_t>{1, 5});  // eth0's address; eth1's after its link
+    // eth0's address; eth1's after its link; the undo, newest first
+    CHECK(m.kernel.batches == std::vector<size_t>{1, 5, 4});
     // eth0 stays complete; nothing of eth1 is left in table 1001, main or the rules.
     CHECK(outcome.owned == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 24}});
     CHECK(outcome.applied == std::vector<std::string>{"add address 10.0.0.58/24 dev eth0", "set link eth1 up"});
@@ -215,6 +216,31 @@ TEST_SUITE("app::live") {
       CHECK(r.table != 1001U);
       CHECK(r.metric != 1001U);
     }
+  }
+
+  TEST_CASE("an undo the kernel refuses is named; the rest of the undo batch still goes back") {
+    Machine m;
+    m.kernel.fail_on("add_address 10.0.0.226", "Cannot assign requested address");
+    m.kernel.fail_on("delete_rule from 10.0.0.226", "Operation not permitted");
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(plan_of(test::aws_two_eni()), before, {});
+    LiveOutcome outcome;
+    auto result = apply_live_changes(m.kernel, changes, before, {}, outcome);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message == "eth1: add address 10.0.0.226/24 dev eth1 noprefixroute: Cannot assign requested address "
+                                    "(2 earlier changes of eth1 undone, and 1 later change sent in the same batch); "
+                                    "undoing \"add rule from 10.0.0.226 lookup 1001 priority 1001\" failed too: "
+                                    "delete rule from 10.0.0.226 lookup 1001 priority 1001: Operation not permitted");
+    CHECK(m.kernel.batches == std::vector<size_t>{1, 5, 4});
+    CHECK(std::vector<std::string>(m.kernel.calls.end() - 4, m.kernel.calls.end()) ==
+          std::vector<std::string>{"delete_route default via 10.0.0.1 dev eth1 metric 1001 onlink",
+                                   "delete_rule from 10.0.0.226 lookup 1001 priority 1001",
+                                   "delete_route default via 10.0.0.1 dev eth1 table 1001 onlink",
+                                   "delete_route 10.0.0.0/24 dev eth1 scope link table 1001"});
+    CHECK(m.kernel.kernel_rules.size() == 1);  // the one the kernel kept
+    for (const KernelRoute& r : m.kernel.kernel_routes) CHECK(r.table != 1001U);
+    CHECK(outcome.applied == std::vector<std::string>{"add address 10.0.0.58/24 dev eth0", "set link eth1 up",
+                                                      "add rule from 10.0.0.226 lookup 1001 priority 1001"});
   }
 
   TEST_CASE("a group larger than a batch goes in round trips of kNetlinkBatchSize, in order") {
@@ -246,7 +272,7 @@ TEST_SUITE("app::live") {
     CHECK(result.error().message ==
           "eth1: add rule from 10.0.0.60 lookup 1001 priority 1001: Operation not permitted "
           "(53 earlier changes of eth1 undone, and 74 later changes sent in the same batch)");
-    CHECK(m.kernel.batches == std::vector<size_t>{1, 128});
+    CHECK(m.kernel.batches == std::vector<size_t>{1, 128, 127});  // the undo in one batch
     // Made: eth0's address, eth1's link and its first batch; then undone newest first.
     std::vector<std::string> made = calls_of(std::vector<LiveChange>(changes.begin(), changes.begin() + 130), before);
     std::vector<std::string> expected = made;
@@ -274,7 +300,8 @@ TEST_SUITE("app::live") {
     CHECK(result.error().message ==
           "eth1: add address 10.0.0.100/24 dev eth1 noprefixroute: Cannot assign requested address "
           "(294 earlier changes of eth1 undone, and 89 later changes sent in the same batch)");
-    CHECK(m.kernel.batches == std::vector<size_t>{1, 128, 128, 128});
+    // the 383 undone changes in round trips of 128 too
+    CHECK(m.kernel.batches == std::vector<size_t>{1, 128, 128, 128, 128, 128, 127});
     CHECK(m.kernel.calls.size() == 2 + 384 + 384 - 1);
     CHECK(m.kernel.kernel_rules.empty());
     CHECK(m.kernel.kernel_addresses.size() == 2);  // eth0's lease and 10.0.0.58
