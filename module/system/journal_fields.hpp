@@ -26,18 +26,18 @@ std::string journal_field_name(std::string_view name);
 std::vector<std::string> journal_entry(LogLevel level, std::string_view message,
                                        const std::vector<LogField>& fields);
 
-/// Hands one entry to journald; 0 on success, a negative errno otherwise (sd_journal_sendv's
-/// convention).
+/// Hands one entry to journald; 0 on success, a negative errno otherwise.
 using JournalSender = std::function<int(const std::vector<std::string>& entry)>;
 
 /// Makes the sender, or says why the journal cannot be used.
 using JournalOpener = std::function<Result<JournalSender>()>;
 
-/// The real opener: loads libsystemd.so.0 (once per process) and returns a sender over
-/// sd_journal_sendv; the error is "journal logging needs libsystemd, which cannot be used:
-/// libsystemd.so.0: cannot open shared object file: ..." or "... libsystemd.so.0 has no <symbol>".
-/// The sender fails with -ENOENT when /run/systemd/journal/socket is not a socket, where
-/// sd_journal_sendv would report success and drop the entry.
+/// The real opener: a datagram socket (send buffer 8 MiB where allowed) and a sender that writes
+/// each entry in journald's native protocol to /run/systemd/journal/socket: items KEY=value, a
+/// value holding a newline in the binary form, an entry too large for a datagram as a sealed
+/// memfd. The error is "cannot open a socket for the journal: ...". The sender fails with
+/// -ENOENT when /run/systemd/journal/socket is not a socket, and with the send's error (say
+/// -ECONNREFUSED when nobody reads the socket).
 Result<JournalSender> open_journal();
 
 /// The journal log, calling `open` at its first entry (not before); when `open` fails, it writes

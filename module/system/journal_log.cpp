@@ -1,22 +1,27 @@
-// The journal log: journald's native protocol through sd_journal_sendv, one datagram per entry,
-// with nicsync's fields as NICSYNC_* journal fields. libsystemd is loaded with dlopen() at the
-// first entry (libsystemd.hpp), so that a run that logs nothing to the journal never loads it.
+// The journal log: journald's native protocol, one datagram per entry to its socket, with
+// nicsync's fields as NICSYNC_* journal fields. The protocol is written here rather than through
+// libsystemd's sd_journal_sendv: a boot run under systemd logs to the journal, and loading
+// libsystemd with its dependencies for that alone cost more than the whole rest of the start-up.
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <charconv>
 #include <cstdlib>
+#include <cstdint>
+#include <cstring>
 #include <iostream>
-
-// No CODE_FILE/CODE_LINE/CODE_FUNC: they would name this file for every entry nicsync logs.
-#define SD_JOURNAL_SUPPRESS_LOCATION
-#include <systemd/sd-journal.h>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "system/journal_fields.hpp"
-#include "system/libsystemd.hpp"
 
 namespace nicsync {
 
@@ -39,16 +44,98 @@ const char* priority_of(LogLevel level) {
   return "3";
 }
 
-int send_to_journal(decltype(&::sd_journal_sendv) sendv, const std::vector<std::string>& entry) {
-  struct stat st {};
-  if (::stat(kJournalSocket, &st) != 0 || !S_ISSOCK(st.st_mode)) return -ENOENT;
-  std::vector<iovec> iov;
-  iov.reserve(entry.size());
-  for (const std::string& item : entry) iov.push_back(iovec{const_cast<char*>(item.data()), item.size()});
-  // Values are passed as bytes, never as a format string; sd_journal_sendv itself sends values
-  // holding a newline in the protocol's binary form.
-  return sendv(iov.data(), static_cast<int>(iov.size()));
+/// The send buffer asked for, as libsystemd does; an entry larger than the buffer the kernel
+/// grants goes as a sealed memfd instead.
+constexpr int kSendBufferBytes = 8 * 1024 * 1024;
+
+/// One entry in journald's native protocol: "KEY=value\n" for each item, or, for a value
+/// holding a newline, "KEY\n", its length as a 64-bit little-endian number, the value and "\n".
+std::string native_entry(const std::vector<std::string>& entry) {
+  std::string data;
+  size_t size = 0;
+  for (const std::string& item : entry) size += item.size() + 10;
+  data.reserve(size);
+  for (const std::string& item : entry) {
+    const size_t equals = item.find('=');
+    const std::string_view value = std::string_view(item).substr(equals + 1);
+    if (equals == std::string::npos || value.find('\n') == std::string_view::npos) {
+      data.append(item).push_back('\n');
+      continue;
+    }
+    data.append(item, 0, equals).push_back('\n');
+    std::uint64_t length = value.size();
+    for (int byte = 0; byte < 8; ++byte) data.push_back(static_cast<char>((length >> (8 * byte)) & 0xff));
+    data.append(value).push_back('\n');
+  }
+  return data;
 }
+
+/// journald's native socket, opened once; send() returns 0 or a negative errno.
+class NativeJournal {
+ public:
+  explicit NativeJournal(int fd) : fd_(fd) {
+    std::strncpy(address_.sun_path, kJournalSocket, sizeof address_.sun_path - 1);
+  }
+  ~NativeJournal() { ::close(fd_); }
+  NativeJournal(const NativeJournal&) = delete;
+  NativeJournal& operator=(const NativeJournal&) = delete;
+
+  int send(const std::vector<std::string>& entry) const {
+    // A missing socket is an error here (the entry goes out as a plain line), where
+    // sd_journal_sendv reports success and drops it.
+    struct stat st {};
+    if (::stat(kJournalSocket, &st) != 0 || !S_ISSOCK(st.st_mode)) return -ENOENT;
+    const std::string data = native_entry(entry);
+    iovec iov{const_cast<char*>(data.data()), data.size()};
+    msghdr message{};
+    message.msg_name = const_cast<sockaddr_un*>(&address_);
+    message.msg_namelen = kAddressLength;
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    if (::sendmsg(fd_, &message, MSG_NOSIGNAL) >= 0) return 0;
+    if (errno != EMSGSIZE && errno != ENOBUFS && errno != ENOMEM) return -errno;
+    return send_as_memfd(data);
+  }
+
+ private:
+  /// An entry too large for a datagram: written to a sealed memfd, whose descriptor journald
+  /// receives alone (SCM_RIGHTS, no data).
+  int send_as_memfd(const std::string& data) const {
+    const int memfd = ::memfd_create("journal-data", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+    if (memfd < 0) return -errno;
+    int result = 0;
+    for (size_t written = 0; written < data.size() && result == 0;) {
+      ssize_t n = ::write(memfd, data.data() + written, data.size() - written);
+      if (n >= 0) written += static_cast<size_t>(n);
+      else if (errno != EINTR) result = -errno;
+    }
+    if (result == 0 && ::fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+      result = -errno;
+    }
+    if (result == 0) {
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr message{};
+      message.msg_name = const_cast<sockaddr_un*>(&address_);
+      message.msg_namelen = kAddressLength;
+      message.msg_control = control;
+      message.msg_controllen = sizeof control;
+      cmsghdr* header = CMSG_FIRSTHDR(&message);
+      header->cmsg_level = SOL_SOCKET;
+      header->cmsg_type = SCM_RIGHTS;
+      header->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(header), &memfd, sizeof(int));
+      if (::sendmsg(fd_, &message, MSG_NOSIGNAL) < 0) result = -errno;
+    }
+    ::close(memfd);
+    return result;
+  }
+
+  static constexpr socklen_t kAddressLength =
+      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + std::char_traits<char>::length(kJournalSocket) + 1);
+
+  int fd_;
+  sockaddr_un address_{AF_UNIX, {}};
+};
 
 class JournalLog final : public Log {
  public:
@@ -110,13 +197,14 @@ std::vector<std::string> journal_entry(LogLevel level, std::string_view message,
 }
 
 Result<JournalSender> open_journal() {
-  const Libsystemd& lib = libsystemd();
-  if (lib.sd_journal_sendv == nullptr) {
-    return Error{"journal logging needs libsystemd, which cannot be used: " + lib.journal_error};
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Error{std::string("cannot open a socket for the journal: ") + std::strerror(errno)};
+  // Root may go past net.core.wmem_max; anyone else gets what it allows.
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &kSendBufferBytes, sizeof kSendBufferBytes) != 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSendBufferBytes, sizeof kSendBufferBytes);
   }
-  return JournalSender([sendv = lib.sd_journal_sendv](const std::vector<std::string>& entry) {
-    return send_to_journal(sendv, entry);
-  });
+  auto journal = std::make_shared<const NativeJournal>(fd);
+  return JournalSender([journal](const std::vector<std::string>& entry) { return journal->send(entry); });
 }
 
 std::unique_ptr<Log> make_journal_log(JournalOpener open, std::ostream& fallback) {

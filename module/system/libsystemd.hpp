@@ -1,10 +1,9 @@
 #pragma once
 /// libsystemd.so.0, loaded with dlopen() at its first use (SharedLibrary) by the system bus
-/// (sd_bus_service_bus.cpp) and the journal log (journal_log.cpp): one loader, with the
-/// functions of each, and for each why it cannot be used. Each member is named after its function.
+/// (sd_bus_service_bus.cpp). Each member is named after its function. (The journal log writes
+/// journald's protocol itself: journal_log.cpp.)
 
 #include <systemd/sd-bus.h>
-#include <systemd/sd-journal.h>
 
 #include <string>
 
@@ -24,10 +23,6 @@ struct Libsystemd {
   /// Why the sd-bus functions above cannot be used ("libsystemd.so.0: cannot open shared
   /// object file: ..." or "libsystemd.so.0 has no sd_bus_..."); empty when all were found.
   std::string bus_error;
-
-  decltype(&::sd_journal_sendv) sd_journal_sendv = nullptr;
-  /// Why sd_journal_sendv cannot be used; empty when it can.
-  std::string journal_error;
 };
 
 /// libsystemd, loaded once per process (thread-safe).
