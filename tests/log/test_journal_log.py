@@ -9,10 +9,13 @@ The machine's journal is never touched: the script re-runs itself in a new mount
 before binding the socket; the last case checks that the host's /run did not change. Also
 checked: with no socket or with a socket nobody reads, every entry is written to stderr as a
 plain line instead, and stderr_is_journal() with stderr a stream socket named by $JOURNAL_STREAM,
-as systemd sets it up (systemd.exec(5))."""
+as systemd sets it up (systemd.exec(5)). Last, the real consumer: systemd-journald itself on the
+private /run (with /var/log and /dev/kmsg covered there too), and journalctl reading back what
+it stored."""
 
 import array
 import collections
+import json
 import os
 import pathlib
 import select
@@ -30,7 +33,8 @@ JOURNAL_DIR = "/run/systemd/journal"
 JOURNAL_SOCKET = JOURNAL_DIR + "/socket"
 TMPFS_SOURCE = "nicsync-journal-test"    # the private /run's name in /proc/self/mountinfo
 INSIDE = "NICSYNC_JOURNAL_TEST_OUTER_NS"  # the caller's mount namespace, set for the re-run inside
-LARGE = 20 * 1024 * 1024                 # more than libsystemd's 8 MiB (doubled) send buffer
+LARGE = 20 * 1024 * 1024                 # more than the 8 MiB (doubled) send buffer nicsync asks for
+JOURNALD = ("/lib/systemd/systemd-journald", "/usr/lib/systemd/systemd-journald")
 
 Run = collections.namedtuple("Run", "returncode stdout stderr")
 
@@ -220,6 +224,44 @@ def case_stderr_is_journal():
             s.close()
 
 
+def case_real_journald():
+    journald = next((path for path in JOURNALD if os.access(path, os.X_OK)), None)
+    assert journald, f"no systemd-journald at {' or '.join(JOURNALD)} (package systemd)"
+    # Nothing of the host's: its persistent journal and its kernel log stay untouched.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=16m", TMPFS_SOURCE, "/var/log"], check=True)
+    subprocess.run(["mount", "--bind", "/dev/null", "/dev/kmsg"], check=True)
+    proc = subprocess.Popen([journald], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "SYSTEMD_LOG_TARGET": "console"})
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(JOURNAL_SOCKET):
+            assert proc.poll() is None, f"systemd-journald exited {proc.returncode}: {proc.stderr.read()!r}"
+            assert time.monotonic() < deadline, "systemd-journald made no socket within 20 s"
+            time.sleep(0.05)
+        for args in (["log"], ["large", str(LARGE)]):
+            run = subprocess.run([PROBE, *args], capture_output=True, text=True, timeout=60)
+            check_probe_ok(Run(run.returncode, run.stdout, run.stderr))
+        subprocess.run(["journalctl", "--sync"], check=True, timeout=60)
+        out = subprocess.run(["journalctl", "--directory=/run/log/journal", "--all", "-o", "json",
+                              "SYSLOG_IDENTIFIER=nicsync"], capture_output=True, check=True, timeout=60).stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc.stderr.close()
+        subprocess.run(["umount", "/dev/kmsg"], check=True)
+        subprocess.run(["umount", "/var/log"], check=True)
+
+    def value(v):  # journalctl shows a value that is not printable UTF-8 as its bytes
+        return bytes(v) if isinstance(v, list) else v.encode()
+    stored = [sorted((k, value(v)) for k, v in json.loads(line).items() if not k.startswith("_"))
+              for line in out.splitlines()]
+    want = [sorted(entry) for entry in EXPECTED]
+    want.append(sorted([("MESSAGE", b"large entry"), *COMMON, ("NICSYNC_BLOB", b"x" * LARGE)]))
+    assert len(stored) == len(want), f"journald stored {len(stored)} entries, expected {len(want)}"
+    for n, (got, expected) in enumerate(zip(stored, want)):
+        assert got == expected, f"entry {n}:\n got  {[(k, v[:80]) for k, v in got]}\n want {[(k, v[:80]) for k, v in expected]}"
+
+
 def inside():
     """The cases, in the private mount namespace."""
     failures = Failures()
@@ -227,7 +269,9 @@ def inside():
         outer = os.environ[INSIDE]
         assert os.readlink("/proc/self/ns/mnt") != outer, f"still in the mount namespace {outer}"
         host_run = os.stat("/run").st_dev
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=16m", TMPFS_SOURCE, "/run"], check=True)
+        # A limit, not a reservation: journald sizes its runtime journal files from it, and one
+        # must hold the large entry (case_real_journald).
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=4g", TMPFS_SOURCE, "/run"], check=True)
         assert os.stat("/run").st_dev != host_run, "/run is still the host's"
         os.makedirs(JOURNAL_DIR)
     if failures.failed:
@@ -250,6 +294,8 @@ def inside():
         case_nobody_listening()
     with failures.case("stderr_is_journal: true only when $JOURNAL_STREAM names the socket on fd 2"):
         case_stderr_is_journal()
+    with failures.case("systemd-journald stores every entry with exactly the fields sent, the large one too"):
+        case_real_journald()
     failures.finish()
 
 
