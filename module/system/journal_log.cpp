@@ -27,7 +27,7 @@ namespace nicsync {
 
 namespace {
 
-/// Where sd_journal_sendv sends to (a fixed path in libsystemd).
+/// journald's socket for its native protocol (systemd-journald.socket).
 constexpr const char* kJournalSocket = "/run/systemd/journal/socket";
 constexpr std::string_view kFieldPrefix = "NICSYNC_";
 constexpr size_t kMaxFieldNameLength = 64;  // journald drops fields with longer names
@@ -92,9 +92,12 @@ class NativeJournal {
     message.msg_namelen = kAddressLength;
     message.msg_iov = &iov;
     message.msg_iovlen = 1;
-    if (::sendmsg(fd_, &message, MSG_NOSIGNAL) >= 0) return 0;
-    if (errno != EMSGSIZE && errno != ENOBUFS && errno != ENOMEM) return -errno;
-    return send_as_memfd(data);
+    while (::sendmsg(fd_, &message, MSG_NOSIGNAL) < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EMSGSIZE && errno != ENOBUFS && errno != ENOMEM) return -errno;
+      return send_as_memfd(data);
+    }
+    return 0;
   }
 
  private:
@@ -124,7 +127,9 @@ class NativeJournal {
       header->cmsg_type = SCM_RIGHTS;
       header->cmsg_len = CMSG_LEN(sizeof(int));
       std::memcpy(CMSG_DATA(header), &memfd, sizeof(int));
-      if (::sendmsg(fd_, &message, MSG_NOSIGNAL) < 0) result = -errno;
+      while (::sendmsg(fd_, &message, MSG_NOSIGNAL) < 0 && result == 0) {
+        if (errno != EINTR) result = -errno;
+      }
     }
     ::close(memfd);
     return result;
