@@ -39,8 +39,10 @@ class Log {
 /// "nicsync: error: <message>", each ending in '\n'. Fields are not printed.
 std::unique_ptr<Log> make_stream_log(std::ostream& out);
 
-/// journald's native protocol (sd_journal_send): MESSAGE=<message>, PRIORITY=6/4/3 (info,
-/// warning, error), SYSLOG_IDENTIFIER=nicsync, and NICSYNC_<name>=<value> for each field.
+/// journald's native protocol, written to /run/systemd/journal/socket (no libsystemd):
+/// MESSAGE=<message>, PRIORITY=6/4/3 (info, warning, error), SYSLOG_IDENTIFIER=nicsync, and
+/// NICSYNC_<name>=<value> for each field. An entry the journal does not take is written to
+/// stderr as make_stream_log's line.
 std::unique_ptr<Log> make_journal_log();
 
 /// True when stderr is connected to the journal: $JOURNAL_STREAM is "<device>:<inode>" and names

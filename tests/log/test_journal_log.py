@@ -1,5 +1,5 @@
 """make_journal_log() against a journal socket of the test's own: nicsync-journal-probe logs fixed
-entries through sd_journal_sendv, and a stand-in for journald (an AF_UNIX datagram socket bound at
+entries through it (journald's native protocol, written by nicsync), and a stand-in for journald (an AF_UNIX datagram socket bound at
 /run/systemd/journal/socket) reads journald's native protocol and checks every field of every
 entry: text items KEY=VALUE\\n, binary items KEY\\n<64-bit LE length><bytes>\\n for values holding a
 newline, and an entry too large for a datagram passed as a sealed memfd (SCM_RIGHTS).
