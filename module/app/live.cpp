@@ -438,7 +438,8 @@ Result<void> apply_group(Netlink& netlink, std::span<const LiveChange> group, co
   // Undo what took effect, newest first, so no NIC is left half configured. (A link brought up
   // stays up: harmless, and the next run needs it up anyway. A VLAN device the group made is
   // deleted, and with it the fact that it was brought up.)
-  const auto& [failed_index, error] = *failure;
+  const size_t failed_index = failure->first;  // a plain variable: clang 14 cannot capture a binding
+  const Error& error = failure->second;
   std::string undo_note;
   size_t earlier = 0;
   size_t later = 0;
