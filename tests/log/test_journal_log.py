@@ -1,8 +1,9 @@
 """make_journal_log() against a journal socket of the test's own: nicsync-journal-probe logs fixed
-entries through it (journald's native protocol, written by nicsync), and a stand-in for journald (an AF_UNIX datagram socket bound at
-/run/systemd/journal/socket) reads journald's native protocol and checks every field of every
-entry: text items KEY=VALUE\\n, binary items KEY\\n<64-bit LE length><bytes>\\n for values holding a
-newline, and an entry too large for a datagram passed as a sealed memfd (SCM_RIGHTS).
+entries through it (journald's native protocol, written by nicsync), and a stand-in for journald
+(an AF_UNIX datagram socket bound at /run/systemd/journal/socket) reads that protocol and checks
+every field of every entry: text items KEY=VALUE\\n, binary items KEY\\n<64-bit LE
+length><bytes>\\n for values holding a newline, and an entry too large for a datagram passed as a
+sealed memfd (SCM_RIGHTS).
 
 The machine's journal is never touched: the script re-runs itself in a new mount namespace
 (`unshare --mount --propagation private`, needs root) and mounts a private tmpfs on /run there
