@@ -1,11 +1,12 @@
-// Netlink over libnl-route-3. Reads are raw rtnetlink dumps whose messages libnl parses into objects
-// (nl_msg_parse), one object per kernel message: libnl's caches would merge objects that share
-// libnl's idea of an identity. Address, route and rule changes are built by libnl's request
-// builders and sent in batches: up to kNetlinkBatchSize messages in one sendmsg, each with its own
-// sequence number and NLM_F_ACK, their answers collected by sequence number with recvmmsg (no
-// MSG_PEEK). Link changes go through libnl's calls one at a time, with a custom error callback
-// that keeps the kernel's errno and extended-ack text, which libnl would otherwise fold into its
-// own codes.
+// Netlink over libnl-route-3 for changes, and nicsync's own parser for reads. Reads are raw
+// rtnetlink dumps, one per object kind and family, whose messages are parsed here straight into
+// KernelLink, KernelAddress, KernelRoute and KernelRule: libnl's object parser allocated an object
+// and an address per message and cost a no-op rerun a quarter of its user time. Address, route
+// and rule changes are built by libnl's request builders and sent in batches: up to
+// kNetlinkBatchSize messages in one sendmsg, each with its own sequence number and NLM_F_ACK, their
+// answers collected by sequence number with recvmmsg (no MSG_PEEK). Link changes go through libnl's
+// calls one at a time, with a custom error callback that keeps the kernel's errno and
+// extended-ack text, which libnl would otherwise fold into its own codes.
 
 #include <arpa/inet.h>
 #include <linux/fib_rules.h>
@@ -17,7 +18,6 @@
 #include <netlink/handlers.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
-#include <netlink/object.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/vlan.h>
@@ -37,6 +37,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -59,7 +61,6 @@ struct Releaser {
 };
 
 using SocketPtr = std::unique_ptr<nl_sock, Releaser<nl_socket_free>>;
-using CallbacksPtr = std::unique_ptr<nl_cb, Releaser<nl_cb_put>>;
 using NlAddrPtr = std::unique_ptr<nl_addr, Releaser<nl_addr_put>>;
 using LinkPtr = std::unique_ptr<rtnl_link, Releaser<rtnl_link_put>>;
 using AddrPtr = std::unique_ptr<rtnl_addr, Releaser<rtnl_addr_put>>;
@@ -75,6 +76,14 @@ constexpr int kReceiveBufferBytes = 1 << 20;
 /// Room for one answer: an NLMSG_ERROR with the extended ack (and, on kernels without
 /// NETLINK_CAP_ACK, the echoed request).
 constexpr size_t kAnswerBytes = 4096;
+/// Room for one datagram of a dump: the kernel fills up to about 32 KiB (less than the receive
+/// buffer) with whole messages. nicsync asks for no link extensions (VF lists), so no single
+/// message comes near that.
+constexpr size_t kDumpDatagramBytes = 64 * 1024;
+/// How often a dump is started when the kernel marks each one inconsistent (NLM_F_DUMP_INTR).
+constexpr int kDumpAttempts = 3;
+/// The largest fixed header a dump request carries (RTM_GETLINK's).
+constexpr size_t kLargestDumpHeader = std::max({sizeof(ifinfomsg), sizeof(ifaddrmsg), sizeof(rtmsg), sizeof(fib_rule_hdr)});
 
 /// What the kernel said in its last NLMSG_ERROR: the errno and the extended-ack message, if any.
 struct KernelError {
@@ -158,62 +167,190 @@ NlAddrPtr make_nl_addr(const IpAddress& address, int prefix_length) {
   return result;
 }
 
-/// The IPv4 or IPv6 address in `address`; 0.0.0.0 or :: when it holds no bytes (a default route's
-/// destination), empty for another family.
-std::optional<IpAddress> ip_of(nl_addr* address) {
-  if (address == nullptr) return std::nullopt;
-  const int family = nl_addr_get_family(address);
-  const unsigned length = nl_addr_get_len(address);
-  if (family == AF_INET) {
-    if (length == 0) return IpAddress(Ipv4Address());
-    if (length != 4) return std::nullopt;
+/// The payloads of a message's attributes, by type: what follows the fixed header of `fixed_size`
+/// bytes. A type past the array is skipped; a repeated type keeps its last payload, as nla_parse
+/// does. Attributes that overrun the message end the walk.
+template <size_t Count>
+std::array<std::span<const uint8_t>, Count> attributes_of(const nlmsghdr* message, size_t fixed_size) {
+  std::array<std::span<const uint8_t>, Count> found{};
+  const size_t offset = NLMSG_LENGTH(NLMSG_ALIGN(fixed_size));
+  if (message->nlmsg_len < offset) return found;
+  const auto* attribute = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(message) + offset);
+  // An int, as RTA_OK expects: RTA_NEXT takes the aligned length away and may go below zero.
+  for (int remaining = static_cast<int>(message->nlmsg_len - offset); RTA_OK(attribute, remaining);
+       attribute = RTA_NEXT(attribute, remaining)) {
+    const size_t type = attribute->rta_type & NLA_TYPE_MASK;
+    if (type < Count) found[type] = {static_cast<const uint8_t*>(RTA_DATA(attribute)), RTA_PAYLOAD(attribute)};
+  }
+  return found;
+}
+
+/// Whether the attribute was in the message (its payload may still be empty).
+bool present(std::span<const uint8_t> payload) { return payload.data() != nullptr; }
+
+/// A u32 attribute's value; `fallback` when the attribute is absent or too short.
+uint32_t u32_of(std::span<const uint8_t> payload, uint32_t fallback = 0) {
+  if (payload.size() < sizeof(uint32_t)) return fallback;
+  uint32_t value = 0;
+  std::memcpy(&value, payload.data(), sizeof(value));
+  return value;
+}
+
+/// The address of `family` in an attribute's payload; empty when its length is not the family's.
+std::optional<IpAddress> ip_of(int family, std::span<const uint8_t> payload) {
+  if (family == AF_INET && payload.size() == 4) {
     uint32_t network_order = 0;
-    std::memcpy(&network_order, nl_addr_get_binary_addr(address), sizeof(network_order));
+    std::memcpy(&network_order, payload.data(), sizeof(network_order));
     return IpAddress(Ipv4Address::from_uint(ntohl(network_order)));
   }
-  if (family == AF_INET6) {
-    if (length == 0) return IpAddress(Ipv6Address());
+  if (family == AF_INET6 && payload.size() == 16) {
     std::array<uint8_t, 16> bytes{};
-    if (length != bytes.size()) return std::nullopt;
-    std::memcpy(bytes.data(), nl_addr_get_binary_addr(address), bytes.size());
+    std::memcpy(bytes.data(), payload.data(), bytes.size());
     return IpAddress(Ipv6Address::from_bytes(bytes));
   }
   return std::nullopt;
 }
 
-std::optional<MacAddress> mac_of(nl_addr* address) {
-  if (address == nullptr || nl_addr_get_len(address) != 6) return std::nullopt;
-  const auto* bytes = static_cast<const unsigned char*>(nl_addr_get_binary_addr(address));
+/// A destination or source prefix: the attribute's address, or the family's zero address (a
+/// default route sends none), with `length` bits.
+std::optional<IpPrefix> prefix_of(int family, std::span<const uint8_t> payload, int length) {
+  std::optional<IpAddress> network = ip_of(family, payload);
+  if (!present(payload)) network = family == AF_INET ? IpAddress(Ipv4Address()) : IpAddress(Ipv6Address());
+  if (!network || length > network->bits()) return std::nullopt;
+  return IpPrefix::containing(*network, length);
+}
+
+std::optional<MacAddress> mac_of(std::span<const uint8_t> payload) {
+  if (payload.size() != 6) return std::nullopt;
   std::array<char, 18> text{};
-  std::snprintf(text.data(), text.size(), "%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2], bytes[3],
-                bytes[4], bytes[5]);
+  std::snprintf(text.data(), text.size(), "%02x:%02x:%02x:%02x:%02x:%02x", payload[0], payload[1], payload[2],
+                payload[3], payload[4], payload[5]);
   auto mac = MacAddress::parse(text.data());
   if (!mac.ok()) return std::nullopt;
   return *mac;
 }
 
-/// State of one dump: the handler for each parsed object, and what went wrong inside callbacks.
-struct DumpState {
-  std::function<void(nl_object*)> on_object;
-  int parse_error = 0;
-  std::exception_ptr exception;
-};
-
-void dispatch_object(nl_object* object, void* argument) {
-  auto* state = static_cast<DumpState*>(argument);
-  if (state->exception) return;
-  try {
-    state->on_object(object);
-  } catch (...) {
-    state->exception = std::current_exception();
-  }
+/// An RTM_NEWLINK message as a KernelLink; empty for a link nicsync could not manage (no
+/// Ethernet-like MAC, or a name nicsync does not accept).
+std::optional<KernelLink> parse_link(const nlmsghdr* message) {
+  if (message->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) return std::nullopt;
+  const auto* header = static_cast<const ifinfomsg*>(NLMSG_DATA(message));
+  const auto attributes = attributes_of<IFLA_MAX + 1>(message, sizeof(ifinfomsg));
+  std::span<const uint8_t> name = attributes[IFLA_IFNAME];
+  if (name.empty()) return std::nullopt;
+  auto parsed = InterfaceName::parse(
+      std::string_view(reinterpret_cast<const char*>(name.data()),
+                       strnlen(reinterpret_cast<const char*>(name.data()), name.size())));
+  std::optional<MacAddress> mac = mac_of(attributes[IFLA_ADDRESS]);
+  if (!parsed.ok() || !mac) return std::nullopt;
+  return KernelLink{header->ifi_index, *parsed, *mac, (header->ifi_flags & IFF_UP) != 0};
 }
 
-int on_dump_message(nl_msg* message, void* argument) {
-  auto* state = static_cast<DumpState*>(argument);
-  int error = nl_msg_parse(message, dispatch_object, state);
-  if (error < 0 && state->parse_error == 0) state->parse_error = error;
-  return state->exception ? NL_STOP : NL_OK;
+/// An RTM_NEWADDR message of `family` as a KernelAddress. Its address is IFA_LOCAL, or IFA_ADDRESS
+/// when there is no IFA_LOCAL (IPv6); its flags IFA_FLAGS when sent (the 8-bit field cannot hold
+/// noprefixroute).
+std::optional<KernelAddress> parse_address(const nlmsghdr* message, int family) {
+  if (message->nlmsg_len < NLMSG_LENGTH(sizeof(ifaddrmsg))) return std::nullopt;
+  const auto* header = static_cast<const ifaddrmsg*>(NLMSG_DATA(message));
+  if (header->ifa_family != family) return std::nullopt;
+  const auto attributes = attributes_of<IFA_MAX + 1>(message, sizeof(ifaddrmsg));
+  std::span<const uint8_t> local = present(attributes[IFA_LOCAL]) ? attributes[IFA_LOCAL] : attributes[IFA_ADDRESS];
+  std::optional<IpAddress> address = ip_of(family, local);
+  if (!address) return std::nullopt;
+  const uint32_t flags = u32_of(attributes[IFA_FLAGS], header->ifa_flags);
+  KernelAddress entry;
+  entry.ifindex = static_cast<int>(header->ifa_index);
+  entry.address = *address;
+  entry.prefix_length = header->ifa_prefixlen;
+  entry.noprefixroute = (flags & IFA_F_NOPREFIXROUTE) != 0;
+  entry.nodad = (flags & IFA_F_NODAD) != 0;
+  return entry;
+}
+
+/// An RTM_NEWROUTE message of `family` as a KernelRoute; empty for routes KernelRoute does not
+/// describe: the kernel's local and broadcast routes (nicsync's own local routes are read), cached
+/// clones, and routes with more than one next hop.
+std::optional<KernelRoute> parse_route(const nlmsghdr* message, int family) {
+  if (message->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) return std::nullopt;
+  const auto* header = static_cast<const rtmsg*>(NLMSG_DATA(message));
+  if (header->rtm_family != family) return std::nullopt;
+  const uint8_t type = header->rtm_type;
+  const uint8_t protocol = header->rtm_protocol;
+  if (type != RTN_UNICAST && !(type == RTN_LOCAL && protocol == kNicsyncProtocol)) return std::nullopt;
+  if ((header->rtm_flags & RTM_F_CLONED) != 0) return std::nullopt;
+  const auto attributes = attributes_of<RTA_MAX + 1>(message, sizeof(rtmsg));
+  std::optional<IpPrefix> destination = prefix_of(family, attributes[RTA_DST], header->rtm_dst_len);
+  if (!destination) return std::nullopt;
+  KernelRoute entry;
+  entry.table = u32_of(attributes[RTA_TABLE], header->rtm_table);
+  entry.destination = *destination;
+  entry.type = type == RTN_LOCAL ? RouteType::local : RouteType::unicast;
+  // A route added without a metric reads back with the family's default: IPv4 0 (the kernel
+  // then sends no RTA_PRIORITY), IPv6 1024.
+  const uint32_t priority = u32_of(attributes[RTA_PRIORITY]);
+  if (priority != (family == AF_INET ? 0 : kIpv6DefaultMetric)) entry.metric = priority;
+  entry.scope = header->rtm_scope == RT_SCOPE_LINK ? RouteScope::link : RouteScope::global;
+  entry.protocol = protocol;
+  // The next hop: in the message itself, or the only one of an RTA_MULTIPATH list.
+  std::span<const uint8_t> gateway = attributes[RTA_GATEWAY];
+  entry.ifindex = static_cast<int>(u32_of(attributes[RTA_OIF]));
+  unsigned next_hop_flags = header->rtm_flags & 0xff;
+  if (std::span<const uint8_t> multipath = attributes[RTA_MULTIPATH]; present(multipath)) {
+    if (multipath.size() < sizeof(rtnexthop)) return std::nullopt;
+    const auto* hop = reinterpret_cast<const rtnexthop*>(multipath.data());
+    if (hop->rtnh_len < sizeof(rtnexthop) || hop->rtnh_len > multipath.size() ||
+        static_cast<size_t>(RTNH_ALIGN(hop->rtnh_len)) < multipath.size()) {
+      return std::nullopt;  // malformed, or a second next hop
+    }
+    entry.ifindex = hop->rtnh_ifindex;
+    next_hop_flags = hop->rtnh_flags;
+    gateway = {};
+    const auto* attribute = reinterpret_cast<const rtattr*>(RTNH_DATA(hop));
+    for (int remaining = static_cast<int>(hop->rtnh_len) - static_cast<int>(RTNH_LENGTH(0));
+         RTA_OK(attribute, remaining); attribute = RTA_NEXT(attribute, remaining)) {
+      if ((attribute->rta_type & NLA_TYPE_MASK) == RTA_GATEWAY) {
+        gateway = {static_cast<const uint8_t*>(RTA_DATA(attribute)), RTA_PAYLOAD(attribute)};
+      }
+    }
+  }
+  if (present(gateway)) entry.gateway = ip_of(family, gateway);
+  entry.onlink = (next_hop_flags & RTNH_F_ONLINK) != 0;
+  return entry;
+}
+
+/// An RTM_NEWRULE message of `family` as a KernelRule, if it is a plain "[from X] lookup T": a
+/// rule that matches on anything else (a destination, an interface, a mark, a TOS, ports, a
+/// protocol, UIDs, a tunnel, "not"), suppresses results or does anything but look up a table
+/// would read as something it is not, so it is left out. Attributes newer than this build's
+/// headers are not looked at.
+std::optional<KernelRule> parse_rule(const nlmsghdr* message, int family) {
+  constexpr uint32_t kUnused = 0xffffffff;
+  if (message->nlmsg_len < NLMSG_LENGTH(sizeof(fib_rule_hdr))) return std::nullopt;
+  const auto* header = static_cast<const fib_rule_hdr*>(NLMSG_DATA(message));
+  if (header->family != family || header->action != FR_ACT_TO_TBL) return std::nullopt;
+  if (header->dst_len != 0 || header->tos != 0 || (header->flags & FIB_RULE_INVERT) != 0) return std::nullopt;
+  const auto attributes = attributes_of<FRA_MAX + 1>(message, sizeof(fib_rule_hdr));
+  // The kernel sends each of these only when the rule uses it,
+  for (int matcher : {FRA_DST, FRA_IIFNAME, FRA_OIFNAME, FRA_FWMARK, FRA_FWMASK, FRA_FLOW, FRA_TUN_ID, FRA_L3MDEV,
+                      FRA_UID_RANGE, FRA_IP_PROTO, FRA_SPORT_RANGE, FRA_DPORT_RANGE, FRA_GOTO}) {
+    if (present(attributes[matcher])) return std::nullopt;
+  }
+  // and these two always, -1 when unused.
+  for (int suppressor : {FRA_SUPPRESS_PREFIXLEN, FRA_SUPPRESS_IFGROUP}) {
+    if (u32_of(attributes[suppressor], kUnused) != kUnused) return std::nullopt;
+  }
+  KernelRule entry;
+  entry.family = family == AF_INET ? IpFamily::v4 : IpFamily::v6;
+  entry.priority = u32_of(attributes[FRA_PRIORITY]);
+  entry.table = u32_of(attributes[FRA_TABLE], header->table);
+  if (header->src_len > 0) {
+    std::optional<IpPrefix> from = prefix_of(family, attributes[FRA_SRC], header->src_len);
+    if (!from || !present(attributes[FRA_SRC])) return std::nullopt;
+    entry.from = *from;
+  }
+  // RTPROT_UNSPEC when the kernel predates FRA_PROTOCOL (4.17).
+  entry.protocol = attributes[FRA_PROTOCOL].empty() ? RTPROT_UNSPEC : attributes[FRA_PROTOCOL][0];
+  return entry;
 }
 
 class LibnlNetlink : public Netlink {
@@ -240,16 +377,9 @@ class LibnlNetlink : public Netlink {
     ifinfomsg header{};
     header.ifi_family = AF_UNSPEC;
     std::vector<KernelLink> result;
-    NICSYNC_TRY(dump(RTM_GETLINK, &header, sizeof(header), "read links", [&](nl_object* object) {
-      if (nl_object_get_msgtype(object) != RTM_NEWLINK) return;
-      auto* link = reinterpret_cast<rtnl_link*>(object);
-      const char* name = rtnl_link_get_name(link);
-      auto parsed = InterfaceName::parse(name != nullptr ? name : "");
-      std::optional<MacAddress> mac = mac_of(rtnl_link_get_addr(link));
-      if (!parsed.ok() || !mac) return;  // not an Ethernet-like link nicsync could manage
-      KernelLink entry{rtnl_link_get_ifindex(link), *parsed, *mac, (rtnl_link_get_flags(link) & IFF_UP) != 0};
-      result.push_back(std::move(entry));
-    }));
+    NICSYNC_TRY(dump(RTM_GETLINK, RTM_NEWLINK, &header, sizeof(header), "read links", [&](const nlmsghdr* message) {
+      if (std::optional<KernelLink> link = parse_link(message)) result.push_back(std::move(*link));
+    }, [&] { result.clear(); }));
     return result;
   }
 
@@ -258,21 +388,7 @@ class LibnlNetlink : public Netlink {
     for (int family : kFamilies) {
       ifaddrmsg header{};
       header.ifa_family = static_cast<uint8_t>(family);
-      NICSYNC_TRY(dump(RTM_GETADDR, &header, sizeof(header), "read addresses", [&](nl_object* object) {
-        if (nl_object_get_msgtype(object) != RTM_NEWADDR) return;
-        auto* address = reinterpret_cast<rtnl_addr*>(object);
-        if (rtnl_addr_get_family(address) != family) return;
-        std::optional<IpAddress> local = ip_of(rtnl_addr_get_local(address));
-        if (!local) return;
-        KernelAddress entry;
-        entry.ifindex = rtnl_addr_get_ifindex(address);
-        entry.address = *local;
-        entry.prefix_length = rtnl_addr_get_prefixlen(address);
-        const unsigned flags = rtnl_addr_get_flags(address);
-        entry.noprefixroute = (flags & IFA_F_NOPREFIXROUTE) != 0;
-        entry.nodad = (flags & IFA_F_NODAD) != 0;
-        result.push_back(entry);
-      }));
+      NICSYNC_TRY(read_family(RTM_GETADDR, RTM_NEWADDR, header, "read addresses", family, parse_address, result));
     }
     return result;
   }
@@ -282,36 +398,7 @@ class LibnlNetlink : public Netlink {
     for (int family : kFamilies) {
       rtmsg header{};
       header.rtm_family = static_cast<uint8_t>(family);  // rtm_table 0: every table
-      NICSYNC_TRY(dump(RTM_GETROUTE, &header, sizeof(header), "read routes", [&](nl_object* object) {
-        if (nl_object_get_msgtype(object) != RTM_NEWROUTE) return;
-        auto* route = reinterpret_cast<rtnl_route*>(object);
-        if (rtnl_route_get_family(route) != family) return;
-        const uint8_t type = rtnl_route_get_type(route);
-        const uint8_t protocol = rtnl_route_get_protocol(route);
-        // Local routes: only nicsync's (delegated prefixes), not the kernel's for its addresses.
-        if (type != RTN_UNICAST && !(type == RTN_LOCAL && protocol == kNicsyncProtocol)) return;
-        if ((rtnl_route_get_flags(route) & RTM_F_CLONED) != 0) return;
-        if (rtnl_route_get_nnexthops(route) > 1) return;  // multipath: nothing nicsync writes or reads
-        nl_addr* destination = rtnl_route_get_dst(route);
-        std::optional<IpAddress> network = ip_of(destination);
-        if (!network) return;
-        KernelRoute entry;
-        entry.table = rtnl_route_get_table(route);
-        entry.destination = IpPrefix::containing(*network, static_cast<int>(nl_addr_get_prefixlen(destination)));
-        entry.type = type == RTN_LOCAL ? RouteType::local : RouteType::unicast;
-        // A route added without a metric reads back with the family's default: IPv4 0 (the
-        // kernel then sends no RTA_PRIORITY), IPv6 1024.
-        const uint32_t priority = rtnl_route_get_priority(route);
-        if (priority != (family == AF_INET ? 0 : kIpv6DefaultMetric)) entry.metric = priority;
-        entry.scope = rtnl_route_get_scope(route) == RT_SCOPE_LINK ? RouteScope::link : RouteScope::global;
-        entry.protocol = protocol;
-        if (rtnl_nexthop* nexthop = rtnl_route_nexthop_n(route, 0)) {
-          entry.ifindex = rtnl_route_nh_get_ifindex(nexthop);
-          if (nl_addr* gateway = rtnl_route_nh_get_gateway(nexthop)) entry.gateway = ip_of(gateway);
-          entry.onlink = (rtnl_route_nh_get_flags(nexthop) & RTNH_F_ONLINK) != 0;
-        }
-        result.push_back(entry);
-      }));
+      NICSYNC_TRY(read_family(RTM_GETROUTE, RTM_NEWROUTE, header, "read routes", family, parse_route, result));
     }
     return result;
   }
@@ -321,25 +408,7 @@ class LibnlNetlink : public Netlink {
     for (int family : kFamilies) {
       fib_rule_hdr header{};
       header.family = static_cast<uint8_t>(family);
-      NICSYNC_TRY(dump(RTM_GETRULE, &header, sizeof(header), "read rules", [&](nl_object* object) {
-        if (nl_object_get_msgtype(object) != RTM_NEWRULE) return;
-        auto* rule = reinterpret_cast<rtnl_rule*>(object);
-        if (rtnl_rule_get_family(rule) != family) return;
-        if (!is_plain_lookup(rule)) return;
-        KernelRule entry;
-        entry.family = family == AF_INET ? IpFamily::v4 : IpFamily::v6;
-        entry.priority = rtnl_rule_get_prio(rule);
-        entry.table = rtnl_rule_get_table(rule);
-        nl_addr* source = rtnl_rule_get_src(rule);
-        std::optional<IpAddress> from = ip_of(source);
-        if (from && nl_addr_get_prefixlen(source) > 0) {
-          entry.from = IpPrefix::containing(*from, static_cast<int>(nl_addr_get_prefixlen(source)));
-        }
-        uint8_t protocol = 0;  // RTPROT_UNSPEC when the kernel predates FRA_PROTOCOL (4.17)
-        if (rtnl_rule_get_protocol(rule, &protocol) < 0) protocol = 0;
-        entry.protocol = protocol;
-        result.push_back(entry);
-      }));
+      NICSYNC_TRY(read_family(RTM_GETRULE, RTM_NEWRULE, header, "read rules", family, parse_rule, result));
     }
     return result;
   }
@@ -399,21 +468,93 @@ class LibnlNetlink : public Netlink {
   }
 
  private:
-  /// Sends a dump request and feeds every object of the answer to `on_object`.
-  Result<void> dump(int type, void* header, size_t size, const char* what, std::function<void(nl_object*)> on_object) {
-    kernel_error_ = {};
-    int error = nl_send_simple(socket_.get(), type, NLM_F_DUMP, header, size);
-    if (error < 0) return failure(what, error);
-    CallbacksPtr socket_callbacks(nl_socket_get_cb(socket_.get()));  // takes a reference
-    CallbacksPtr callbacks(nl_cb_clone(socket_callbacks.get()));
-    if (!callbacks) throw std::bad_alloc();
-    DumpState state{std::move(on_object), 0, nullptr};
-    nl_cb_set(callbacks.get(), NL_CB_VALID, NL_CB_CUSTOM, on_dump_message, &state);
-    error = nl_recvmsgs(socket_.get(), callbacks.get());
-    if (state.exception) std::rethrow_exception(state.exception);
-    if (error < 0) return failure(what, error);
-    if (state.parse_error < 0) return failure(what, state.parse_error);
-    return {};
+  /// Appends the objects of one family's dump to `result`, each message parsed by `parse`.
+  template <typename Header, typename Object>
+  Result<void> read_family(uint16_t request, uint16_t answer, const Header& header, const char* what, int family,
+                           std::optional<Object> (*parse)(const nlmsghdr*, int), std::vector<Object>& result) {
+    const size_t before = result.size();
+    return dump(
+        request, answer, &header, sizeof(header), what,
+        [&](const nlmsghdr* message) {
+          if (std::optional<Object> object = parse(message, family)) result.push_back(std::move(*object));
+        },
+        [&] { result.resize(before); });
+  }
+
+  /// Sends a dump request of type `request` and hands every `answer` message of the reply to
+  /// `on_message`. When the kernel marks the reply inconsistent (NLM_F_DUMP_INTR: the objects
+  /// changed while it was being written), calls `restart` and dumps again, up to kDumpAttempts
+  /// times in all.
+  Result<void> dump(uint16_t request, uint16_t answer, const void* header, size_t size, const char* what,
+                    const std::function<void(const nlmsghdr*)>& on_message, const std::function<void()>& restart) {
+    const int fd = nl_socket_get_fd(socket_.get());
+    for (int attempt = 1;; ++attempt) {
+      const uint32_t seq = next_seq_++;
+      std::array<char, NLMSG_SPACE(kLargestDumpHeader)> buffer{};
+      if (size > kLargestDumpHeader) throw std::logic_error("netlink: a dump request header larger than expected");
+      auto* message = reinterpret_cast<nlmsghdr*>(buffer.data());
+      message->nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(size));
+      message->nlmsg_type = request;
+      message->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+      message->nlmsg_seq = seq;
+      std::memcpy(NLMSG_DATA(message), header, size);
+      sockaddr_nl kernel{};
+      kernel.nl_family = AF_NETLINK;
+      while (sendto(fd, buffer.data(), message->nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) < 0) {
+        const int error = errno;
+        if (error != EINTR) return Error{std::string(what) + ": " + std::generic_category().message(error)};
+      }
+      bool interrupted = false;
+      Result<bool> done = false;
+      while (done.ok() && !*done) done = receive_dump(fd, seq, answer, on_message, interrupted);
+      if (!done.ok()) return Error{std::string(what) + ": " + done.error().message};
+      if (!interrupted) return {};
+      if (attempt == kDumpAttempts) {
+        return Error{std::string(what) + ": the kernel's list kept changing while it was read (" +
+                     std::to_string(kDumpAttempts) + " attempts)"};
+      }
+      restart();
+    }
+  }
+
+  /// Reads one datagram of the dump with sequence number `seq`: true once its NLMSG_DONE came, an
+  /// Error with the kernel's reason when it answered with one.
+  Result<bool> receive_dump(int fd, uint32_t seq, uint16_t answer, const std::function<void(const nlmsghdr*)>& on_message,
+                            bool& interrupted) {
+    dump_buffer_.resize(kDumpDatagramBytes);
+    ssize_t got = 0;
+    while ((got = recv(fd, dump_buffer_.data(), dump_buffer_.size(), MSG_TRUNC)) < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      drain(fd);  // ENOBUFS: part of the dump was dropped; what is left of it is no use
+      return Error{std::generic_category().message(error)};
+    }
+    if (static_cast<size_t>(got) > dump_buffer_.size()) {
+      drain(fd);
+      return Error{"a dump message did not fit the " + std::to_string(dump_buffer_.size()) + "-byte buffer"};
+    }
+    int remaining = static_cast<int>(got);
+    for (auto* message = reinterpret_cast<const nlmsghdr*>(dump_buffer_.data()); NLMSG_OK(message, remaining);
+         message = NLMSG_NEXT(message, remaining)) {
+      if (message->nlmsg_seq != seq) continue;  // a late answer to something earlier
+      if ((message->nlmsg_flags & NLM_F_DUMP_INTR) != 0) interrupted = true;
+      if (message->nlmsg_type == NLMSG_ERROR || message->nlmsg_type == NLMSG_DONE) {
+        // Both carry an int error first (NLMSG_DONE: what ended the dump, usually 0).
+        int error = 0;
+        if (message->nlmsg_len >= NLMSG_LENGTH(sizeof(error))) std::memcpy(&error, NLMSG_DATA(message), sizeof(error));
+        if (error != 0) {
+          KernelError kernel{-error, ""};
+          if (message->nlmsg_type == NLMSG_ERROR && message->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr))) {
+            kernel.extack = extack_message(static_cast<const nlmsgerr*>(NLMSG_DATA(message)));
+          }
+          drain(fd);
+          return Error{reason_of(kernel)};
+        }
+        return true;
+      }
+      if (message->nlmsg_type == answer) on_message(message);
+    }
+    return false;
   }
 
   Result<void> apply_one(ObjectChange change) {
@@ -569,23 +710,6 @@ class LibnlNetlink : public Netlink {
     return Error{what + ": " + reason};
   }
 
-  bool is_plain_lookup(rtnl_rule* rule) {
-    // KernelRule says only "from X lookup T priority P"; a rule that matches on anything else or
-    // does anything else would read as something it is not, so it is left out.
-    if (rtnl_rule_get_action(rule) != FR_ACT_TO_TBL) return false;
-    if (rtnl_rule_get_dst(rule) != nullptr || rtnl_rule_get_iif(rule) != nullptr || rtnl_rule_get_oif(rule) != nullptr) {
-      return false;
-    }
-    if (rtnl_rule_get_mark(rule) != 0 || rtnl_rule_get_dsfield(rule) != 0 || rtnl_rule_get_l3mdev(rule) >= 0) {
-      return false;
-    }
-    uint8_t ip_protocol = 0;
-    uint16_t start = 0;
-    uint16_t end = 0;
-    return rtnl_rule_get_ipproto(rule, &ip_protocol) < 0 && rtnl_rule_get_sport(rule, &start, &end) < 0 &&
-           rtnl_rule_get_dport(rule, &start, &end) < 0;
-  }
-
   Result<AddrPtr> make_address(const KernelAddress& address) {
     AddrPtr object(rtnl_addr_alloc());
     if (!object) throw std::bad_alloc();
@@ -665,6 +789,7 @@ class LibnlNetlink : public Netlink {
   KernelError kernel_error_;  ///< filled in by remember_kernel_error(), registered on socket_
   uint32_t next_seq_ = 1;     ///< the sequence number of the next batched message
   std::vector<char> receive_buffer_;  ///< kNetlinkBatchSize answers of kAnswerBytes each
+  std::vector<char> dump_buffer_;     ///< one datagram of a dump
 };
 
 }  // namespace

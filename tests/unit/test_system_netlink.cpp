@@ -539,11 +539,24 @@ TEST_SUITE("system::LibnlNetlink") {
       nlohmann::json flags = main[0].at("flags");
       CHECK(std::find(flags.begin(), flags.end(), "onlink") != flags.end());
 
+      // A route with two next hops is left out (KernelRoute has one); one written with a single
+      // `nexthop` is an ordinary route to the kernel and reads as one.
+      run_ip({"route", "add", "10.20.0.0/16", "table", "1001", "nexthop", "via", "10.0.0.1", "dev", "eth1", "nexthop",
+              "via", "10.0.0.2", "dev", "eth1"});
+      run_ip({"route", "add", "10.21.0.0/16", "table", "1001", "proto", "201", "nexthop", "via", "10.0.0.3", "dev",
+              "eth1", "onlink"});
+      KernelRoute single;
+      single.table = 1001;
+      single.destination = cidr("10.21.0.0/16");
+      single.ifindex = eth1;
+      single.gateway = ip("10.0.0.3");
+      single.onlink = true;
+
       auto routes = netlink->routes();
       REQUIRE_MESSAGE(routes.ok(), routes.error().message);
       std::vector<KernelRoute> sorted = *routes;
       std::sort(sorted.begin(), sorted.end());
-      std::vector<KernelRoute> expected{link_route(eth1), table_default(eth1), main_default(eth1)};
+      std::vector<KernelRoute> expected{link_route(eth1), table_default(eth1), main_default(eth1), single};
       std::sort(expected.begin(), expected.end());
       CHECK(sorted == expected);
     });
@@ -556,8 +569,34 @@ TEST_SUITE("system::LibnlNetlink") {
       REQUIRE_MESSAGE(added.ok(), added.error().message);
       KernelRule subnet{1002, cidr("10.0.1.0/24"), 1002, kNicsyncProtocol};
       REQUIRE(netlink->add_rule(subnet).ok());
-      // A rule KernelRule cannot express (it also matches a fwmark) is left out of rules().
-      run_ip({"rule", "add", "from", "10.0.2.1", "fwmark", "7", "lookup", "1003", "priority", "1003"});
+      // Rules KernelRule cannot express (they match on more, or do more, than "from X lookup T")
+      // are left out of rules(), whatever the rest of them says.
+      const std::vector<std::vector<std::string>> inexpressible{
+          {"from", "10.0.2.1", "fwmark", "7"},
+          {"from", "10.0.2.2", "fwmark", "0/0xff"},  // only unmarked packets
+          {"not", "from", "10.0.2.3"},
+          {"from", "10.0.2.4", "to", "10.9.0.0/16"},
+          {"from", "10.0.2.5", "iif", "lo"},
+          {"from", "10.0.2.6", "oif", "lo"},
+          {"from", "10.0.2.7", "tos", "0x10"},
+          {"from", "10.0.2.8", "uidrange", "100-200"},
+          {"from", "10.0.2.9", "ipproto", "tcp", "dport", "80"},
+          {"from", "10.0.2.10", "ipproto", "udp", "sport", "53"},
+          {"from", "10.0.2.11", "suppress_prefixlength", "0"},
+          {"from", "10.0.2.12", "suppress_ifgroup", "5"},
+          {"from", "10.0.2.13", "realms", "3"},
+      };
+      uint32_t priority = 1003;
+      for (const std::vector<std::string>& selector : inexpressible) {
+        std::vector<std::string> args{"rule", "add"};
+        args.insert(args.end(), selector.begin(), selector.end());
+        for (std::string word : {"lookup", "1003", "priority"}) args.push_back(word);
+        args.push_back(std::to_string(priority++));
+        run_ip(args);
+      }
+      run_ip({"rule", "add", "from", "10.0.2.20", "goto", "32766", "priority", std::to_string(priority++)});
+      run_ip({"rule", "add", "from", "10.0.2.21", "unreachable", "priority", std::to_string(priority++)});
+      REQUIRE(ip_json({"-4", "rule", "show"}).size() == 5 + inexpressible.size() + 2);
 
       nlohmann::json rules = ip_json({"-4", "rule", "show"});
       auto ours = std::find_if(rules.begin(), rules.end(), [](const nlohmann::json& r) { return r.at("priority") == 1001; });
