@@ -1,12 +1,12 @@
 // Netlink over libnl-route-3 for changes, and nicsync's own parser for reads. Reads are raw
-// rtnetlink dumps, one per object kind and family, whose messages are parsed here straight into
-// KernelLink, KernelAddress, KernelRoute and KernelRule: libnl's object parser allocated an object
-// and an address per message and cost a no-op rerun a quarter of its user time. Address, route
-// and rule changes are built by libnl's request builders and sent in batches: up to
+// rtnetlink dumps, one per object kind and family, whose messages system/rtnetlink_parse.hpp parses
+// straight into KernelLink, KernelAddress, KernelRoute and KernelRule: libnl's object parser
+// allocated an object and an address per message and cost a no-op rerun a quarter of its user time.
+// Address, route and rule changes are built by libnl's request builders and sent in batches: up to
 // kNetlinkBatchSize messages in one sendmsg, each with its own sequence number and NLM_F_ACK, their
 // answers collected by sequence number with recvmmsg (no MSG_PEEK). Link changes go through libnl's
-// calls one at a time, with a custom error callback that keeps the kernel's errno and
-// extended-ack text, which libnl would otherwise fold into its own codes.
+// calls one at a time, with a custom error callback that keeps the kernel's errno and extended-ack
+// text, which libnl would otherwise fold into its own codes.
 
 #include <arpa/inet.h>
 #include <linux/fib_rules.h>
@@ -31,13 +31,11 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <span>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -46,6 +44,7 @@
 #include <vector>
 
 #include "nicsync/netlink.hpp"
+#include "system/rtnetlink_parse.hpp"
 
 namespace nicsync {
 
@@ -150,8 +149,6 @@ constexpr std::array<int, 2> kFamilies{AF_INET, AF_INET6};
 
 uint8_t family_of(IpFamily family) { return family == IpFamily::v4 ? AF_INET : AF_INET6; }
 
-/// IPv6 routes added without a metric get this one (IP6_RT_PRIO_USER); IPv4 ones get 0.
-constexpr uint32_t kIpv6DefaultMetric = 1024;
 
 /// An nl_addr for an address with the given prefix length.
 NlAddrPtr make_nl_addr(const IpAddress& address, int prefix_length) {
@@ -165,192 +162,6 @@ NlAddrPtr make_nl_addr(const IpAddress& address, int prefix_length) {
   if (!result) throw std::bad_alloc();
   nl_addr_set_prefixlen(result.get(), prefix_length);
   return result;
-}
-
-/// The payloads of a message's attributes, by type: what follows the fixed header of `fixed_size`
-/// bytes. A type past the array is skipped; a repeated type keeps its last payload, as nla_parse
-/// does. Attributes that overrun the message end the walk.
-template <size_t Count>
-std::array<std::span<const uint8_t>, Count> attributes_of(const nlmsghdr* message, size_t fixed_size) {
-  std::array<std::span<const uint8_t>, Count> found{};
-  const size_t offset = NLMSG_LENGTH(NLMSG_ALIGN(fixed_size));
-  if (message->nlmsg_len < offset) return found;
-  const auto* attribute = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(message) + offset);
-  // An int, as RTA_OK expects: RTA_NEXT takes the aligned length away and may go below zero.
-  for (int remaining = static_cast<int>(message->nlmsg_len - offset); RTA_OK(attribute, remaining);
-       attribute = RTA_NEXT(attribute, remaining)) {
-    const size_t type = attribute->rta_type & NLA_TYPE_MASK;
-    if (type < Count) found[type] = {static_cast<const uint8_t*>(RTA_DATA(attribute)), RTA_PAYLOAD(attribute)};
-  }
-  return found;
-}
-
-/// Whether the attribute was in the message (its payload may still be empty).
-bool present(std::span<const uint8_t> payload) { return payload.data() != nullptr; }
-
-/// A u32 attribute's value; `fallback` when the attribute is absent or too short.
-uint32_t u32_of(std::span<const uint8_t> payload, uint32_t fallback = 0) {
-  if (payload.size() < sizeof(uint32_t)) return fallback;
-  uint32_t value = 0;
-  std::memcpy(&value, payload.data(), sizeof(value));
-  return value;
-}
-
-/// The address of `family` in an attribute's payload; empty when its length is not the family's.
-std::optional<IpAddress> ip_of(int family, std::span<const uint8_t> payload) {
-  if (family == AF_INET && payload.size() == 4) {
-    uint32_t network_order = 0;
-    std::memcpy(&network_order, payload.data(), sizeof(network_order));
-    return IpAddress(Ipv4Address::from_uint(ntohl(network_order)));
-  }
-  if (family == AF_INET6 && payload.size() == 16) {
-    std::array<uint8_t, 16> bytes{};
-    std::memcpy(bytes.data(), payload.data(), bytes.size());
-    return IpAddress(Ipv6Address::from_bytes(bytes));
-  }
-  return std::nullopt;
-}
-
-/// A destination or source prefix: the attribute's address, or the family's zero address (a
-/// default route sends none), with `length` bits.
-std::optional<IpPrefix> prefix_of(int family, std::span<const uint8_t> payload, int length) {
-  std::optional<IpAddress> network = ip_of(family, payload);
-  if (!present(payload)) network = family == AF_INET ? IpAddress(Ipv4Address()) : IpAddress(Ipv6Address());
-  if (!network || length > network->bits()) return std::nullopt;
-  return IpPrefix::containing(*network, length);
-}
-
-std::optional<MacAddress> mac_of(std::span<const uint8_t> payload) {
-  if (payload.size() != 6) return std::nullopt;
-  std::array<char, 18> text{};
-  std::snprintf(text.data(), text.size(), "%02x:%02x:%02x:%02x:%02x:%02x", payload[0], payload[1], payload[2],
-                payload[3], payload[4], payload[5]);
-  auto mac = MacAddress::parse(text.data());
-  if (!mac.ok()) return std::nullopt;
-  return *mac;
-}
-
-/// An RTM_NEWLINK message as a KernelLink; empty for a link nicsync could not manage (no
-/// Ethernet-like MAC, or a name nicsync does not accept).
-std::optional<KernelLink> parse_link(const nlmsghdr* message) {
-  if (message->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) return std::nullopt;
-  const auto* header = static_cast<const ifinfomsg*>(NLMSG_DATA(message));
-  const auto attributes = attributes_of<IFLA_MAX + 1>(message, sizeof(ifinfomsg));
-  std::span<const uint8_t> name = attributes[IFLA_IFNAME];
-  if (name.empty()) return std::nullopt;
-  auto parsed = InterfaceName::parse(
-      std::string_view(reinterpret_cast<const char*>(name.data()),
-                       strnlen(reinterpret_cast<const char*>(name.data()), name.size())));
-  std::optional<MacAddress> mac = mac_of(attributes[IFLA_ADDRESS]);
-  if (!parsed.ok() || !mac) return std::nullopt;
-  return KernelLink{header->ifi_index, *parsed, *mac, (header->ifi_flags & IFF_UP) != 0};
-}
-
-/// An RTM_NEWADDR message of `family` as a KernelAddress. Its address is IFA_LOCAL, or IFA_ADDRESS
-/// when there is no IFA_LOCAL (IPv6); its flags IFA_FLAGS when sent (the 8-bit field cannot hold
-/// noprefixroute).
-std::optional<KernelAddress> parse_address(const nlmsghdr* message, int family) {
-  if (message->nlmsg_len < NLMSG_LENGTH(sizeof(ifaddrmsg))) return std::nullopt;
-  const auto* header = static_cast<const ifaddrmsg*>(NLMSG_DATA(message));
-  if (header->ifa_family != family) return std::nullopt;
-  const auto attributes = attributes_of<IFA_MAX + 1>(message, sizeof(ifaddrmsg));
-  std::span<const uint8_t> local = present(attributes[IFA_LOCAL]) ? attributes[IFA_LOCAL] : attributes[IFA_ADDRESS];
-  std::optional<IpAddress> address = ip_of(family, local);
-  if (!address) return std::nullopt;
-  const uint32_t flags = u32_of(attributes[IFA_FLAGS], header->ifa_flags);
-  KernelAddress entry;
-  entry.ifindex = static_cast<int>(header->ifa_index);
-  entry.address = *address;
-  entry.prefix_length = header->ifa_prefixlen;
-  entry.noprefixroute = (flags & IFA_F_NOPREFIXROUTE) != 0;
-  entry.nodad = (flags & IFA_F_NODAD) != 0;
-  return entry;
-}
-
-/// An RTM_NEWROUTE message of `family` as a KernelRoute; empty for routes KernelRoute does not
-/// describe: the kernel's local and broadcast routes (nicsync's own local routes are read), cached
-/// clones, and routes with more than one next hop.
-std::optional<KernelRoute> parse_route(const nlmsghdr* message, int family) {
-  if (message->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) return std::nullopt;
-  const auto* header = static_cast<const rtmsg*>(NLMSG_DATA(message));
-  if (header->rtm_family != family) return std::nullopt;
-  const uint8_t type = header->rtm_type;
-  const uint8_t protocol = header->rtm_protocol;
-  if (type != RTN_UNICAST && !(type == RTN_LOCAL && protocol == kNicsyncProtocol)) return std::nullopt;
-  if ((header->rtm_flags & RTM_F_CLONED) != 0) return std::nullopt;
-  const auto attributes = attributes_of<RTA_MAX + 1>(message, sizeof(rtmsg));
-  std::optional<IpPrefix> destination = prefix_of(family, attributes[RTA_DST], header->rtm_dst_len);
-  if (!destination) return std::nullopt;
-  KernelRoute entry;
-  entry.table = u32_of(attributes[RTA_TABLE], header->rtm_table);
-  entry.destination = *destination;
-  entry.type = type == RTN_LOCAL ? RouteType::local : RouteType::unicast;
-  // A route added without a metric reads back with the family's default: IPv4 0 (the kernel
-  // then sends no RTA_PRIORITY), IPv6 1024.
-  const uint32_t priority = u32_of(attributes[RTA_PRIORITY]);
-  if (priority != (family == AF_INET ? 0 : kIpv6DefaultMetric)) entry.metric = priority;
-  entry.scope = header->rtm_scope == RT_SCOPE_LINK ? RouteScope::link : RouteScope::global;
-  entry.protocol = protocol;
-  // The next hop: in the message itself, or the only one of an RTA_MULTIPATH list.
-  std::span<const uint8_t> gateway = attributes[RTA_GATEWAY];
-  entry.ifindex = static_cast<int>(u32_of(attributes[RTA_OIF]));
-  unsigned next_hop_flags = header->rtm_flags & 0xff;
-  if (std::span<const uint8_t> multipath = attributes[RTA_MULTIPATH]; present(multipath)) {
-    if (multipath.size() < sizeof(rtnexthop)) return std::nullopt;
-    const auto* hop = reinterpret_cast<const rtnexthop*>(multipath.data());
-    if (hop->rtnh_len < sizeof(rtnexthop) || hop->rtnh_len > multipath.size() ||
-        static_cast<size_t>(RTNH_ALIGN(hop->rtnh_len)) < multipath.size()) {
-      return std::nullopt;  // malformed, or a second next hop
-    }
-    entry.ifindex = hop->rtnh_ifindex;
-    next_hop_flags = hop->rtnh_flags;
-    gateway = {};
-    const auto* attribute = reinterpret_cast<const rtattr*>(RTNH_DATA(hop));
-    for (int remaining = static_cast<int>(hop->rtnh_len) - static_cast<int>(RTNH_LENGTH(0));
-         RTA_OK(attribute, remaining); attribute = RTA_NEXT(attribute, remaining)) {
-      if ((attribute->rta_type & NLA_TYPE_MASK) == RTA_GATEWAY) {
-        gateway = {static_cast<const uint8_t*>(RTA_DATA(attribute)), RTA_PAYLOAD(attribute)};
-      }
-    }
-  }
-  if (present(gateway)) entry.gateway = ip_of(family, gateway);
-  entry.onlink = (next_hop_flags & RTNH_F_ONLINK) != 0;
-  return entry;
-}
-
-/// An RTM_NEWRULE message of `family` as a KernelRule, if it is a plain "[from X] lookup T": a
-/// rule that matches on anything else (a destination, an interface, a mark, a TOS, ports, a
-/// protocol, UIDs, a tunnel, "not"), suppresses results or does anything but look up a table
-/// would read as something it is not, so it is left out. Attributes newer than this build's
-/// headers are not looked at.
-std::optional<KernelRule> parse_rule(const nlmsghdr* message, int family) {
-  constexpr uint32_t kUnused = 0xffffffff;
-  if (message->nlmsg_len < NLMSG_LENGTH(sizeof(fib_rule_hdr))) return std::nullopt;
-  const auto* header = static_cast<const fib_rule_hdr*>(NLMSG_DATA(message));
-  if (header->family != family || header->action != FR_ACT_TO_TBL) return std::nullopt;
-  if (header->dst_len != 0 || header->tos != 0 || (header->flags & FIB_RULE_INVERT) != 0) return std::nullopt;
-  const auto attributes = attributes_of<FRA_MAX + 1>(message, sizeof(fib_rule_hdr));
-  // The kernel sends each of these only when the rule uses it,
-  for (int matcher : {FRA_DST, FRA_IIFNAME, FRA_OIFNAME, FRA_FWMARK, FRA_FWMASK, FRA_FLOW, FRA_TUN_ID, FRA_L3MDEV,
-                      FRA_UID_RANGE, FRA_IP_PROTO, FRA_SPORT_RANGE, FRA_DPORT_RANGE, FRA_GOTO}) {
-    if (present(attributes[matcher])) return std::nullopt;
-  }
-  // and these two always, -1 when unused.
-  for (int suppressor : {FRA_SUPPRESS_PREFIXLEN, FRA_SUPPRESS_IFGROUP}) {
-    if (u32_of(attributes[suppressor], kUnused) != kUnused) return std::nullopt;
-  }
-  KernelRule entry;
-  entry.family = family == AF_INET ? IpFamily::v4 : IpFamily::v6;
-  entry.priority = u32_of(attributes[FRA_PRIORITY]);
-  entry.table = u32_of(attributes[FRA_TABLE], header->table);
-  if (header->src_len > 0) {
-    std::optional<IpPrefix> from = prefix_of(family, attributes[FRA_SRC], header->src_len);
-    if (!from || !present(attributes[FRA_SRC])) return std::nullopt;
-    entry.from = *from;
-  }
-  // RTPROT_UNSPEC when the kernel predates FRA_PROTOCOL (4.17).
-  entry.protocol = attributes[FRA_PROTOCOL].empty() ? RTPROT_UNSPEC : attributes[FRA_PROTOCOL][0];
-  return entry;
 }
 
 class LibnlNetlink : public Netlink {
@@ -378,7 +189,7 @@ class LibnlNetlink : public Netlink {
     header.ifi_family = AF_UNSPEC;
     std::vector<KernelLink> result;
     NICSYNC_TRY(dump(RTM_GETLINK, RTM_NEWLINK, &header, sizeof(header), "read links", [&](const nlmsghdr* message) {
-      if (std::optional<KernelLink> link = parse_link(message)) result.push_back(std::move(*link));
+      if (std::optional<KernelLink> link = parse_link_message(message)) result.push_back(std::move(*link));
     }, [&] { result.clear(); }));
     return result;
   }
@@ -388,7 +199,7 @@ class LibnlNetlink : public Netlink {
     for (int family : kFamilies) {
       ifaddrmsg header{};
       header.ifa_family = static_cast<uint8_t>(family);
-      NICSYNC_TRY(read_family(RTM_GETADDR, RTM_NEWADDR, header, "read addresses", family, parse_address, result));
+      NICSYNC_TRY(read_family(RTM_GETADDR, RTM_NEWADDR, header, "read addresses", family, parse_address_message, result));
     }
     return result;
   }
@@ -398,7 +209,7 @@ class LibnlNetlink : public Netlink {
     for (int family : kFamilies) {
       rtmsg header{};
       header.rtm_family = static_cast<uint8_t>(family);  // rtm_table 0: every table
-      NICSYNC_TRY(read_family(RTM_GETROUTE, RTM_NEWROUTE, header, "read routes", family, parse_route, result));
+      NICSYNC_TRY(read_family(RTM_GETROUTE, RTM_NEWROUTE, header, "read routes", family, parse_route_message, result));
     }
     return result;
   }
@@ -408,7 +219,7 @@ class LibnlNetlink : public Netlink {
     for (int family : kFamilies) {
       fib_rule_hdr header{};
       header.family = static_cast<uint8_t>(family);
-      NICSYNC_TRY(read_family(RTM_GETRULE, RTM_NEWRULE, header, "read rules", family, parse_rule, result));
+      NICSYNC_TRY(read_family(RTM_GETRULE, RTM_NEWRULE, header, "read rules", family, parse_rule_message, result));
     }
     return result;
   }
@@ -534,8 +345,8 @@ class LibnlNetlink : public Netlink {
       return Error{"a dump message did not fit the " + std::to_string(dump_buffer_.size()) + "-byte buffer"};
     }
     int remaining = static_cast<int>(got);
-    for (auto* message = reinterpret_cast<const nlmsghdr*>(dump_buffer_.data()); NLMSG_OK(message, remaining);
-         message = NLMSG_NEXT(message, remaining)) {
+    for (auto* message = reinterpret_cast<const nlmsghdr*>(dump_buffer_.data()); message_fits(message, remaining);
+         message = next_message(message, remaining)) {
       if (message->nlmsg_seq != seq) continue;  // a late answer to something earlier
       if ((message->nlmsg_flags & NLM_F_DUMP_INTR) != 0) interrupted = true;
       if (message->nlmsg_type == NLMSG_ERROR || message->nlmsg_type == NLMSG_DONE) {
