@@ -149,7 +149,6 @@ constexpr std::array<int, 2> kFamilies{AF_INET, AF_INET6};
 
 uint8_t family_of(IpFamily family) { return family == IpFamily::v4 ? AF_INET : AF_INET6; }
 
-
 /// An nl_addr for an address with the given prefix length.
 NlAddrPtr make_nl_addr(const IpAddress& address, int prefix_length) {
   NlAddrPtr result;
@@ -298,11 +297,11 @@ class LibnlNetlink : public Netlink {
   /// times in all.
   Result<void> dump(uint16_t request, uint16_t answer, const void* header, size_t size, const char* what,
                     const std::function<void(const nlmsghdr*)>& on_message, const std::function<void()>& restart) {
+    if (size > kLargestDumpHeader) throw std::logic_error("netlink: a dump request header larger than expected");
     const int fd = nl_socket_get_fd(socket_.get());
     for (int attempt = 1;; ++attempt) {
       const uint32_t seq = next_seq_++;
       std::array<char, NLMSG_SPACE(kLargestDumpHeader)> buffer{};
-      if (size > kLargestDumpHeader) throw std::logic_error("netlink: a dump request header larger than expected");
       auto* message = reinterpret_cast<nlmsghdr*>(buffer.data());
       message->nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(size));
       message->nlmsg_type = request;
@@ -460,14 +459,14 @@ class LibnlNetlink : public Netlink {
           return EMSGSIZE;
         }
         int remaining = static_cast<int>(datagrams[d].msg_len);
-        for (auto* header = reinterpret_cast<nlmsghdr*>(in[d].iov_base); nlmsg_ok(header, remaining);
-             header = nlmsg_next(header, &remaining)) {
+        for (auto* header = static_cast<const nlmsghdr*>(in[d].iov_base); message_fits(header, remaining);
+             header = next_message(header, remaining)) {
           const uint32_t index = header->nlmsg_seq - first_seq;
           if (header->nlmsg_type != NLMSG_ERROR || index >= answers.size() || answers[index] ||
               header->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) {
             continue;
           }
-          const auto* error = static_cast<const nlmsgerr*>(nlmsg_data(header));
+          const auto* error = static_cast<const nlmsgerr*>(NLMSG_DATA(header));
           answers[index] = KernelError{-error->error, error->error == 0 ? "" : extack_message(error)};
           --pending;
         }

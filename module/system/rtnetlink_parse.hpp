@@ -1,6 +1,6 @@
 // The rtnetlink messages of the kernel's dumps, parsed straight into nicsync's kernel types
 // (nicsync/netlink.hpp). Each takes one message whose nlmsg_len bytes are readable (the caller has
-// checked it with NLMSG_OK) and answers nothing for a message it does not describe: too short, of
+// checked it with message_fits) and answers nothing for a message it does not describe: too short, of
 // another family, or an object nicsync's types cannot express without changing its meaning.
 // Attributes newer than this build's kernel headers are not looked at.
 
