@@ -187,7 +187,7 @@ class Reporter {
       }
     }
     if (style_ == Style::user_data) {
-      return Error{source_ + ": " + join_key("nicsync", key) + ": unknown key" +
+      return Error{source_ + ": " + printable(join_key("nicsync", key)) + ": unknown key" +
                    (hint.empty() ? "" : " (did you mean " + quote(join_key("nicsync", hint)) + "?)")};
     }
     return Error{position(key_node) + "unknown key " + quote(key) +
