@@ -49,13 +49,29 @@ Result<std::unique_ptr<ServiceBus>> make_sd_bus_service_bus();
 
 inline constexpr int kBusCallTimeoutSeconds = 5;
 
-/// Runs programs: fork/exec of an argv (never a shell), waiting for it to exit.
+/// A program CommandRunner::start() started, running beside nicsync until wait(). Destroying one
+/// that was not waited for waits for it too (its result unread): nicsync never leaves a program
+/// it started running behind it, nor kills one halfway (netplan generate writing /run).
+class StartedCommand {
+ public:
+  virtual ~StartedCommand() = default;
+  /// Waits for the program to end; what run() would have returned. Only the first call waits;
+  /// later ones return the same result.
+  virtual Result<void> wait() = 0;
+};
+
+/// Runs programs: fork/exec of an argv (never a shell), waiting for it to exit (run()) or leaving
+/// it running until the caller waits (start()).
 class CommandRunner {
  public:
   virtual ~CommandRunner() = default;
   /// Runs argv[0] (an absolute path) with argv; an Error naming the program and its exit status
   /// (and the last line it wrote to stderr) unless it exits 0.
   virtual Result<void> run(const std::vector<std::string>& argv) = 0;
+  /// Starts argv as run() would and returns at once; its result, errors starting it included,
+  /// comes from wait(). This default runs it to the end here (a runner that runs nothing, e.g. a
+  /// test's fake, records the call in order without overriding this).
+  virtual std::unique_ptr<StartedCommand> start(const std::vector<std::string>& argv);
 };
 
 /// posix_spawn of argv[0] (no shell, no PATH lookup; a relative argv[0] is an Error), with stdin
@@ -81,7 +97,17 @@ inline constexpr std::string_view kNetplanProgram = "/usr/sbin/netplan";
 /// The first failure is an Error; calls made before it are still returned through `done`.
 /// `bus` may be null (no system bus): then only `netplan generate` runs, as when no network
 /// service is active; the caller reports why there is no bus.
+/// `started_generate`: the `netplan generate` the caller started with start_netplan_generate()
+/// when the files were written, so that it ran beside the live apply; it is waited for here
+/// instead of being run. Null: it is run here (renderer netplan).
 Result<void> notify_network_service(RendererKind renderer, const std::string& root, ServiceBus* bus,
-                                    CommandRunner& commands, std::vector<std::string>& done);
+                                    CommandRunner& commands, std::vector<std::string>& done,
+                                    StartedCommand* started_generate = nullptr);
+
+/// Renderer netplan: starts `netplan generate` (as notify_network_service() would run it) and
+/// returns it running; other renderers: null. Call once the files are written; pass the result
+/// to notify_network_service().
+std::unique_ptr<StartedCommand> start_netplan_generate(RendererKind renderer, const std::string& root,
+                                                       CommandRunner& commands);
 
 }  // namespace nicsync

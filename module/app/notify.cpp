@@ -1,6 +1,7 @@
 // After a run changed files: tell the network service, so that it reads them now rather than at
 // its next start. What each renderer and service needs is listed in service_bus.hpp.
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,17 +24,32 @@ std::string_view network_service_name(NetworkService service) {
   return "none";
 }
 
+namespace {
+
+std::vector<std::string> netplan_generate_argv(const std::string& root) {
+  std::vector<std::string> argv = {std::string(kNetplanProgram), "generate"};
+  if (root != "/") {
+    argv.push_back("--root-dir");
+    argv.push_back(root);
+  }
+  return argv;
+}
+
+}  // namespace
+
+std::unique_ptr<StartedCommand> start_netplan_generate(RendererKind renderer, const std::string& root,
+                                                       CommandRunner& commands) {
+  if (renderer != RendererKind::netplan) return nullptr;
+  return commands.start(netplan_generate_argv(root));
+}
+
 Result<void> notify_network_service(RendererKind renderer, const std::string& root, ServiceBus* bus,
-                                    CommandRunner& commands, std::vector<std::string>& done) {
+                                    CommandRunner& commands, std::vector<std::string>& done,
+                                    StartedCommand* started_generate) {
   if (renderer == RendererKind::netplan) {
     // netplan's files reach networkd (or NetworkManager) only through what `netplan generate`
     // writes under /run.
-    std::vector<std::string> argv = {std::string(kNetplanProgram), "generate"};
-    if (root != "/") {
-      argv.push_back("--root-dir");
-      argv.push_back(root);
-    }
-    NICSYNC_TRY(commands.run(argv));
+    NICSYNC_TRY(started_generate != nullptr ? started_generate->wait() : commands.run(netplan_generate_argv(root)));
     done.push_back(root == "/" ? "ran netplan generate" : "ran netplan generate --root-dir " + root);
   }
   if (bus == nullptr) return {};

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <memory>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -253,14 +254,18 @@ void settle_udev(const RunOptions& options, Services& services, Log& log) {
 /// Before networking is up (at boot) no network service runs yet, so only `netplan generate`
 /// runs (systemd ran netplan's generator before nicsync wrote its file) and the bus is not
 /// used: early in boot the bus may not answer until after nicsync.service has finished.
-void notify(RendererKind renderer, bool live, const RunOptions& options, Services& services, Log& log) {
+/// `started_generate`: the `netplan generate` started when the files were written (waited for
+/// here), or null.
+void notify(RendererKind renderer, bool live, const RunOptions& options, Services& services, Log& log,
+            StartedCommand* started_generate) {
   if (services.commands == nullptr) return;
   ServiceBus* bus = live ? services.bus : nullptr;
   if (live && bus == nullptr) {
     log.warning("no system bus (" + services.bus_error + "); no network service reloaded", {{"ACTION", "notify"}});
   }
   std::vector<std::string> done;
-  Result<void> result = notify_network_service(renderer, options.root, bus, *services.commands, done);
+  Result<void> result =
+      notify_network_service(renderer, options.root, bus, *services.commands, done, started_generate);
   for (const std::string& line : done) log.info(line, {{"ACTION", "notify"}});
   if (!result.ok()) {
     log.warning(result.error().message + "; the files are written, the network service has not read them yet",
@@ -398,6 +403,12 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
     file_count = report_changes(file_changes, log, planned);
     State next = files_state;
     int stop_signal = stop_requested(services);
+    // `netplan generate` reads only the files, now complete: it runs beside the live apply (it is
+    // Python, ≈ 0.15–0.3 s) and is waited for when the network service is told.
+    std::unique_ptr<StartedCommand> generating;
+    if (stop_signal == 0 && file_count > 0 && notifies(options) && services.commands != nullptr) {
+      generating = start_netplan_generate(renderer, options.root, *services.commands);
+    }
     std::vector<std::string> not_applied;
     if (live && stop_signal == 0) {
       LiveOutcome outcome;
@@ -409,11 +420,17 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
       not_applied = outcome.not_applied;
       stop_signal = not_applied.empty() ? 0 : stop_requested(services);
     }
-    NICSYNC_TRY(save_state(fs, next, files_state));  // the addresses added or removed live
+    Result<void> saved = save_state(fs, next, files_state);  // the addresses added or removed live
+    if (!saved.ok()) {
+      if (generating) notify(renderer, false, options, services, log, generating.get());
+      return saved.error();
+    }
     record_view(&*sourced, fs, log);
     if (stop_signal != 0) {
       // The files are complete; live, every NIC is either done or untouched. The network service
       // is not told (the system is going down, or someone asked to stop): the next run or boot is.
+      // A `netplan generate` under way is let finish (killed, it could leave /run half written).
+      if (generating) notify(renderer, false, options, services, log, generating.get());
       std::string what = "after writing the files";
       if (live && !kernel_changes.empty()) {
         std::vector<std::string> groups = groups_of(kernel_changes);
@@ -423,7 +440,7 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
       }
       return stopped(stop_signal, what + " (the next run applies the rest)", log);
     }
-    if (file_count > 0 && notifies(options)) notify(renderer, live, options, services, log);
+    if (file_count > 0 && notifies(options)) notify(renderer, live, options, services, log, generating.get());
   }
   std::string verdict;
   if (file_count == 0 && kernel_count == 0) {

@@ -1,5 +1,6 @@
 // Running a program (`netplan generate`, `udevadm settle`): posix_spawn of an absolute path, its
-// output read through a pipe while it runs (only the tail is kept, for the error), then waitpid.
+// output read through a pipe until it exits (only the tail is kept, for the error), then
+// waitpid. start() returns after the spawn; the reading and reaping happen in wait().
 
 #include <fcntl.h>
 #include <poll.h>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,6 +38,12 @@ class FileDescriptor {
   FileDescriptor(const FileDescriptor&) = delete;
   FileDescriptor& operator=(const FileDescriptor&) = delete;
   int get() const { return fd_; }
+  /// Gives the descriptor up: the caller closes it.
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
   void reset() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
@@ -134,10 +142,13 @@ struct Ending {
   bool timed_out = false;
 };
 
+using Deadline = std::chrono::steady_clock::time_point;
+
 /// Reads the program's output until it exits, and reaps it; kills it at the deadline. The pipe's
 /// EOF usually says it exited; polling waitpid now and then covers a program that exits while a
 /// child it left behind keeps the pipe open.
-Result<Ending> collect(pid_t pid, int output_fd, OutputTail& output, const std::string& command) {
+Result<Ending> collect(pid_t pid, int output_fd, OutputTail& output, const std::string& command,
+                       Deadline deadline) {
   auto fail = [&](const char* what) {
     Error error{command + ": " + what + ": " + std::strerror(errno)};
     int status = 0;
@@ -145,7 +156,6 @@ Result<Ending> collect(pid_t pid, int output_fd, OutputTail& output, const std::
     wait_for(pid, 0, status);
     return error;
   };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kCommandTimeoutSeconds);
   Ending ending;
   while (true) {
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -212,46 +222,99 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, int output_fd, const s
   return pid;
 }
 
+/// How a program that was reaped ended, as run() reports it: ok for exit status 0, else an Error
+/// naming the command, the status or signal and the last line of its output.
+Result<void> outcome(const Ending& ending, const OutputTail& output, const std::string& command) {
+  if (ending.timed_out) {
+    return Error{command + ": still running after " + std::to_string(kCommandTimeoutSeconds) + " s; killed"};
+  }
+  const int status = ending.status;
+  std::string line = last_line(output.text());
+  std::string detail = line.empty() ? "" : ": " + line;
+  if (WIFEXITED(status)) {
+    if (WEXITSTATUS(status) == 0) return {};
+    return Error{command + ": exited with status " + std::to_string(WEXITSTATUS(status)) + detail};
+  }
+  if (WIFSIGNALED(status)) {
+    int signal_number = WTERMSIG(status);
+    const char* name = ::sigabbrev_np(signal_number);
+    return Error{command + ": killed by signal " + std::to_string(signal_number) +
+                 (name != nullptr ? std::string(" (SIG") + name + ")" : "") + detail};
+  }
+  return Error{command + ": ended with wait status " + std::to_string(status) + detail};
+}
+
+/// A program whose result is known when start() returns: one that could not be started, or one
+/// a runner without a start() of its own ran to the end.
+class FinishedCommand final : public StartedCommand {
+ public:
+  explicit FinishedCommand(Result<void> result) : result_(std::move(result)) {}
+  Result<void> wait() override { return result_; }
+
+ private:
+  Result<void> result_;
+};
+
+/// A spawned program: its pid and the read end of its output pipe, until wait() reaps it.
+class SpawnedCommand final : public StartedCommand {
+ public:
+  SpawnedCommand(pid_t pid, int output_fd, std::string command, Deadline deadline)
+      : pid_(pid), output_(output_fd), command_(std::move(command)), deadline_(deadline) {}
+  ~SpawnedCommand() override { (void)wait(); }
+  SpawnedCommand(const SpawnedCommand&) = delete;
+  SpawnedCommand& operator=(const SpawnedCommand&) = delete;
+
+  Result<void> wait() override {
+    if (!result_) {
+      OutputTail output;
+      Result<Ending> ending = collect(pid_, output_.get(), output, command_, deadline_);
+      result_ = ending.ok() ? outcome(*ending, output, command_) : Result<void>(ending.error());
+      output_.reset();
+    }
+    return *result_;
+  }
+
+ private:
+  pid_t pid_;
+  FileDescriptor output_;
+  std::string command_;
+  Deadline deadline_;
+  std::optional<Result<void>> result_;
+};
+
 class PosixCommandRunner : public CommandRunner {
  public:
-  Result<void> run(const std::vector<std::string>& argv) override {
+  Result<void> run(const std::vector<std::string>& argv) override { return start(argv)->wait(); }
+
+  std::unique_ptr<StartedCommand> start(const std::vector<std::string>& argv) override {
     if (argv.empty() || !argv[0].starts_with('/')) {
-      return Error{"cannot run \"" + (argv.empty() ? std::string() : argv[0]) + "\": not an absolute path"};
+      return finished(Error{"cannot run \"" + (argv.empty() ? std::string() : argv[0]) + "\": not an absolute path"});
     }
-    const std::string command = command_text(argv);
+    std::string command = command_text(argv);
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-      return Error{command + ": cannot create a pipe: " + std::strerror(errno)};
+      return finished(Error{command + ": cannot create a pipe: " + std::strerror(errno)});
     }
     FileDescriptor read_end(pipe_fds[0]);
     FileDescriptor write_end(pipe_fds[1]);
-    NICSYNC_TRY_ASSIGN(pid_t pid, spawn(argv, write_end.get(), command));
-    write_end.reset();  // the program holds the only write end now: EOF when it is done with it
+    const Deadline deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kCommandTimeoutSeconds);
+    Result<pid_t> pid = spawn(argv, write_end.get(), command);
+    if (!pid.ok()) return finished(pid.error());
+    // The program holds the only write end now: EOF when it is done with it.
+    return std::make_unique<SpawnedCommand>(*pid, read_end.release(), std::move(command), deadline);
+  }
 
-    OutputTail output;
-    NICSYNC_TRY_ASSIGN(Ending ending, collect(pid, read_end.get(), output, command));
-    if (ending.timed_out) {
-      return Error{command + ": still running after " + std::to_string(kCommandTimeoutSeconds) +
-                   " s; killed"};
-    }
-    const int status = ending.status;
-    std::string line = last_line(output.text());
-    std::string detail = line.empty() ? "" : ": " + line;
-    if (WIFEXITED(status)) {
-      if (WEXITSTATUS(status) == 0) return {};
-      return Error{command + ": exited with status " + std::to_string(WEXITSTATUS(status)) + detail};
-    }
-    if (WIFSIGNALED(status)) {
-      int signal_number = WTERMSIG(status);
-      const char* name = ::sigabbrev_np(signal_number);
-      return Error{command + ": killed by signal " + std::to_string(signal_number) +
-                   (name != nullptr ? std::string(" (SIG") + name + ")" : "") + detail};
-    }
-    return Error{command + ": ended with wait status " + std::to_string(status) + detail};
+ private:
+  static std::unique_ptr<StartedCommand> finished(Error error) {
+    return std::make_unique<FinishedCommand>(std::move(error));
   }
 };
 
 }  // namespace
+
+std::unique_ptr<StartedCommand> CommandRunner::start(const std::vector<std::string>& argv) {
+  return std::make_unique<FinishedCommand>(run(argv));
+}
 
 std::unique_ptr<CommandRunner> make_command_runner() { return std::make_unique<PosixCommandRunner>(); }
 

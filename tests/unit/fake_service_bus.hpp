@@ -8,7 +8,9 @@
 ///   CHECK(commands.runs == std::vector<std::vector<std::string>>{{"/usr/sbin/netplan", "generate"}});
 ///   CHECK(bus.calls == std::vector<std::string>{"active_network_service", "reload_networkd"});
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -49,16 +51,40 @@ class FakeServiceBus : public ServiceBus {
 
 class FakeCommandRunner : public CommandRunner {
  public:
-  /// Every argv run, in order, failed ones included.
+  /// Every argv run or started, in order, failed ones included.
   std::vector<std::vector<std::string>> runs;
   /// When set, every run fails with this message.
   std::optional<std::string> failure;
+  /// Called when a program is started with start(), and when the caller waits for it (each
+  /// wait() call), e.g. to see what the run did while the program was running.
+  std::function<void()> on_start;
+  std::function<void()> on_wait;
 
   Result<void> run(const std::vector<std::string>& argv) override {
     runs.push_back(argv);
     if (failure) return Error{*failure};
     return {};
   }
+
+  std::unique_ptr<StartedCommand> start(const std::vector<std::string>& argv) override {
+    if (on_start) on_start();
+    return std::make_unique<Started>(run(argv), on_wait);
+  }
+
+ private:
+  class Started final : public StartedCommand {
+   public:
+    Started(Result<void> result, std::function<void()> on_wait)
+        : result_(std::move(result)), on_wait_(std::move(on_wait)) {}
+    Result<void> wait() override {
+      if (on_wait_) on_wait_();
+      return result_;
+    }
+
+   private:
+    Result<void> result_;
+    std::function<void()> on_wait_;
+  };
 };
 
 }  // namespace nicsync::test

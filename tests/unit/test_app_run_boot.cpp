@@ -36,6 +36,7 @@ struct Machine {
   test::FakeServiceBus bus;
   test::FakeCommandRunner commands;
   test::FakeLog log;
+  std::function<int()> stop_signal;  ///< Services::stop_signal
   explicit Machine(const std::string& name) {
     nlohmann::json data = fixture(name);
     testing::serve_fixture(http, data, "http://169.254.169.254");
@@ -62,7 +63,7 @@ struct Machine {
     REQUIRE(apply_settings(options, fs).ok());
     log.entries.clear();
     Services services{.fs = fs, .http = http, .netlink = netlink, .netlink_error = "no netlink in this test",
-                      .bus = &bus, .commands = &commands};
+                      .bus = &bus, .commands = &commands, .stop_signal = stop_signal};
     std::ostringstream out;
     return nicsync::run(options, services, out, log);
   }
@@ -175,6 +176,61 @@ TEST_SUITE("app::run boot and notify") {
     REQUIRE(m.run({"--root", "/r", "--live", "apply"}, &netlink) == kExitOk);
     CHECK(m.commands.runs.empty());
     CHECK(m.bus.calls.empty());
+  }
+
+  TEST_CASE("netplan generate runs beside the live apply: started once the files are written, waited for after") {
+    Machine m("aws-seed-two-eni");
+    UpKernel netlink;
+    m.bus.service = NetworkService::networkd;
+    std::optional<size_t> changes_at_start;
+    std::optional<size_t> changes_at_wait;
+    bool file_at_start = false;
+    m.commands.on_start = [&] {
+      changes_at_start = netlink.calls.size();
+      file_at_start = m.fs.files.count("/etc/netplan/90-nicsync.yaml") == 1;
+    };
+    m.commands.on_wait = [&] { changes_at_wait = netlink.calls.size(); };
+    REQUIRE(m.run({"--root", "/r", "--live", "apply"}, &netlink) == kExitOk);
+    CHECK(file_at_start);
+    CHECK(changes_at_start == size_t{0});
+    CHECK(netlink.calls.size() == 7);  // eth0's secondary IP; eth1 up, its address, routes and rule
+    CHECK(changes_at_wait == netlink.calls.size());
+    CHECK(m.commands.runs == Runs{{"/usr/sbin/netplan", "generate", "--root-dir", "/r"}});
+    CHECK(m.bus.calls == Calls{"active_network_service", "reload_networkd"});
+    // Logged when it has ended, after the kernel changes and before the reload.
+    std::string log = m.log.text();
+    CHECK(log.find("info: ran netplan generate --root-dir /r\ninfo: reloaded systemd-networkd") != std::string::npos);
+    CHECK(log.find("ran netplan generate") > log.rfind("dev eth1"));
+  }
+
+  TEST_CASE("a stop during the live apply lets the netplan generate under way finish, and reloads nothing") {
+    Machine m("aws-seed-two-eni");
+    UpKernel netlink;
+    m.bus.service = NetworkService::networkd;
+    int signal = 0;
+    netlink.on_call = [&](const std::string& call) {
+      if (call.find("dev eth0") != std::string::npos) signal = 15;
+    };
+    m.stop_signal = [&] { return signal; };
+    std::optional<size_t> changes_at_wait;
+    m.commands.on_wait = [&] { changes_at_wait = netlink.calls.size(); };
+    CHECK(m.run({"--root", "/r", "--live", "apply"}, &netlink) == 143);
+    CHECK(m.commands.runs == Runs{{"/usr/sbin/netplan", "generate", "--root-dir", "/r"}});
+    CHECK(changes_at_wait == size_t{1});
+    CHECK(m.bus.calls.empty());
+    std::string log = m.log.text();
+    CHECK(log.find("info: add address 10.0.0.58/32 dev eth0\ninfo: ran netplan generate --root-dir /r\nerror: stopped by "
+                   "SIGTERM after writing the files and applying part of them live") != std::string::npos);
+
+    // A stop that came while the files were written starts nothing after them.
+    Machine early("aws-seed-two-eni");
+    UpKernel untouched;
+    early.stop_signal = [&] { return early.fs.files.count("/etc/netplan/90-nicsync.yaml") == 1 ? 15 : 0; };
+    CHECK(early.run({"--root", "/r", "--live", "apply"}, &untouched) == 143);
+    CHECK(early.commands.runs.empty());
+    CHECK(untouched.calls.empty());
+    CHECK(early.log.text().find("error: stopped by SIGTERM after writing the files, before changing the kernel") !=
+          std::string::npos);
   }
 
   TEST_CASE("network-scripts under NetworkManager: ReloadConnections; under network.service: nothing") {

@@ -1,7 +1,11 @@
 #include <doctest/doctest.h>
 #include <signal.h>
+#include <stdlib.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +18,12 @@ namespace {
 Result<void> run(const std::vector<std::string>& argv) { return make_command_runner()->run(argv); }
 
 std::string error_of(const Result<void>& result) { return result.ok() ? "(ok)" : result.error().message; }
+
+std::filesystem::path make_temporary_directory() {
+  std::string path = (std::filesystem::temp_directory_path() / "nicsync-command-XXXXXX").string();
+  REQUIRE(::mkdtemp(path.data()) != nullptr);
+  return path;
+}
 
 }  // namespace
 
@@ -78,5 +88,35 @@ TEST_SUITE("system::command_runner") {
     auto start = std::chrono::steady_clock::now();
     CHECK(error_of(run({"/bin/sh", "-c", "sleep 3 & exit 0"})) == "(ok)");
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  }
+
+  TEST_CASE("start() returns while the program runs; wait() then gives what run() would, every time") {
+    // The program ends only once `go` exists, which the test makes after start() returned: a
+    // start() that waited would see it killed at the timeout instead.
+    std::filesystem::path dir = make_temporary_directory();
+    std::string go = (dir / "go").string();
+    std::string script = "while [ ! -e " + go + " ]; do sleep 0.01; done; echo ended >&2; exit 3";
+    std::unique_ptr<StartedCommand> started = make_command_runner()->start({"/bin/sh", "-c", script});
+    std::ofstream(go) << "\n";
+    CHECK(error_of(started->wait()) == "/bin/sh -c " + script + ": exited with status 3: ended");
+    CHECK(error_of(started->wait()) == "/bin/sh -c " + script + ": exited with status 3: ended");
+    std::filesystem::remove_all(dir);
+  }
+
+  TEST_CASE("a started program nobody waited for is waited for when it is dropped, not killed") {
+    std::filesystem::path dir = make_temporary_directory();
+    std::filesystem::path done = dir / "done";
+    std::unique_ptr<StartedCommand> started =
+        make_command_runner()->start({"/bin/sh", "-c", "sleep 0.2; echo > " + done.string()});
+    started.reset();
+    CHECK(std::filesystem::exists(done));
+    std::filesystem::remove_all(dir);
+  }
+
+  TEST_CASE("a program start() cannot start is the error of its wait()") {
+    CHECK(error_of(make_command_runner()->start({"sh", "-c", "true"})->wait()) ==
+          "cannot run \"sh\": not an absolute path");
+    CHECK(error_of(make_command_runner()->start({"/nonexistent/netplan", "generate"})->wait()) ==
+          "/nonexistent/netplan generate: cannot run it: No such file or directory");
   }
 }
