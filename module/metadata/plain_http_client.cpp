@@ -455,6 +455,10 @@ class PlainHttpClient final : public HttpClient {
   std::variant<std::unique_ptr<Transfer>, Finished> start(const HttpRequest& request, size_t index, int attempt);
   /// Moves a transfer on after poll() said its socket is ready. Returns a result when it ended.
   std::optional<Finished> progress(Transfer& transfer, short revents);
+  /// Sends a just-started transfer's request at once when its socket is writable already (a
+  /// kept-alive connection; a connect that completed inside connect(), as on loopback). Returns
+  /// a result when it ended (an error).
+  std::optional<Finished> send_now(Transfer& transfer);
   std::optional<Finished> receive(Transfer& transfer);
   Finished transport_failure(std::string why, bool retriable = true) const;
   /// Ends a transfer: keeps its connection for the next request when the answer allows it.
@@ -610,6 +614,13 @@ std::optional<Finished> PlainHttpClient::progress(Transfer& transfer, short reve
   return receive(transfer);
 }
 
+std::optional<Finished> PlainHttpClient::send_now(Transfer& transfer) {
+  if (transfer.phase == Transfer::Phase::sending) return progress(transfer, POLLOUT);
+  pollfd fd{transfer.socket.fd(), POLLOUT, 0};
+  if (::poll(&fd, 1, 0) <= 0 || fd.revents == 0) return std::nullopt;  // the next poll() waits for it
+  return progress(transfer, fd.revents);
+}
+
 std::optional<Finished> PlainHttpClient::receive(Transfer& transfer) {
   char chunk[16384];
   while (true) {
@@ -688,8 +699,17 @@ std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest
       auto started = start(requests[due.index], due.index, due.attempt);
       if (auto* finished = std::get_if<Finished>(&started)) {
         settle(due.index, due.attempt, std::move(*finished));
+        continue;
+      }
+      // The request goes out now if its connection can take it, not after every other start
+      // of this pass: a round's first requests are on the wire (and their answers on the way)
+      // while its later connections are still being opened.
+      auto transfer = std::move(std::get<std::unique_ptr<Transfer>>(started));
+      if (std::optional<Finished> finished = send_now(*transfer)) {
+        transfer->socket.reset();  // a no-op when release() kept it
+        settle(transfer->index, transfer->attempt, std::move(*finished));
       } else {
-        in_flight.push_back(std::move(std::get<std::unique_ptr<Transfer>>(started)));
+        in_flight.push_back(std::move(transfer));
       }
     }
     if (done == requests.size()) break;
