@@ -1,6 +1,6 @@
 // HttpClient over libcurl's multi interface: one multi handle per client object (so its
-// connection cache lives across perform() calls), at most max_in_flight transfers on the wire,
-// and failed attempts rescheduled by time inside the same event loop, so a request waiting for
+// connection cache lives across perform() calls), at most max_in_flight transfers on the wire
+// (only as many as the fewest waves need), and failed attempts rescheduled by time inside the same event loop, so a request waiting for
 // its retry never holds up the others.
 //
 // libcurl is not linked but loaded with dlopen() when the first client is made (SharedLibrary):
@@ -306,11 +306,12 @@ std::vector<HttpResponse> CurlHttpClient::perform(const std::vector<HttpRequest>
   for (size_t i = 0; i < requests.size(); ++i) waiting.push_back({i, 1, now});
   std::vector<std::unique_ptr<Transfer>> in_flight;
   size_t done = 0;
+  const size_t slots = http::parallelism(requests.size(), options_.max_in_flight);
 
   while (done < requests.size()) {
     // Put due requests on the wire, lowest index first, up to the parallelism limit.
     now = Clock::now();
-    while (in_flight.size() < static_cast<size_t>(options_.max_in_flight)) {
+    while (in_flight.size() < slots) {
       std::optional<http::Scheduled> next = http::take_due(waiting, now);
       if (!next) break;
       const http::Scheduled due = *next;
@@ -345,7 +346,7 @@ std::vector<HttpResponse> CurlHttpClient::perform(const std::vector<HttpRequest>
 
     // Sleep until socket activity, a curl timer, or the next retry falls due.
     long wait_ms = 1000;
-    if (!waiting.empty() && in_flight.size() < static_cast<size_t>(options_.max_in_flight)) {
+    if (!waiting.empty() && in_flight.size() < slots) {
       Clock::time_point next_due = waiting.front().due;
       for (const http::Scheduled& s : waiting) next_due = std::min(next_due, s.due);
       auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next_due - Clock::now());

@@ -52,6 +52,13 @@ std::optional<Scheduled> take_due(std::vector<Scheduled>& waiting, std::chrono::
   return due;
 }
 
+size_t parallelism(size_t count, int max_in_flight) {
+  const auto limit = static_cast<size_t>(std::max(max_in_flight, 1));
+  if (count <= limit) return std::max<size_t>(count, 1);
+  const size_t waves = (count + limit - 1) / limit;
+  return (count + waves - 1) / waves;
+}
+
 std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' ||

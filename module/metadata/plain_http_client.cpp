@@ -6,7 +6,7 @@
 //
 // The behaviour matches the libcurl client (curl_http_client.cpp), so the same unit tests run on
 // both: HTTP/1.1 keep-alive connections kept across perform() calls, at most max_in_flight
-// requests on the wire, a connect timeout and a whole-request timeout per attempt, retries of
+// requests on the wire (only as many as the fewest waves need), a connect timeout and a whole-request timeout per attempt, retries of
 // transport errors, 5xx and 429 with backoff (Retry-After honoured up to the cap), scheduled by
 // time in one poll(2) loop so a waiting retry never holds up the other requests, bodies capped
 // at max_body_bytes. No proxy is ever used. Bodies may be Content-Length, chunked, or end with
@@ -674,7 +674,7 @@ std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest
   for (size_t i = 0; i < requests.size(); ++i) waiting.push_back({i, 1, now});
   std::vector<std::unique_ptr<Transfer>> in_flight;
   size_t done = 0;
-  const auto slots = static_cast<size_t>(options_.max_in_flight);
+  const size_t slots = http::parallelism(requests.size(), options_.max_in_flight);
 
   auto settle = [&](size_t index, int attempt, Finished finished) {
     if (finished.stale_connection) {

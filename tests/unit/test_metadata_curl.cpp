@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_http.hpp"
+#include "metadata/http_retry.hpp"
 #include "instance_text.hpp"
 #include "mock/mock_imds.hpp"
 #include "nicsync/provider.hpp"
@@ -234,6 +235,33 @@ TEST_CASE_TEMPLATE("at most max_in_flight requests are on the wire", Client, Cur
   CHECK(ms >= 290);   // two waves of four
   CHECK(ms < 1100);   // not eight one after another
   CHECK(connections(*mock) <= 4);
+}
+
+TEST_CASE("parallelism: at most max_in_flight, and only as many as the fewest waves need") {
+  CHECK(nicsync::http::parallelism(75, 32) == 25);   // 3 waves either way: AWS round 3 at 15 NICs
+  CHECK(nicsync::http::parallelism(400, 32) == 31);  // 13 waves: AWS round 3 at 80 NICs
+  CHECK(nicsync::http::parallelism(64, 32) == 32);
+  CHECK(nicsync::http::parallelism(33, 32) == 17);
+  CHECK(nicsync::http::parallelism(32, 32) == 32);
+  CHECK(nicsync::http::parallelism(3, 32) == 3);
+  CHECK(nicsync::http::parallelism(0, 32) == 1);
+  CHECK(nicsync::http::parallelism(10, 1) == 1);
+  CHECK(nicsync::http::parallelism(10, 0) == 1);
+}
+
+TEST_CASE_TEMPLATE("a batch opens only as many connections as its fewest waves need", Client, CurlClient, PlainClient) {
+  // max_in_flight 4: 5 requests take 2 waves, which 3 at a time also do; 8 need all 4.
+  for (auto [count, expected] : {std::pair<size_t, size_t>{5, 3}, {8, 4}, {3, 3}}) {
+    CAPTURE(count);
+    auto mock = serve(kTwoEni);
+    mock->add_fault(latency_fault("", -1, 20));
+    auto client = Client::make(quick_options());
+    std::vector<HttpResponse> responses =
+        client->perform(std::vector<HttpRequest>(count, aws_get(*mock, "/latest/meta-data/mac")));
+    for (const HttpResponse& response : responses) CHECK(response.status == 200);
+    CHECK(mock->requests().size() == count);
+    CHECK(connections(*mock) == expected);
+  }
 }
 
 TEST_CASE_TEMPLATE("responses come back in request order", Client, CurlClient, PlainClient) {
