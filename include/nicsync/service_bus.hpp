@@ -50,8 +50,9 @@ Result<std::unique_ptr<ServiceBus>> make_sd_bus_service_bus();
 inline constexpr int kBusCallTimeoutSeconds = 5;
 
 /// A program CommandRunner::start() started, running beside nicsync until wait(). Destroying one
-/// that was not waited for waits for it too (its result unread): nicsync never leaves a program
-/// it started running behind it, nor kills one halfway (netplan generate writing /run).
+/// that was not waited for waits for it too (its result unread): nicsync neither leaves a program
+/// it started running behind it nor kills one halfway (netplan generate writing /run), short of
+/// the kCommandTimeoutSeconds every program gets.
 class StartedCommand {
  public:
   virtual ~StartedCommand() = default;

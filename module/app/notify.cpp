@@ -49,7 +49,8 @@ Result<void> notify_network_service(RendererKind renderer, const std::string& ro
   if (renderer == RendererKind::netplan) {
     // netplan's files reach networkd (or NetworkManager) only through what `netplan generate`
     // writes under /run.
-    NICSYNC_TRY(started_generate != nullptr ? started_generate->wait() : commands.run(netplan_generate_argv(root)));
+    NICSYNC_TRY(started_generate != nullptr ? started_generate->wait()
+                                            : commands.run(netplan_generate_argv(root)));
     done.push_back(root == "/" ? "ran netplan generate" : "ran netplan generate --root-dir " + root);
   }
   if (bus == nullptr) return {};

@@ -1,9 +1,9 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
-#include <memory>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <thread>
 

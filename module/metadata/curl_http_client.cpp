@@ -1,7 +1,7 @@
 // HttpClient over libcurl's multi interface: one multi handle per client object (so its
 // connection cache lives across perform() calls), at most max_in_flight transfers on the wire
-// (only as many as the fewest waves need), and failed attempts rescheduled by time inside the same event loop, so a request waiting for
-// its retry never holds up the others.
+// (only as many as the fewest waves need), and failed attempts rescheduled by time inside the
+// same event loop, so a request waiting for its retry never holds up the others.
 //
 // libcurl is not linked but loaded with dlopen() when the first client is made (SharedLibrary):
 // only HTTPS (the OCI API) needs it, and loading it with its dependency tree (TLS, Kerberos,

@@ -6,11 +6,11 @@
 //
 // The behaviour matches the libcurl client (curl_http_client.cpp), so the same unit tests run on
 // both: HTTP/1.1 keep-alive connections kept across perform() calls, at most max_in_flight
-// requests on the wire (only as many as the fewest waves need), a connect timeout and a whole-request timeout per attempt, retries of
-// transport errors, 5xx and 429 with backoff (Retry-After honoured up to the cap), scheduled by
-// time in one poll(2) loop so a waiting retry never holds up the other requests, bodies capped
-// at max_body_bytes. No proxy is ever used. Bodies may be Content-Length, chunked, or end with
-// the connection.
+// requests on the wire (only as many as the fewest waves need), a connect timeout and a
+// whole-request timeout per attempt, retries of transport errors, 5xx and 429 with backoff
+// (Retry-After honoured up to the cap), scheduled by time in one poll(2) loop so a waiting retry
+// never holds up the other requests, bodies capped at max_body_bytes. No proxy is ever used.
+// Bodies may be Content-Length, chunked, or end with the connection.
 
 #include <fcntl.h>
 #include <netdb.h>

@@ -288,7 +288,8 @@ class PosixCommandRunner : public CommandRunner {
 
   std::unique_ptr<StartedCommand> start(const std::vector<std::string>& argv) override {
     if (argv.empty() || !argv[0].starts_with('/')) {
-      return finished(Error{"cannot run \"" + (argv.empty() ? std::string() : argv[0]) + "\": not an absolute path"});
+      const std::string program = argv.empty() ? std::string() : argv[0];
+      return finished(Error{"cannot run \"" + program + "\": not an absolute path"});
     }
     std::string command = command_text(argv);
     int pipe_fds[2];

@@ -178,7 +178,7 @@ TEST_SUITE("app::run boot and notify") {
     CHECK(m.bus.calls.empty());
   }
 
-  TEST_CASE("netplan generate runs beside the live apply: started once the files are written, waited for after") {
+  TEST_CASE("netplan generate runs beside the live apply: started once the files are written, waited for") {
     Machine m("aws-seed-two-eni");
     UpKernel netlink;
     m.bus.service = NetworkService::networkd;
@@ -199,7 +199,8 @@ TEST_SUITE("app::run boot and notify") {
     CHECK(m.bus.calls == Calls{"active_network_service", "reload_networkd"});
     // Logged when it has ended, after the kernel changes and before the reload.
     std::string log = m.log.text();
-    CHECK(log.find("info: ran netplan generate --root-dir /r\ninfo: reloaded systemd-networkd") != std::string::npos);
+    CHECK(log.find("info: ran netplan generate --root-dir /r\ninfo: reloaded systemd-networkd") !=
+          std::string::npos);
     CHECK(log.find("ran netplan generate") > log.rfind("dev eth1"));
   }
 
@@ -219,8 +220,10 @@ TEST_SUITE("app::run boot and notify") {
     CHECK(changes_at_wait == size_t{1});
     CHECK(m.bus.calls.empty());
     std::string log = m.log.text();
-    CHECK(log.find("info: add address 10.0.0.58/32 dev eth0\ninfo: ran netplan generate --root-dir /r\nerror: stopped by "
-                   "SIGTERM after writing the files and applying part of them live") != std::string::npos);
+    CHECK(log.find("info: add address 10.0.0.58/32 dev eth0\n"
+                   "info: ran netplan generate --root-dir /r\n"
+                   "error: stopped by SIGTERM after writing the files and applying part of them live") !=
+          std::string::npos);
 
     // A stop that came while the files were written starts nothing after them.
     Machine early("aws-seed-two-eni");
@@ -229,7 +232,8 @@ TEST_SUITE("app::run boot and notify") {
     CHECK(early.run({"--root", "/r", "--live", "apply"}, &untouched) == 143);
     CHECK(early.commands.runs.empty());
     CHECK(untouched.calls.empty());
-    CHECK(early.log.text().find("error: stopped by SIGTERM after writing the files, before changing the kernel") !=
+    const std::string early_log = early.log.text();
+    CHECK(early_log.find("error: stopped by SIGTERM after writing the files, before changing the kernel") !=
           std::string::npos);
   }
 
