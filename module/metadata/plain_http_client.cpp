@@ -687,6 +687,11 @@ std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest
       ++done;
     }
   };
+  // A transfer that ended: its connection closed unless release() kept it, its result settled.
+  auto end = [&](Transfer& transfer, Finished finished) {
+    transfer.socket.reset();  // a no-op when release() kept it
+    settle(transfer.index, transfer.attempt, std::move(finished));
+  };
 
   std::vector<pollfd> polled;
   while (done < requests.size()) {
@@ -706,8 +711,7 @@ std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest
       // while its later connections are still being opened.
       auto transfer = std::move(std::get<std::unique_ptr<Transfer>>(started));
       if (std::optional<Finished> finished = send_now(*transfer)) {
-        transfer->socket.reset();  // a no-op when release() kept it
-        settle(transfer->index, transfer->attempt, std::move(*finished));
+        end(*transfer, std::move(*finished));
       } else {
         in_flight.push_back(std::move(transfer));
       }
@@ -755,8 +759,7 @@ std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest
         still.push_back(std::move(in_flight[i]));
         continue;
       }
-      transfer.socket.reset();  // a no-op when release() kept it
-      settle(transfer.index, transfer.attempt, std::move(*finished));
+      end(transfer, std::move(*finished));
     }
     in_flight = std::move(still);
   }
