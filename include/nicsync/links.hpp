@@ -19,6 +19,10 @@ struct Link {
 /// Reads /sys/class/net/*/address. Entries without a valid Ethernet MAC (lo, tunnels) are skipped.
 Result<std::vector<Link>> read_sysfs_links(FileSystem& fs);
 
+/// The MACs of the links read_sysfs_links() gives that a device backs (/sys/class/net/<name>/device
+/// is there): the NICs, not bridges, veths, bonds or VLANs. Empty when they cannot be read.
+std::vector<MacAddress> read_device_macs(FileSystem& fs);
+
 /// Sets os_name on every interface. An interface without `vlan` is found by its MAC; a MAC with
 /// no local interface is an error. A VLAN interface is not looked up by MAC (its device exists
 /// only once made): its parent is the interface of the same instance that is physical NIC

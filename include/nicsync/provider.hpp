@@ -40,9 +40,11 @@ class ImdsSession {
   /// failure is an Error naming the vendor, the path and the status or transport reason.
   Result<std::vector<std::optional<std::string>>> get(const std::vector<std::string>& paths,
                                                       const std::vector<bool>& optional = {});
-  /// Like get() with every path optional, but each path also fails alone: its body, nullopt for
-  /// a 404, or the Error get() would give for it. Only a failure to get a token fails the call.
-  Result<std::vector<Result<std::optional<std::string>>>> get_each(const std::vector<std::string>& paths);
+  /// Like get(), but each path also fails alone: its body, nullopt for a 404 on an optional path,
+  /// or the Error get() would give for it. Every path is optional when `optional` is empty. Only
+  /// a failure to get a token fails the call.
+  Result<std::vector<Result<std::optional<std::string>>>> get_each(const std::vector<std::string>& paths,
+                                                                   const std::vector<bool>& optional = {});
   /// Number of HTTP requests made so far (token PUTs included).
   int requests_made() const { return requests_made_; }
 
@@ -73,6 +75,10 @@ struct AwsOptions {
   std::chrono::milliseconds device_number_delay{200};  ///< before each re-read
   /// Waits between re-reads; empty: std::this_thread::sleep_for.
   std::function<void(std::chrono::milliseconds)> sleep{};
+  /// The MACs of this machine's NICs (read_device_macs()). What each NIC lists is asked for with
+  /// the NIC list instead of after it, one round trip fewer; a MAC the service does not list only
+  /// costs its requests, and one of these requests that fails is repeated once the list is known.
+  std::vector<MacAddress> local_macs{};
 };
 
 /// Fetches and normalises AWS EC2 metadata (IMDSv2). Errors read

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "nicsync/links.hpp"
 #include "nicsync/provider.hpp"
 
 namespace nicsync {
@@ -33,8 +34,10 @@ struct Fetched {
 Result<Fetched> fetch_from_service(Vendor vendor, const RunOptions& options, Services& services) {
   switch (vendor) {
     case Vendor::aws: {
+      AwsOptions aws = options.aws;
+      aws.local_macs = read_device_macs(services.fs);
       NICSYNC_TRY_ASSIGN(Instance instance,
-                         fetch_aws(services.http, options.metadata_url.value_or(kAwsDefaultEndpoint), options.aws));
+                         fetch_aws(services.http, options.metadata_url.value_or(kAwsDefaultEndpoint), aws));
       return Fetched{std::move(instance), std::nullopt};
     }
     case Vendor::oracle: {

@@ -127,33 +127,30 @@ Error ImdsSession::failure(const std::string& path, const HttpResponse& response
 
 Result<std::vector<std::optional<std::string>>> ImdsSession::get(const std::vector<std::string>& paths,
                                                                  const std::vector<bool>& optional) {
-  std::vector<std::optional<std::string>> bodies(paths.size());
-  if (paths.empty()) return bodies;
-  NICSYNC_TRY_ASSIGN(std::vector<HttpResponse> responses, fetch(paths));
-  for (size_t i = 0; i < paths.size(); ++i) {
-    HttpResponse& response = responses.at(i);
-    bool is_optional = i < optional.size() && optional[i];
-    if (response.status == 200) {
-      bodies[i] = std::move(response.body);
-    } else if (response.status == 404 && is_optional) {
-      bodies[i] = std::nullopt;
-    } else {
-      return failure(paths[i], response);
-    }
+  std::vector<bool> flags = optional;
+  flags.resize(paths.size(), false);
+  NICSYNC_TRY_ASSIGN(auto each, get_each(paths, flags));
+  std::vector<std::optional<std::string>> bodies;
+  bodies.reserve(each.size());
+  for (Result<std::optional<std::string>>& body : each) {
+    if (!body.ok()) return body.error();
+    bodies.push_back(std::move(body).value());
   }
   return bodies;
 }
 
-Result<std::vector<Result<std::optional<std::string>>>> ImdsSession::get_each(const std::vector<std::string>& paths) {
+Result<std::vector<Result<std::optional<std::string>>>> ImdsSession::get_each(const std::vector<std::string>& paths,
+                                                                            const std::vector<bool>& optional) {
   std::vector<Result<std::optional<std::string>>> out;
   if (paths.empty()) return out;
   NICSYNC_TRY_ASSIGN(std::vector<HttpResponse> responses, fetch(paths));
   out.reserve(paths.size());
   for (size_t i = 0; i < paths.size(); ++i) {
     HttpResponse& response = responses.at(i);
+    bool is_optional = optional.empty() || (i < optional.size() && optional[i]);
     if (response.status == 200) {
       out.emplace_back(std::optional<std::string>(std::move(response.body)));
-    } else if (response.status == 404) {
+    } else if (response.status == 404 && is_optional) {
       out.emplace_back(std::optional<std::string>());
     } else {
       out.emplace_back(failure(paths[i], response));

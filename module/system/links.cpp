@@ -23,6 +23,16 @@ Result<std::vector<Link>> read_sysfs_links(FileSystem& fs) {
   return links;
 }
 
+std::vector<MacAddress> read_device_macs(FileSystem& fs) {
+  std::vector<MacAddress> macs;
+  Result<std::vector<Link>> links = read_sysfs_links(fs);
+  if (!links.ok()) return macs;
+  for (const Link& link : *links) {
+    if (fs.is_directory("/sys/class/net/" + link.name.str() + "/device")) macs.push_back(link.mac);
+  }
+  return macs;
+}
+
 namespace {
 
 /// "02:00:17:05:cf:51 (ocid1.vnic...)": how an interface of the metadata is named in messages.

@@ -151,13 +151,14 @@ def write_fixture(directory, vendor, nics, addresses, ipv6=False):
 
 
 def make_root(directory, fixture, renderer="netplan", oci=None):
-    """A target root under DIRECTORY: /sys/class/net/<link>/address, the DMI values, the
-    renderer's directory; for Oracle the OCI API settings (the mock `oci`, or off) and the
-    scenario's conf.d files (oracle-settings)."""
+    """A target root under DIRECTORY: /sys/class/net/<link>/address and device (a NIC, as an
+    ENI's is: AWS asks for what these list with the NIC list), the DMI values, the renderer's
+    directory; for Oracle the OCI API settings (the mock `oci`, or off) and the scenario's conf.d
+    files (oracle-settings)."""
     root = pathlib.Path(tempfile.mkdtemp(prefix="root-", dir=directory))
     for link in fixture["links"]:
         d = root / "sys/class/net" / link["name"]
-        d.mkdir(parents=True)
+        (d / "device").mkdir(parents=True)
         (d / "address").write_text(link["mac"] + "\n")
     (root / "sys/class/net/lo").mkdir(parents=True)
     (root / "sys/class/net/lo/address").write_text("00:00:00:00:00:00\n")

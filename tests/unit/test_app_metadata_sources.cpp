@@ -417,6 +417,28 @@ TEST_SUITE("app::metadata_sources") {
     CHECK(http.requests.at(0).url == "http://127.0.0.1:8080/latest/api/token");
   }
 
+  TEST_CASE("AWS: the NICs /sys/class/net shows with a device are asked for with the NIC list") {
+    FakeHttpClient http;
+    serve_fixture(http, fixture("aws-seed-two-eni"));
+    FakeFileSystem fs;
+    fs.add("/sys/class/net/ens5/address", "02:86:10:77:7f:fe\n");
+    fs.add("/sys/class/net/docker0/address", "02:42:ac:11:00:01\n");  // no device: not asked for
+    FakeLog log;
+    Services services{.fs = fs, .http = http};
+
+    SUBCASE("a device-backed NIC: its 5 requests in round 2, the other NIC's in round 3") {
+      fs.directories.insert("/sys/class/net/ens5/device");
+      REQUIRE(obtain_instance(Vendor::aws, options(RunMode::normal), services, SaveView::no, log).ok());
+      CHECK(nicsync::test::batches(http) == "1 8 5");
+      CHECK(http.requests.at(4).url ==
+            "http://169.254.169.254/latest/meta-data/network/interfaces/macs/02:86:10:77:7f:fe/");
+    }
+    SUBCASE("none: every NIC after the list, as before") {
+      REQUIRE(obtain_instance(Vendor::aws, options(RunMode::normal), services, SaveView::no, log).ok());
+      CHECK(nicsync::test::batches(http) == "1 3 10");
+    }
+  }
+
   TEST_CASE("Oracle with the OCI API: its secondary IP and labels in the instance and the view, complete") {
     OracleWithApi oracle;
     FakeFileSystem fs;

@@ -399,6 +399,105 @@ TEST_CASE("fetch_aws: two ENIs in one subnet (aws-seed-two-eni)") {
   CHECK(check_token_headers(fake, "AQAEAdy3kLUXm/ZYa4rOVIOBDSxeY5JII9fPqvOcUhCMZt+8PnRT0HW3hOwfc") == 1);
 }
 
+/// The NICs of a fetch, one line each: MAC, role, index, addresses.
+std::string nics_of(const Instance& instance) {
+  std::string out;
+  for (const Interface& nic : instance.interfaces) {
+    out += nic.mac.str() + (nic.role == NicRole::primary ? " primary " : " secondary ") +
+           std::to_string(nic.index.value_or(-1)) + " " + join(nic.ipv4.addresses) + "\n";
+  }
+  return out;
+}
+
+const std::string kTwoEniNics =
+    "02:86:10:77:7f:fe primary 0 10.0.0.76 10.0.0.58\n"
+    "02:86:10:65:fd:31 secondary 1 10.0.0.226\n";
+
+TEST_CASE("fetch_aws: what the local NICs list goes out with the NIC list, one round trip fewer") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-seed-two-eni.json"));
+  nicsync::AwsOptions options;
+  options.local_macs = {mac("02:86:10:77:7f:fe"), mac("02:86:10:65:fd:31"), mac("02:86:10:77:7f:fe")};
+  auto instance = nicsync::fetch_aws(fake, kEndpoint, options);
+  REQUIRE_MESSAGE(instance.ok(), instance.error().message);
+  CHECK(nics_of(*instance) == kTwoEniNics);
+  CHECK(instance->interfaces[1].id->str() == "eni-0e7275b13b81f8bd2");
+
+  // In local order, each MAC once; nothing is asked twice and round 3 is gone.
+  const std::string a = kMacs + "02:86:10:77:7f:fe/";
+  const std::string b = kMacs + "02:86:10:65:fd:31/";
+  CHECK(request_lines(fake) ==
+        "PUT /latest/api/token\n"
+        "GET /latest/meta-data/mac\n"
+        "GET /latest/meta-data/instance-id\n"
+        "GET " + kMacs + "\n"
+        "GET " + a + "\n"
+        "GET " + a + "device-number\n"
+        "GET " + a + "interface-id\n"
+        "GET " + a + "local-ipv4s\n"
+        "GET " + a + "subnet-ipv4-cidr-block\n"
+        "GET " + b + "\n"
+        "GET " + b + "device-number\n"
+        "GET " + b + "interface-id\n"
+        "GET " + b + "local-ipv4s\n"
+        "GET " + b + "subnet-ipv4-cidr-block\n");
+  CHECK(batches(fake) == "1 13");
+  CHECK(check_token_headers(fake, "AQAEAdy3kLUXm/ZYa4rOVIOBDSxeY5JII9fPqvOcUhCMZt+8PnRT0HW3hOwfc") == 1);
+}
+
+TEST_CASE("fetch_aws: a local MAC the service does not list costs only its requests") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-seed-two-eni.json"));
+  nicsync::AwsOptions options;
+  options.local_macs = {mac("02:42:ac:11:00:02"), mac("02:86:10:77:7f:fe")};
+  auto instance = nicsync::fetch_aws(fake, kEndpoint, options);
+  REQUIRE_MESSAGE(instance.ok(), instance.error().message);
+  CHECK(nics_of(*instance) == kTwoEniNics);
+  // 5 requests for the unknown MAC (all 404), 5 for the primary; the listed NIC that is not
+  // local comes in round 3.
+  CHECK(batches(fake) == "1 13 5");
+  CHECK(fake.requests[4].url == kEndpoint + kMacs + "02:42:ac:11:00:02/");
+  CHECK(fake.requests[14].url == kEndpoint + kMacs + "02:86:10:65:fd:31/");
+}
+
+TEST_CASE("fetch_aws: a guessed NIC whose requests did not all answer is asked again after the list") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture("aws-seed-two-eni.json"));
+  nicsync::AwsOptions options;
+  options.local_macs = {mac("02:86:10:77:7f:fe"), mac("02:86:10:65:fd:31")};
+
+  SUBCASE("a failure on one key: the NIC is read again in round 3") {
+    const std::string flaky = kEndpoint + kMacs + "02:86:10:65:fd:31/interface-id";
+    int calls = 0;
+    fake.on(HttpMethod::get, flaky, [&calls](const HttpRequest&) {
+      HttpResponse response;
+      response.status = ++calls == 1 ? 503 : 200;
+      if (response.status == 200) response.body = "eni-0e7275b13b81f8bd2";
+      return response;
+    });
+    auto instance = nicsync::fetch_aws(fake, kEndpoint, options);
+    REQUIRE_MESSAGE(instance.ok(), instance.error().message);
+    CHECK(nics_of(*instance) == kTwoEniNics);
+    CHECK(instance->interfaces[1].id->str() == "eni-0e7275b13b81f8bd2");
+    CHECK(batches(fake) == "1 13 5");
+    CHECK(fake.requests[14].url == kEndpoint + kMacs + "02:86:10:65:fd:31/");
+  }
+  SUBCASE("a listing that stays 404 for a listed NIC is the error round 3 gives") {
+    fake.remove(HttpMethod::get, kEndpoint + kMacs + "02:86:10:65:fd:31/");
+    CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint, options)) ==
+          "aws: GET /latest/meta-data/network/interfaces/macs/02:86:10:65:fd:31/: HTTP 404");
+    CHECK(batches(fake) == "1 13 5");
+  }
+  SUBCASE("a failure of the NIC list itself is the error, as without guesses") {
+    HttpResponse failed;
+    failed.status = 500;
+    fake.set(HttpMethod::get, kEndpoint + kMacs, failed);
+    CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint, options)) ==
+          "aws: GET /latest/meta-data/network/interfaces/macs/: HTTP 500");
+    CHECK(batches(fake) == "1 13");
+  }
+}
+
 TEST_CASE("fetch_aws: dual stack, several IPv4 and IPv6 addresses (aws-multi-ip-ipv6)") {
   FakeHttpClient fake;
   serve_fixture(fake, load_fixture("aws-multi-ip-ipv6.json"));

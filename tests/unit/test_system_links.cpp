@@ -19,6 +19,21 @@ TEST_SUITE("system::links") {
     CHECK(links[1].mac.str() == "02:86:10:65:fd:31");
   }
 
+  TEST_CASE("device MACs: only the links a device backs, none when /sys/class/net cannot be read") {
+    test::FakeFileSystem fs;
+    CHECK(read_device_macs(fs).empty());
+    fs.add("/sys/class/net/lo/address", "00:00:00:00:00:00\n");
+    fs.add("/sys/class/net/ens5/address", "02:86:10:77:7f:fe\n");
+    fs.add("/sys/class/net/ens5/device/vendor", "0x1d0f\n");
+    fs.add("/sys/class/net/ens6/address", "02:86:10:65:fd:31\n");
+    fs.directories.insert("/sys/class/net/ens6/device");
+    fs.add("/sys/class/net/docker0/address", "02:42:ac:11:00:01\n");
+    fs.add("/sys/class/net/veth1a2b/address", "6a:1f:00:12:34:56\n");
+    std::string macs;
+    for (const MacAddress& mac : read_device_macs(fs)) macs += mac.str() + " ";
+    CHECK(macs == "02:86:10:77:7f:fe 02:86:10:65:fd:31 ");
+  }
+
   TEST_CASE("resolve maps MACs to names and fails on a MAC with no local interface") {
     Instance instance = test::aws_two_eni();
     for (Interface& nic : instance.interfaces) nic.os_name.reset();
