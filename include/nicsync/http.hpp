@@ -54,6 +54,14 @@ class HttpClient {
   /// Performs every request (in parallel where the client can) and returns one response per
   /// request, in the same order. Retries are the client's business; a response is final.
   virtual std::vector<HttpResponse> perform(const std::vector<HttpRequest>& requests) = 0;
+  /// Says that a batch of `requests` requests to the server of `url` comes after the next
+  /// perform() (an IMDS session's first batch after its token). The plain client opens the
+  /// connections that batch will use while the next perform() waits for its answers; the
+  /// others ignore it. Only the next perform() acts on it.
+  virtual void prepare(const std::string& url, size_t requests) {
+    (void)url;
+    (void)requests;
+  }
 };
 
 /// The client nicsync uses: http:// URLs through make_plain_http_client(), any other through

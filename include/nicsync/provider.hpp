@@ -49,7 +49,8 @@ class ImdsSession {
   int requests_made() const { return requests_made_; }
 
  private:
-  Result<void> acquire_token();
+  /// Gets a token; `next_batch` requests wait for it (HttpClient::prepare()), 0 when a repeat does.
+  Result<void> acquire_token(size_t next_batch = 0);
   /// The final responses for `paths` (one new token and a repeat after a 401).
   Result<std::vector<HttpResponse>> fetch(const std::vector<std::string>& paths);
   Error failure(const std::string& path, const HttpResponse& response) const;

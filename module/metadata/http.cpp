@@ -69,6 +69,10 @@ class HttpClientByScheme final : public HttpClient {
     return responses;
   }
 
+  void prepare(const std::string& url, size_t requests) override {
+    if (is_plain_http(url)) plain_->prepare(url, requests);
+  }
+
  private:
   HttpOptions options_;
   std::unique_ptr<HttpClient> plain_;

@@ -49,7 +49,7 @@ ImdsSession::ImdsSession(HttpClient& http, ImdsProtocol protocol, std::string ve
   while (!base.empty() && base.back() == '/') base.pop_back();
 }
 
-Result<void> ImdsSession::acquire_token() {
+Result<void> ImdsSession::acquire_token(size_t next_batch) {
   token_tried_ = true;
   token_.reset();
   if (protocol_.token_path.empty()) return {};
@@ -60,6 +60,8 @@ Result<void> ImdsSession::acquire_token() {
   request.headers = protocol_.static_headers;
   request.headers.emplace_back(protocol_.token_ttl_header, kTokenTtlSeconds);
   ++requests_made_;
+  // The batch that waits for this token: its connections open while the token is on its way.
+  if (next_batch > 0) http_.prepare(protocol_.base_url + "/", next_batch);
   std::vector<HttpResponse> responses = http_.perform({request});
   const HttpResponse& response = responses.at(0);
 
@@ -89,7 +91,7 @@ Result<void> ImdsSession::acquire_token() {
 }
 
 Result<std::vector<HttpResponse>> ImdsSession::fetch(const std::vector<std::string>& paths) {
-  if (!token_tried_) NICSYNC_TRY(acquire_token());
+  if (!token_tried_) NICSYNC_TRY(acquire_token(paths.size()));
 
   auto request_for = [&](const std::string& path) {
     HttpRequest request;

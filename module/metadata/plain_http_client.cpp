@@ -448,8 +448,21 @@ class PlainHttpClient final : public HttpClient {
   explicit PlainHttpClient(const HttpOptions& options) : options_(http::sane(options)) {}
 
   std::vector<HttpResponse> perform(const std::vector<HttpRequest>& requests) override;
+  void prepare(const std::string& url, size_t requests) override { prepared_ = Prepared{url, requests}; }
 
  private:
+  /// A connection opened ahead of need (prepare()) that has not connected yet: it joins idle_
+  /// when it does, unless a request takes it over first.
+  struct Opening {
+    std::string endpoint;
+    Socket socket;
+    Clock::time_point deadline;  ///< the connect timeout
+  };
+  struct Prepared {
+    std::string url;
+    size_t requests = 0;
+  };
+
   /// Starts an attempt: a kept-alive connection or a new non-blocking connect. A request that
   /// cannot even start (a bad URL, an unknown host) finishes at once.
   std::variant<std::unique_ptr<Transfer>, Finished> start(const HttpRequest& request, size_t index, int attempt);
@@ -465,10 +478,20 @@ class PlainHttpClient final : public HttpClient {
   void release(Transfer& transfer, bool keep);
   /// The addresses of HOST:PORT, numeric hosts without any lookup. Empty with `why` on failure.
   const std::vector<sockaddr_storage>& resolve(const HttpUrl& url, std::string& why);
+  /// A non-blocking socket connecting to `url`'s first address; nullopt with `why` on failure.
+  std::optional<Socket> connect_to(const HttpUrl& url, bool& connected, std::string& why);
+  /// Opens what prepare() asked for, less the connections to that server there are already
+  /// (idle, opening, or carrying one of `in_flight`).
+  void open_prepared(const std::vector<std::unique_ptr<Transfer>>& in_flight);
+  /// Moves the opening connections on after poll(): connected ones to idle_, failed or timed
+  /// out ones closed. `revents` holds one entry per opening_ connection.
+  void settle_opening(const pollfd* revents, Clock::time_point now);
 
   HttpOptions options_;
   std::map<std::string, std::vector<Socket>> idle_;  ///< kept-alive connections by endpoint
   std::map<std::string, std::vector<sockaddr_storage>> addresses_;
+  std::vector<Opening> opening_;
+  std::optional<Prepared> prepared_;
 };
 
 std::string build_request(const HttpRequest& request, const HttpUrl& url, std::string& why) {
@@ -565,21 +588,83 @@ std::variant<std::unique_ptr<Transfer>, Finished> PlainHttpClient::start(const H
     }
   }
 
-  const std::vector<sockaddr_storage>& addresses = resolve(*url, why);
-  if (addresses.empty()) return transport_failure(why);
+  // Then one prepare() opened, still connecting.
+  auto opening = std::find_if(opening_.begin(), opening_.end(),
+                              [&](const Opening& o) { return o.endpoint == transfer->endpoint; });
+  if (opening != opening_.end()) {
+    transfer->socket = std::move(opening->socket);
+    transfer->connect_deadline = std::min(transfer->connect_deadline, opening->deadline);
+    transfer->phase = Transfer::Phase::connecting;
+    opening_.erase(opening);
+    return transfer;
+  }
+
+  bool connected = false;
+  std::optional<Socket> socket = connect_to(*url, connected, why);
+  if (!socket) return transport_failure(why);
+  transfer->socket = std::move(*socket);
+  transfer->phase = connected ? Transfer::Phase::sending : Transfer::Phase::connecting;
+  return transfer;
+}
+
+std::optional<Socket> PlainHttpClient::connect_to(const HttpUrl& url, bool& connected, std::string& why) {
+  const std::vector<sockaddr_storage>& addresses = resolve(url, why);
+  if (addresses.empty()) return std::nullopt;
   const sockaddr_storage& address = addresses.front();
   int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return transport_failure(std::system_category().message(errno));
-  transfer->socket = Socket(fd);
-  socklen_t length = address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), length) == 0) {
-    transfer->phase = Transfer::Phase::sending;
-  } else if (errno == EINPROGRESS) {
-    transfer->phase = Transfer::Phase::connecting;
-  } else {
-    return transport_failure(std::system_category().message(errno));
+  if (fd < 0) {
+    why = std::system_category().message(errno);
+    return std::nullopt;
   }
-  return transfer;
+  Socket socket(fd);
+  socklen_t length = address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), length) == 0;
+  if (!connected && errno != EINPROGRESS) {
+    why = std::system_category().message(errno);
+    return std::nullopt;
+  }
+  return socket;
+}
+
+void PlainHttpClient::open_prepared(const std::vector<std::unique_ptr<Transfer>>& in_flight) {
+  if (!prepared_) return;
+  const Prepared prepared = std::move(*prepared_);
+  prepared_.reset();
+  std::string why;
+  std::optional<HttpUrl> url = parse_http_url(prepared.url, why);
+  if (!url) return;  // the batch itself will say what is wrong
+  const std::string endpoint = url->endpoint();
+  size_t have = idle_[endpoint].size();
+  have += static_cast<size_t>(std::count_if(opening_.begin(), opening_.end(),
+                                            [&](const Opening& o) { return o.endpoint == endpoint; }));
+  have += static_cast<size_t>(std::count_if(in_flight.begin(), in_flight.end(),
+                                            [&](const auto& t) { return t->endpoint == endpoint; }));
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(options_.connect_timeout_ms);
+  for (size_t want = http::parallelism(prepared.requests, options_.max_in_flight); have < want; ++have) {
+    bool connected = false;
+    std::optional<Socket> socket = connect_to(*url, connected, why);
+    if (!socket) return;  // the batch will meet the same failure, and report it
+    opening_.push_back(Opening{endpoint, std::move(*socket), deadline});
+  }
+}
+
+void PlainHttpClient::settle_opening(const pollfd* revents, Clock::time_point now) {
+  std::vector<Opening> still;
+  for (size_t i = 0; i < opening_.size(); ++i) {
+    Opening& opening = opening_[i];
+    if ((revents[i].revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
+      int error = 0;
+      socklen_t size = sizeof error;
+      if (::getsockopt(opening.socket.fd(), SOL_SOCKET, SO_ERROR, &error, &size) != 0) error = errno;
+      std::vector<Socket>& pool = idle_[opening.endpoint];
+      if (error == 0 && pool.size() < static_cast<size_t>(options_.max_in_flight)) {
+        pool.push_back(std::move(opening.socket));
+      }
+      continue;  // a failed one is closed: a request that needs it connects again and reports
+    }
+    if (now < opening.deadline) still.push_back(std::move(opening));
+  }
+  opening_ = std::move(still);
 }
 
 std::optional<Finished> PlainHttpClient::progress(Transfer& transfer, short revents) {
@@ -694,6 +779,7 @@ std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest
   };
 
   std::vector<pollfd> polled;
+  bool first_pass = true;
   while (done < requests.size()) {
     // Put due requests on the wire, lowest index first, up to the parallelism limit.
     now = Clock::now();
@@ -716,6 +802,10 @@ std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest
         in_flight.push_back(std::move(transfer));
       }
     }
+    // With this batch's first requests out, the connections prepare() asked for open while
+    // their answers are awaited.
+    if (first_pass) open_prepared(in_flight);
+    first_pass = false;
     if (done == requests.size()) break;
 
     // Sleep until a socket is ready, an attempt times out, or a retry falls due.
@@ -730,6 +820,10 @@ std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest
       short events = transfer->phase == Transfer::Phase::receiving ? POLLIN : POLLOUT;
       polled.push_back({transfer->socket.fd(), events, 0});
     }
+    for (const Opening& opening : opening_) {
+      wake = std::min(wake, opening.deadline);
+      polled.push_back({opening.socket.fd(), POLLOUT, 0});
+    }
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - Clock::now()).count();
     int ready = ::poll(polled.data(), polled.size(), static_cast<int>(std::clamp<long long>(wait, 0, 1000)));
     if (ready < 0 && errno != EINTR) {
@@ -741,6 +835,7 @@ std::vector<HttpResponse> PlainHttpClient::perform(const std::vector<HttpRequest
 
     // Move every ready transfer on; end those that finished or ran out of time.
     now = Clock::now();
+    if (ready >= 0) settle_opening(polled.data() + in_flight.size(), now);
     std::vector<std::unique_ptr<Transfer>> still;
     still.reserve(in_flight.size());
     for (size_t i = 0; i < in_flight.size(); ++i) {

@@ -54,8 +54,12 @@ class FakeHttpClient : public HttpClient {
     return responses;
   }
 
+  void prepare(const std::string& url, size_t count) override { prepared.emplace_back(url, count); }
+
   /// Every request, in the order perform() was given them.
   std::vector<HttpRequest> requests;
+  /// Every prepare() call: (url, requests).
+  std::vector<std::pair<std::string, size_t>> prepared;
   /// How many requests each perform() call carried (one entry per round trip).
   std::vector<size_t> batch_sizes;
 

@@ -397,6 +397,8 @@ TEST_CASE("fetch_aws: two ENIs in one subnet (aws-seed-two-eni)") {
         "GET " + b + "subnet-ipv4-cidr-block\n");
   CHECK(batches(fake) == "1 3 10");
   CHECK(check_token_headers(fake, "AQAEAdy3kLUXm/ZYa4rOVIOBDSxeY5JII9fPqvOcUhCMZt+8PnRT0HW3hOwfc") == 1);
+  using Prepared = std::vector<std::pair<std::string, size_t>>;
+  CHECK(fake.prepared == Prepared{{kEndpoint + "/", 3}});
 }
 
 /// The NICs of a fetch, one line each: MAC, role, index, addresses.
@@ -443,6 +445,9 @@ TEST_CASE("fetch_aws: what the local NICs list goes out with the NIC list, one r
         "GET " + b + "subnet-ipv4-cidr-block\n");
   CHECK(batches(fake) == "1 13");
   CHECK(check_token_headers(fake, "AQAEAdy3kLUXm/ZYa4rOVIOBDSxeY5JII9fPqvOcUhCMZt+8PnRT0HW3hOwfc") == 1);
+  // The batch after the token was announced to the client before the token PUT.
+  using Prepared = std::vector<std::pair<std::string, size_t>>;
+  CHECK(fake.prepared == Prepared{{kEndpoint + "/", 13}});
 }
 
 TEST_CASE("fetch_aws: a local MAC the service does not list costs only its requests") {
@@ -551,6 +556,7 @@ TEST_CASE("fetch_aws: a 401 mid-run gets exactly one new token and repeats only 
   REQUIRE_MESSAGE(instance.ok(), instance.error().message);
   CHECK(join(instance->interfaces[0].ipv4.addresses) == "10.0.0.76 10.0.0.58");
   CHECK(batches(fake) == "1 3 10 1 1");
+  CHECK(fake.prepared.size() == 1);  // the new token's repeat is not announced
   CHECK(fake.requests[14].method == HttpMethod::put);
   CHECK(fake.requests[15].url == refused);
   CHECK(check_token_headers(fake, "AQAEAdy3kLUXm/ZYa4rOVIOBDSxeY5JII9fPqvOcUhCMZt+8PnRT0HW3hOwfc") == 2);

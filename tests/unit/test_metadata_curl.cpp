@@ -161,6 +161,27 @@ class ProxyTrap {
   int port_ = 0;
 };
 
+/// TCP connections to the mock that are open or opening here: the client side of each (the
+/// mock's port is its remote port), from this network namespace's /proc/net/tcp.
+size_t open_connections_to(const MockImds& mock) {
+  const std::string url = mock.url();
+  const int port = std::stoi(url.substr(url.rfind(':') + 1));
+  size_t count = 0;
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    size_t colon = remote.rfind(':');
+    if (colon == std::string::npos) continue;
+    bool open = state == "01" || state == "02";  // ESTABLISHED, SYN_SENT
+    if (open && std::stoi(remote.substr(colon + 1), nullptr, 16) == port) ++count;
+  }
+  return count;
+}
+
 /// Sets environment variables for its lifetime and restores them (or their absence) after.
 class EnvOverride {
  public:
@@ -621,6 +642,51 @@ HttpRequest get(const std::string& url) {
 }  // namespace
 
 TEST_SUITE("metadata::PlainHttpClient") {
+
+TEST_CASE("prepare(): the next batch's connections open while the request before it waits") {
+  auto mock = serve(kTwoEni);
+  mock->add_fault(latency_fault("/latest/api/token", 1, 50));  // the token takes a while
+  auto client = nicsync::make_plain_http_client(quick_options());  // max_in_flight 4
+  HttpRequest token;
+  token.method = nicsync::HttpMethod::put;
+  token.url = mock->url() + "/latest/api/token";
+  token.headers = {{"X-aws-ec2-metadata-token-ttl-seconds", "21600"}};
+
+  client->prepare(mock->url() + "/", 6);  // 6 requests take 2 waves of 3
+  auto start = Clock::now();
+  REQUIRE(client->perform({token}).at(0).status == 200);
+  CHECK(elapsed_ms(start) >= 45);
+  CHECK(open_connections_to(*mock) == 3);  // the token's, kept, and 2 opened during its wait
+
+  std::vector<HttpResponse> responses = client->perform(std::vector<HttpRequest>(6, aws_get(*mock, "/latest/meta-data/mac")));
+  for (const HttpResponse& response : responses) CHECK(response.body == "02:86:10:77:7f:fe");
+  CHECK(connections(*mock) == 3);  // the batch used those three, opened no other
+  CHECK(open_connections_to(*mock) == 3);
+
+  // Only the next perform() acts on it; a later one opens nothing more.
+  client->prepare(mock->url() + "/", 4);
+  REQUIRE(client->perform({aws_get(*mock, "/latest/meta-data/mac")}).at(0).status == 200);
+  CHECK(open_connections_to(*mock) == 4);
+  REQUIRE(client->perform({aws_get(*mock, "/latest/meta-data/mac")}).at(0).status == 200);
+  CHECK(open_connections_to(*mock) == 4);
+}
+
+TEST_CASE("prepare(): without it, or for a server that is not there, nothing extra is opened or reported") {
+  auto mock = serve(kTwoEni);
+  auto client = nicsync::make_plain_http_client(quick_options());
+  REQUIRE(client->perform({aws_get(*mock, "/latest/meta-data/mac")}).at(0).status == 200);
+  CHECK(open_connections_to(*mock) == 1);
+
+  // A closed port: the prepared connects fail quietly; the batch's own request reports it.
+  const std::string closed = "http://127.0.0.1:" + std::to_string(closed_port());
+  client->prepare(closed + "/", 4);
+  REQUIRE(client->perform({aws_get(*mock, "/latest/meta-data/mac")}).at(0).status == 200);
+  HttpRequest refused = aws_get(*mock, "/latest/meta-data/mac");
+  refused.url = closed + "/latest/meta-data/mac";
+  HttpResponse response = client->perform({refused}).at(0);
+  CHECK(response.status == 0);
+  CHECK(response.transport_error == "Connection refused");
+}
 
 TEST_CASE("a chunked body is joined, chunk extensions and trailers ignored, and the connection kept") {
   ScriptedServer server({{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
