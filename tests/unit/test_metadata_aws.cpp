@@ -69,6 +69,20 @@ nicsync::AwsOptions recording_options(std::vector<long>& sleeps) {
   return options;
 }
 
+/// The requests of a fetch of two NICs, `first` then `second` (their macs/<mac>/ paths): the
+/// token, the top keys and the NIC list, then each NIC's listing and eager keys.
+std::string two_nic_requests(const std::string& first, const std::string& second) {
+  std::string out = "PUT /latest/api/token\nGET /latest/meta-data/mac\nGET /latest/meta-data/instance-id\nGET " +
+                    kMacs + "\n";
+  for (const std::string& nic : {first, second}) {
+    out += "GET " + nic + "\n";
+    for (const char* key : {"device-number", "interface-id", "local-ipv4s", "subnet-ipv4-cidr-block"}) {
+      out += "GET " + nic + key + "\n";
+    }
+  }
+  return out;
+}
+
 std::map<std::string, std::string> leaves_of(const char* device, const char* ipv4s, const char* subnet) {
   return {{"device-number", device}, {"local-ipv4s", ipv4s}, {"subnet-ipv4-cidr-block", subnet}};
 }
@@ -380,21 +394,7 @@ TEST_CASE("fetch_aws: two ENIs in one subnet (aws-seed-two-eni)") {
   // The listing order (fd:31 first) drives the request order; the result is sorted by index.
   const std::string a = kMacs + "02:86:10:65:fd:31/";
   const std::string b = kMacs + "02:86:10:77:7f:fe/";
-  CHECK(request_lines(fake) ==
-        "PUT /latest/api/token\n"
-        "GET /latest/meta-data/mac\n"
-        "GET /latest/meta-data/instance-id\n"
-        "GET " + kMacs + "\n"
-        "GET " + a + "\n"
-        "GET " + a + "device-number\n"
-        "GET " + a + "interface-id\n"
-        "GET " + a + "local-ipv4s\n"
-        "GET " + a + "subnet-ipv4-cidr-block\n"
-        "GET " + b + "\n"
-        "GET " + b + "device-number\n"
-        "GET " + b + "interface-id\n"
-        "GET " + b + "local-ipv4s\n"
-        "GET " + b + "subnet-ipv4-cidr-block\n");
+  CHECK(request_lines(fake) == two_nic_requests(a, b));
   CHECK(batches(fake) == "1 3 10");
   CHECK(check_token_headers(fake, "AQAEAdy3kLUXm/ZYa4rOVIOBDSxeY5JII9fPqvOcUhCMZt+8PnRT0HW3hOwfc") == 1);
   using Prepared = std::vector<std::pair<std::string, size_t>>;
@@ -428,21 +428,7 @@ TEST_CASE("fetch_aws: what the local NICs list goes out with the NIC list, one r
   // In local order, each MAC once; nothing is asked twice and round 3 is gone.
   const std::string a = kMacs + "02:86:10:77:7f:fe/";
   const std::string b = kMacs + "02:86:10:65:fd:31/";
-  CHECK(request_lines(fake) ==
-        "PUT /latest/api/token\n"
-        "GET /latest/meta-data/mac\n"
-        "GET /latest/meta-data/instance-id\n"
-        "GET " + kMacs + "\n"
-        "GET " + a + "\n"
-        "GET " + a + "device-number\n"
-        "GET " + a + "interface-id\n"
-        "GET " + a + "local-ipv4s\n"
-        "GET " + a + "subnet-ipv4-cidr-block\n"
-        "GET " + b + "\n"
-        "GET " + b + "device-number\n"
-        "GET " + b + "interface-id\n"
-        "GET " + b + "local-ipv4s\n"
-        "GET " + b + "subnet-ipv4-cidr-block\n");
+  CHECK(request_lines(fake) == two_nic_requests(a, b));
   CHECK(batches(fake) == "1 13");
   CHECK(check_token_headers(fake, "AQAEAdy3kLUXm/ZYa4rOVIOBDSxeY5JII9fPqvOcUhCMZt+8PnRT0HW3hOwfc") == 1);
   // The batch after the token was announced to the client before the token PUT.
