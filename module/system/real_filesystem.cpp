@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -72,12 +73,18 @@ std::string octal(mode_t mode) {
 }
 
 /// ".nicsync-XXXXXX" with six random letters or digits: a temporary file or a backup (created
-/// with O_EXCL or linkat(), so a name taken already is tried again, never reused).
+/// with O_EXCL or linkat(), so a name taken already is tried again, never reused). The engine is
+/// seeded once per thread: a std::random_device per name cost ≈ 34 µs on the bench's VM, ≈ 10 ms
+/// of a clean network-scripts apply at 80 NICs (287 files).
 std::string random_name() {
   static constexpr char kLetters[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  std::random_device random;
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  std::uint64_t bits = engine();
   std::string name = ".nicsync-";
-  for (int i = 0; i < 6; ++i) name += kLetters[random() % (sizeof kLetters - 1)];
+  for (int i = 0; i < 6; ++i) {
+    name += kLetters[bits % (sizeof kLetters - 1)];
+    bits /= sizeof kLetters - 1;
+  }
   return name;
 }
 
