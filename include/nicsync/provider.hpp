@@ -78,7 +78,8 @@ struct AwsOptions {
   std::function<void(std::chrono::milliseconds)> sleep{};
   /// The MACs of this machine's NICs (read_device_macs()). What each NIC lists is asked for with
   /// the NIC list instead of after it, one round trip fewer; a MAC the service does not list only
-  /// costs its requests, and one of these requests that fails is repeated once the list is known.
+  /// costs its requests, and a NIC whose requests did not all answer is asked for again once the
+  /// list is known.
   std::vector<MacAddress> local_macs{};
 };
 
@@ -138,7 +139,10 @@ inline constexpr const char* kAlibabaDefaultEndpoint = "http://100.100.100.200";
 /// The NIC of meta-data/mac is the primary with index 0; the others get no index (see
 /// number_interfaces()). Errors read
 /// `alibaba: macs/00:16:3e:45:5e:32/private-ipv4s: "172.16.10.57" is not a JSON array`.
-Result<Instance> fetch_alibaba(HttpClient& http, const std::string& endpoint);
+/// `local_macs` (read_device_macs()): the NICs whose keys are asked for with the NIC list, as
+/// AwsOptions::local_macs.
+Result<Instance> fetch_alibaba(HttpClient& http, const std::string& endpoint,
+                               const std::vector<MacAddress>& local_macs = {});
 
 /// Which cloud this machine runs in, from /sys/class/dmi/id/{sys_vendor,product_name,
 /// chassis_asset_tag}, without any network. No match (or more than one) is an Error that shows

@@ -51,7 +51,8 @@ Result<Fetched> fetch_from_service(Vendor vendor, const RunOptions& options, Ser
     }
     case Vendor::alibaba: {
       NICSYNC_TRY_ASSIGN(Instance instance,
-                         fetch_alibaba(services.http, options.metadata_url.value_or(kAlibabaDefaultEndpoint)));
+                         fetch_alibaba(services.http, options.metadata_url.value_or(kAlibabaDefaultEndpoint),
+                                       read_device_macs(services.fs)));
       return Fetched{std::move(instance), std::nullopt};
     }
   }

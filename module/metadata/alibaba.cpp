@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "metadata/json_text.hpp"
+#include "metadata/nic_requests.hpp"
 #include "nicsync/provider.hpp"
 
 namespace nicsync {
@@ -249,7 +250,8 @@ Result<Instance> assemble_instance(const MacAddress& primary_mac, const Resource
 
 }  // namespace alibaba
 
-Result<Instance> fetch_alibaba(HttpClient& http, const std::string& endpoint) {
+Result<Instance> fetch_alibaba(HttpClient& http, const std::string& endpoint,
+                               const std::vector<MacAddress>& local_macs) {
   ImdsProtocol protocol;
   protocol.base_url = endpoint;
   protocol.token_path = "/latest/api/token";
@@ -261,32 +263,31 @@ Result<Instance> fetch_alibaba(HttpClient& http, const std::string& endpoint) {
   const std::string meta(alibaba::kMetaDataPath);
   const std::string macs_path(alibaba::kMacsPath);
 
-  // Round trips 1 and 2: the token, then the primary MAC, the instance id and the NIC list.
-  NICSYNC_TRY_ASSIGN(auto top, session.get({meta + "mac", meta + "instance-id", macs_path}));
-  NICSYNC_TRY_ASSIGN(MacAddress primary_mac, alibaba::parse_mac(*top[0], "mac"));
-  NICSYNC_TRY_ASSIGN(ResourceId instance_id, alibaba::parse_resource_id(*top[1], "instance-id"));
-  NICSYNC_TRY_ASSIGN(std::vector<MacAddress> macs, alibaba::parse_mac_listing(*top[2]));
-
-  // Round trip 3: every key of every NIC at once; the IPv6 keys answer 404 where there is no IPv6.
-  std::vector<std::string> paths;
-  std::vector<bool> optional;
-  for (const MacAddress& mac : macs) {
+  // Every key of a NIC at once; the IPv6 keys answer 404 where there is no IPv6.
+  const NicRequests requests_of = [&](const MacAddress& mac) {
+    std::vector<NicRequest> requests;
     for (std::string_view key : alibaba::kInterfaceKeys) {
-      paths.push_back(macs_path + mac.str() + "/" + std::string(key));
-      optional.push_back(!alibaba::is_required_interface_key(key));
+      requests.push_back({macs_path + mac.str() + "/" + std::string(key), !alibaba::is_required_interface_key(key)});
     }
-  }
-  NICSYNC_TRY_ASSIGN(auto bodies, session.get(paths, optional));
+    return requests;
+  };
+  // Round trips 1 and 2: the token, then the primary MAC, the instance id and the NIC list; with
+  // them, each local NIC's keys (nic_requests.hpp). Round trip 3: the other NICs' keys.
+  NICSYNC_TRY_ASSIGN(GuessedBatch top,
+                     get_with_guesses(session, {meta + "mac", meta + "instance-id", macs_path}, local_macs, requests_of));
+  NICSYNC_TRY_ASSIGN(MacAddress primary_mac, alibaba::parse_mac(top.bodies[0], "mac"));
+  NICSYNC_TRY_ASSIGN(ResourceId instance_id, alibaba::parse_resource_id(top.bodies[1], "instance-id"));
+  NICSYNC_TRY_ASSIGN(std::vector<MacAddress> macs, alibaba::parse_mac_listing(top.bodies[2]));
+  NICSYNC_TRY_ASSIGN(std::vector<NicBodies> bodies, nic_bodies(session, macs, requests_of, top));
 
   std::vector<Interface> interfaces;
-  size_t next = 0;
-  for (const MacAddress& mac : macs) {
+  for (size_t n = 0; n < macs.size(); ++n) {
     std::map<std::string, std::string> leaves;
-    for (std::string_view key : alibaba::kInterfaceKeys) {
-      std::optional<std::string>& body = bodies[next++];
-      if (body) leaves.emplace(key, std::move(*body));
+    for (size_t k = 0; k < alibaba::kInterfaceKeys.size(); ++k) {
+      std::optional<std::string>& body = bodies[n][k];
+      if (body) leaves.emplace(alibaba::kInterfaceKeys[k], std::move(*body));
     }
-    NICSYNC_TRY_ASSIGN(Interface nic, alibaba::parse_interface(mac, leaves));
+    NICSYNC_TRY_ASSIGN(Interface nic, alibaba::parse_interface(macs[n], leaves));
     interfaces.push_back(std::move(nic));
   }
   return alibaba::assemble_instance(primary_mac, instance_id, std::move(interfaces));

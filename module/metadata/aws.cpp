@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "metadata/nic_requests.hpp"
 #include "nicsync/provider.hpp"
 
 namespace nicsync {
@@ -342,66 +343,25 @@ Result<Instance> fetch_aws(HttpClient& http, const std::string& endpoint, const 
   const std::string meta(aws::kMetaDataPath);
   const std::string macs_path(aws::kMacsPath);
 
-  // Round trips 1 and 2: the token, then the primary MAC, the instance id and the NIC list. With
-  // them, what each local NIC lists and the keys nearly every NIC has (as round 3 would).
-  const size_t per_nic = 1 + aws::kEagerInterfaceKeys.size();
-  auto add_nic = [&](const MacAddress& mac, std::vector<std::string>& paths, std::vector<bool>& optional) {
-    paths.push_back(macs_path + mac.str() + "/");
-    optional.push_back(false);
+  // A NIC's requests: what it lists, and with it the keys nearly every NIC has.
+  const NicRequests requests_of = [&](const MacAddress& mac) {
+    std::string listing = macs_path + mac.str() + "/";
+    std::vector<NicRequest> requests{{listing, false}};
     for (std::string_view key : aws::kEagerInterfaceKeys) {
-      paths.push_back(macs_path + mac.str() + "/" + std::string(key));
-      optional.push_back(true);  // judged against the listing below
+      requests.push_back({listing + std::string(key), true});  // judged against the listing below
     }
+    return requests;
   };
-  std::vector<std::string> round2 = {meta + "mac", meta + "instance-id", macs_path};
-  std::vector<bool> round2_optional(round2.size(), false);
-  std::vector<MacAddress> guessed;
-  for (const MacAddress& mac : options.local_macs) {
-    if (std::find(guessed.begin(), guessed.end(), mac) != guessed.end()) continue;
-    guessed.push_back(mac);
-    add_nic(mac, round2, round2_optional);
-  }
-  // A guess may be a NIC the service does not know: each of its paths is optional here.
-  std::fill(round2_optional.begin() + 3, round2_optional.end(), true);
-  NICSYNC_TRY_ASSIGN(auto top, session.get_each(round2, round2_optional));
-  for (size_t i = 0; i < 3; ++i) {
-    if (!top[i].ok()) return top[i].error();
-  }
-  NICSYNC_TRY_ASSIGN(MacAddress primary_mac, aws::parse_mac(**top[0], "mac"));
-  NICSYNC_TRY_ASSIGN(ResourceId instance_id, aws::parse_resource_id(**top[1], "instance-id"));
-  NICSYNC_TRY_ASSIGN(std::vector<MacAddress> macs, aws::parse_mac_listing(**top[2]));
-
-  // Round trip 3, for the listed NICs round 2 did not guess, or whose guess did not all answer
-  // (the listing missing, or a failure): what each lists and its eager keys.
+  // Round trips 1 and 2: the token, then the primary MAC, the instance id and the NIC list; with
+  // them, each local NIC's requests (nic_requests.hpp). Round trip 3: the other NICs'.
+  NICSYNC_TRY_ASSIGN(GuessedBatch top,
+                     get_with_guesses(session, {meta + "mac", meta + "instance-id", macs_path}, options.local_macs, requests_of));
+  NICSYNC_TRY_ASSIGN(MacAddress primary_mac, aws::parse_mac(top.bodies[0], "mac"));
+  NICSYNC_TRY_ASSIGN(ResourceId instance_id, aws::parse_resource_id(top.bodies[1], "instance-id"));
+  NICSYNC_TRY_ASSIGN(std::vector<MacAddress> macs, aws::parse_mac_listing(top.bodies[2]));
+  NICSYNC_TRY_ASSIGN(std::vector<NicBodies> nic_bodies_of, nic_bodies(session, macs, requests_of, top));
   std::vector<std::string> listing_paths;
-  std::vector<std::vector<std::optional<std::string>>> nic_bodies(macs.size());  // listing, then eager keys
-  std::vector<std::string> round3;
-  std::vector<bool> round3_optional;
-  std::vector<size_t> round3_nics;
-  for (size_t n = 0; n < macs.size(); ++n) {
-    listing_paths.push_back(macs_path + macs[n].str() + "/");
-    auto guess = std::find(guessed.begin(), guessed.end(), macs[n]);
-    if (guess != guessed.end()) {
-      auto first = top.begin() + static_cast<std::ptrdiff_t>(3 + (guess - guessed.begin()) * per_nic);
-      bool answered = std::all_of(first, first + static_cast<std::ptrdiff_t>(per_nic),
-                                  [](const auto& body) { return body.ok(); }) &&
-                      first->value().has_value();
-      if (answered) {
-        for (auto body = first; body != first + static_cast<std::ptrdiff_t>(per_nic); ++body) {
-          nic_bodies[n].push_back(std::move(*body).value());
-        }
-        continue;
-      }
-    }
-    add_nic(macs[n], round3, round3_optional);
-    round3_nics.push_back(n);
-  }
-  NICSYNC_TRY_ASSIGN(auto round3_bodies, session.get(round3, round3_optional));
-  for (size_t i = 0; i < round3_nics.size(); ++i) {
-    auto first = round3_bodies.begin() + static_cast<std::ptrdiff_t>(i * per_nic);
-    nic_bodies[round3_nics[i]].assign(std::make_move_iterator(first),
-                                      std::make_move_iterator(first + static_cast<std::ptrdiff_t>(per_nic)));
-  }
+  for (const MacAddress& mac : macs) listing_paths.push_back(macs_path + mac.str() + "/");
 
   // Round trip 4, only where a NIC lists more keys (network-card, IPv6, prefixes). A listed key
   // that answers 404 is optional, except the required and the IPv4 ones: the listing said they
@@ -412,7 +372,7 @@ Result<Instance> fetch_aws(HttpClient& http, const std::string& endpoint, const 
   std::vector<std::map<std::string, std::string>> leaves_per_nic(macs.size());
   std::vector<std::vector<std::string>> keys_per_nic;
   for (size_t n = 0; n < macs.size(); ++n) {
-    NICSYNC_TRY_ASSIGN(std::vector<std::string> keys, aws::keys_to_fetch(macs[n], *nic_bodies[n][0]));
+    NICSYNC_TRY_ASSIGN(std::vector<std::string> keys, aws::keys_to_fetch(macs[n], *nic_bodies_of[n][0]));
     for (const std::string& key : keys) {
       bool needed = aws::is_required_interface_key(key) || aws::is_ipv4_interface_key(key);
       auto eager = std::find(aws::kEagerInterfaceKeys.begin(), aws::kEagerInterfaceKeys.end(), key);
@@ -422,7 +382,7 @@ Result<Instance> fetch_aws(HttpClient& http, const std::string& endpoint, const 
         leaf_owners.emplace_back(n, key);
         continue;
       }
-      std::optional<std::string>& body = nic_bodies[n][1 + (eager - aws::kEagerInterfaceKeys.begin())];
+      std::optional<std::string>& body = nic_bodies_of[n][1 + (eager - aws::kEagerInterfaceKeys.begin())];
       if (body) {
         leaves_per_nic[n].emplace(key, std::move(*body));
       } else if (needed) {

@@ -13,6 +13,7 @@
 #include "fake_log.hpp"
 #include "fake_oci_api.hpp"
 #include "instance_text.hpp"
+#include "metadata/alibaba.hpp"
 #include "nicsync/provider.hpp"
 #include "oci_test_material.hpp"
 
@@ -437,6 +438,21 @@ TEST_SUITE("app::metadata_sources") {
       REQUIRE(obtain_instance(Vendor::aws, options(RunMode::normal), services, SaveView::no, log).ok());
       CHECK(nicsync::test::batches(http) == "1 3 10");
     }
+  }
+
+  TEST_CASE("Alibaba: the NICs /sys/class/net shows with a device are asked for with the NIC list") {
+    FakeHttpClient http;
+    serve_fixture(http, fixture("alibaba-seed-two-eni"));
+    FakeFileSystem fs;
+    fs.add("/sys/class/net/eth0/address", "00:16:3e:0e:16:21\n");
+    fs.directories.insert("/sys/class/net/eth0/device");
+    FakeLog log;
+    Services services{.fs = fs, .http = http};
+    REQUIRE(obtain_instance(Vendor::alibaba, options(RunMode::normal), services, SaveView::no, log).ok());
+    CHECK(nicsync::test::batches(http) == "1 12 18");
+    CHECK(http.requests.at(4).url ==
+          "http://100.100.100.200/latest/meta-data/network/interfaces/macs/00:16:3e:0e:16:21/" +
+              std::string(nicsync::alibaba::kInterfaceKeys[0]));
   }
 
   TEST_CASE("Oracle with the OCI API: its secondary IP and labels in the instance and the view, complete") {

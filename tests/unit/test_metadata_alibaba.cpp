@@ -326,6 +326,35 @@ TEST_CASE("fetch_alibaba: every fixture, with the token optional and required") 
   }
 }
 
+TEST_CASE("fetch_alibaba: the local NICs' keys go out with the NIC list, the others' after it") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture(kTwoEni));
+  // Two of the three listed NICs are local, and one MAC the service does not know.
+  const std::vector<MacAddress> local = {mac("00:16:3e:12:e7:27"), mac("00:16:3e:ff:ff:01"), mac("00:16:3e:0e:16:21")};
+  auto instance = nicsync::fetch_alibaba(fake, kEndpoint, local);
+  REQUIRE_MESSAGE(instance.ok(), instance.error().message);
+  CHECK(describe(*instance) == kTwoEniExpected);
+  CHECK(request_lines(fake) == "PUT " + kTokenPath + "\n"
+                               "GET /latest/meta-data/mac\n"
+                               "GET /latest/meta-data/instance-id\n"
+                               "GET " + kMacs + "\n" +
+                               nic_request_lines({"00:16:3e:12:e7:27", "00:16:3e:ff:ff:01", "00:16:3e:0e:16:21",
+                                                  "00:16:3e:12:16:ec"}));
+  CHECK(batches(fake) == "1 30 9");
+  using Prepared = std::vector<std::pair<std::string, size_t>>;
+  CHECK(fake.prepared == Prepared{{kEndpoint + "/", 30}});
+}
+
+TEST_CASE("fetch_alibaba: a guessed NIC missing a required key is asked again, and the error is round 3's") {
+  FakeHttpClient fake;
+  serve_fixture(fake, load_fixture(kTwoEni));
+  const std::string gone = kEndpoint + kMacs + "00:16:3e:12:e7:27/vswitch-cidr-block";
+  fake.remove(HttpMethod::get, gone);
+  CHECK(error_of(nicsync::fetch_alibaba(fake, kEndpoint, {mac("00:16:3e:12:e7:27")})) ==
+        "alibaba: GET " + kMacs + "00:16:3e:12:e7:27/vswitch-cidr-block: HTTP 404");
+  CHECK(batches(fake) == "1 12 27");
+}
+
 TEST_CASE("fetch_alibaba: a service without tokens (404 or 405 on the PUT) is read in normal mode") {
   for (long status : {404L, 405L}) {
     CAPTURE(status);
