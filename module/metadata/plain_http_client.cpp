@@ -10,7 +10,9 @@
 // whole-request timeout per attempt, retries of transport errors, 5xx and 429 with backoff
 // (Retry-After honoured up to the cap), scheduled by time in one poll(2) loop so a waiting retry
 // never holds up the other requests, bodies capped at max_body_bytes. No proxy is ever used.
-// Bodies may be Content-Length, chunked, or end with the connection.
+// Bodies may be Content-Length, chunked, or end with the connection. Its own addition:
+// prepare() has the connections of an announced batch opened while the request before it
+// (an IMDS token PUT) waits for its answer.
 
 #include <fcntl.h>
 #include <netdb.h>
