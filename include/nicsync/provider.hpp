@@ -78,8 +78,8 @@ struct AwsOptions {
   std::function<void(std::chrono::milliseconds)> sleep{};
   /// The MACs of this machine's NICs (read_device_macs()). What each NIC lists is asked for with
   /// the NIC list instead of after it, one round trip fewer; a MAC the service does not list only
-  /// costs its requests, and a NIC whose requests did not all answer is asked for again once the
-  /// list is known.
+  /// costs its requests; a listed NIC whose guess lacks a body it must have (a 404: attached a
+  /// moment ago) is asked for again once the list is known, one whose guess failed is the error.
   std::vector<MacAddress> local_macs{};
 };
 

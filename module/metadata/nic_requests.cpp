@@ -43,9 +43,11 @@ Result<std::vector<NicBodies>> nic_bodies(ImdsSession& session, const std::vecto
     if (guess != batch.guessed.end()) {
       const size_t first = static_cast<size_t>(guess - batch.guessed.begin()) * batch.per_nic;
       bool usable = true;
-      for (size_t i = 0; i < requests.size() && usable; ++i) {
+      for (size_t i = 0; i < requests.size(); ++i) {
         const auto& answer = batch.answers.at(first + i);
-        usable = answer.ok() && (requests[i].optional || answer.value().has_value());
+        // A failure the client's retries did not cure is the NIC's error, as it would be later.
+        if (!answer.ok()) return answer.error();
+        usable = usable && (requests[i].optional || answer.value().has_value());
       }
       if (usable) {
         for (size_t i = 0; i < requests.size(); ++i) bodies[n].push_back(std::move(batch.answers[first + i]).value());

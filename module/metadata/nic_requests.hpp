@@ -2,7 +2,8 @@
 /// What AWS and Alibaba share in reading their per-NIC metadata: the same requests for each MAC
 /// of the NIC list (`macs/<mac>/...`), which the list only names once it has answered. The NICs
 /// the machine shows already (AwsOptions::local_macs) are asked for in the list's own batch, as
-/// a guess; each listed NIC whose guess did not fully answer is asked for after the list.
+/// a guess; each listed NIC that was not guessed, or whose guess lacks a body it must have, is
+/// asked for after the list.
 
 #include <functional>
 #include <optional>
@@ -41,9 +42,10 @@ struct GuessedBatch {
 Result<GuessedBatch> get_with_guesses(ImdsSession& session, const std::vector<std::string>& paths,
                                       const std::vector<MacAddress>& local_macs, const NicRequests& requests_of);
 
-/// The bodies of each of `listed` (in its order): a guess's answers when all of them came back
-/// and every non-optional path has a body, else asked for now, every such NIC in one batch
-/// (where a failure is the error). Uses up `batch.answers`.
+/// The bodies of each of `listed` (in its order): a guess's answers when every non-optional path
+/// has a body; else (a NIC not guessed, or a 404 where the NIC must answer: one attached a moment
+/// ago) asked for now, every such NIC in one batch, where a failure is the error. A guess of a
+/// listed NIC that failed (after the client's retries) is the error. Uses up `batch.answers`.
 Result<std::vector<NicBodies>> nic_bodies(ImdsSession& session, const std::vector<MacAddress>& listed,
                                           const NicRequests& requests_of, GuessedBatch& batch);
 

@@ -102,15 +102,16 @@ def free_port():
 
 @contextlib.contextmanager
 def target_root(fixture, renderer, links=None, oci=None):
-    """A temporary root with /sys/class/net/<name>/address for the fixture's links and the
-    renderer's configuration directory; for an Oracle fixture, settings that point the OCI API
-    at `oci` (a mock_server URL's .oci) or turn it off."""
+    """A temporary root with /sys/class/net/<name>/address and device (a NIC, which AWS and
+    Alibaba ask for with the NIC list) for the fixture's links and the renderer's configuration
+    directory; for an Oracle fixture, settings that point the OCI API at `oci` (a mock_server
+    URL's .oci) or turn it off."""
     data = load_fixture(fixture)
     root = pathlib.Path(tempfile.mkdtemp(prefix="nicsync-root-"))
     try:
         for link in (links if links is not None else data["links"]):
             d = root / "sys/class/net" / link["name"]
-            d.mkdir(parents=True)
+            (d / "device").mkdir(parents=True)
             (d / "address").write_text(link["mac"] + "\n")
         lo = root / "sys/class/net/lo"
         lo.mkdir(parents=True)

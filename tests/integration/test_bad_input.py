@@ -2,6 +2,7 @@
 leaves every file as it was (checked on a root that already holds a good run's files)."""
 
 import pathlib
+import shutil
 import tempfile
 
 from harness import (Failures, free_port, load_fixture, mock_server, run_nicsync, snapshot, target_root,
@@ -27,8 +28,7 @@ def expect_failure(t, name, renderer, message_parts, overrides=(), links=None, u
                 if links is not None:
                     for link in load_fixture(fixture)["links"]:
                         if link["name"] not in links:
-                            (root / "sys/class/net" / link["name"] / "address").unlink()
-                            (root / "sys/class/net" / link["name"]).rmdir()
+                            shutil.rmtree(root / "sys/class/net" / link["name"])
                 before = snapshot(root)
                 with mock_server(fixture, *extra, *mock_args) as bad_url:
                     proc = run_nicsync("--root", str(root), "--metadata-url", url or bad_url, "apply")

@@ -451,25 +451,41 @@ TEST_CASE("fetch_aws: a local MAC the service does not list costs only its reque
   CHECK(fake.requests[14].url == kEndpoint + kMacs + "02:86:10:65:fd:31/");
 }
 
-TEST_CASE("fetch_aws: a guessed NIC whose requests did not all answer is asked again after the list") {
+TEST_CASE("fetch_aws: a guessed NIC that failed, or lacked a body it must have") {
   FakeHttpClient fake;
   serve_fixture(fake, load_fixture("aws-seed-two-eni.json"));
   nicsync::AwsOptions options;
   options.local_macs = {mac("02:86:10:77:7f:fe"), mac("02:86:10:65:fd:31")};
 
-  SUBCASE("a failure on one key: the NIC is read again in round 3") {
-    const std::string flaky = kEndpoint + kMacs + "02:86:10:65:fd:31/interface-id";
+  SUBCASE("a failure of a listed NIC's guess is the error (the client retried it already)") {
+    HttpResponse failed;
+    failed.status = 503;
+    fake.set(HttpMethod::get, kEndpoint + kMacs + "02:86:10:65:fd:31/interface-id", failed);
+    CHECK(error_of(nicsync::fetch_aws(fake, kEndpoint, options)) ==
+          "aws: GET /latest/meta-data/network/interfaces/macs/02:86:10:65:fd:31/interface-id: HTTP 503");
+    CHECK(batches(fake) == "1 13");
+  }
+  SUBCASE("a failure of an unlisted guess changes nothing") {
+    options.local_macs.push_back(mac("02:42:ac:11:00:02"));
+    HttpResponse failed;
+    failed.status = 500;
+    fake.set(HttpMethod::get, kEndpoint + kMacs + "02:42:ac:11:00:02/", failed);
+    auto instance = nicsync::fetch_aws(fake, kEndpoint, options);
+    REQUIRE_MESSAGE(instance.ok(), instance.error().message);
+    CHECK(nics_of(*instance) == kTwoEniNics);
+    CHECK(batches(fake) == "1 18");
+  }
+  SUBCASE("a listed NIC's listing that 404s in the guess (attached a moment ago) is asked again") {
     int calls = 0;
-    fake.on(HttpMethod::get, flaky, [&calls](const HttpRequest&) {
+    fake.on(HttpMethod::get, kEndpoint + kMacs + "02:86:10:65:fd:31/", [&calls](const HttpRequest&) {
       HttpResponse response;
-      response.status = ++calls == 1 ? 503 : 200;
-      if (response.status == 200) response.body = "eni-0e7275b13b81f8bd2";
+      response.status = ++calls == 1 ? 404 : 200;
+      if (response.status == 200) response.body = "device-number\ninterface-id\nlocal-ipv4s\nmac\nsubnet-ipv4-cidr-block\n";
       return response;
     });
     auto instance = nicsync::fetch_aws(fake, kEndpoint, options);
     REQUIRE_MESSAGE(instance.ok(), instance.error().message);
     CHECK(nics_of(*instance) == kTwoEniNics);
-    CHECK(instance->interfaces[1].id->str() == "eni-0e7275b13b81f8bd2");
     CHECK(batches(fake) == "1 13 5");
     CHECK(fake.requests[14].url == kEndpoint + kMacs + "02:86:10:65:fd:31/");
   }
