@@ -41,8 +41,7 @@ class ImdsSession {
   Result<std::vector<std::optional<std::string>>> get(const std::vector<std::string>& paths,
                                                       const std::vector<bool>& optional = {});
   /// Like get(), but each path also fails alone: its body, nullopt for a 404 on an optional path,
-  /// or the Error get() would give for it. Every path is optional when `optional` is empty. Only
-  /// a failure to get a token fails the call.
+  /// or the Error get() would give for it. Only a failure to get a token fails the call.
   Result<std::vector<Result<std::optional<std::string>>>> get_each(const std::vector<std::string>& paths,
                                                                    const std::vector<bool>& optional = {});
   /// Number of HTTP requests made so far (token PUTs included).

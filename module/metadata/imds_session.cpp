@@ -129,9 +129,7 @@ Error ImdsSession::failure(const std::string& path, const HttpResponse& response
 
 Result<std::vector<std::optional<std::string>>> ImdsSession::get(const std::vector<std::string>& paths,
                                                                  const std::vector<bool>& optional) {
-  std::vector<bool> flags = optional;
-  flags.resize(paths.size(), false);
-  NICSYNC_TRY_ASSIGN(auto each, get_each(paths, flags));
+  NICSYNC_TRY_ASSIGN(auto each, get_each(paths, optional));
   std::vector<std::optional<std::string>> bodies;
   bodies.reserve(each.size());
   for (Result<std::optional<std::string>>& body : each) {
@@ -149,7 +147,7 @@ Result<std::vector<Result<std::optional<std::string>>>> ImdsSession::get_each(co
   out.reserve(paths.size());
   for (size_t i = 0; i < paths.size(); ++i) {
     HttpResponse& response = responses.at(i);
-    bool is_optional = optional.empty() || (i < optional.size() && optional[i]);
+    bool is_optional = i < optional.size() && optional[i];
     if (response.status == 200) {
       out.emplace_back(std::optional<std::string>(std::move(response.body)));
     } else if (response.status == 404 && is_optional) {

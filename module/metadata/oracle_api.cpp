@@ -125,7 +125,7 @@ Result<int> add_from_api(std::vector<Interface>& vnics, const oracle::InstanceIn
     }
     std::vector<std::string> paths;
     for (const char* document : kIdentityDocuments) paths.push_back(api_path + document);
-    auto answers = session.get_each(paths);
+    auto answers = session.get_each(paths, std::vector<bool>(paths.size(), true));
     if (!answers.ok()) return Error{"oracle: OCI API: instance identity: " + answers.error().message};
     return identity_from(std::move(answers).value(), api_path);
   };
@@ -158,7 +158,7 @@ Result<OracleFetch> fetch_oracle_with_api(HttpClient& http, const std::string& e
     for (const char* document : kIdentityDocuments) paths.push_back(api_path + document);
   }
   // The identity documents may fail alone: that is the API's failure, not the metadata's.
-  NICSYNC_TRY_ASSIGN(auto answers, session.get_each(paths));
+  NICSYNC_TRY_ASSIGN(auto answers, session.get_each(paths, std::vector<bool>(paths.size(), true)));
   NICSYNC_TRY_ASSIGN(std::optional<std::string> instance_body, std::move(answers[0]));
   NICSYNC_TRY_ASSIGN(std::optional<std::string> vnics_body, std::move(answers[1]));
   std::vector<std::optional<std::string>> bodies = {std::move(instance_body), std::move(vnics_body)};

@@ -163,6 +163,16 @@ class Socket {
   int fd_ = -1;
 };
 
+/// How a non-blocking connect ended, once poll() reported `revents` for it: 0 when it connected,
+/// else the error; nullopt while it is still under way.
+std::optional<int> connect_outcome(const Socket& socket, short revents) {
+  if ((revents & (POLLOUT | POLLERR | POLLHUP)) == 0) return std::nullopt;
+  int error = 0;
+  socklen_t size = sizeof error;
+  if (::getsockopt(socket.fd(), SOL_SOCKET, SO_ERROR, &error, &size) != 0) error = errno;
+  return error;
+}
+
 /// True when an idle kept-alive connection still looks usable: nothing to read (no EOF, no
 /// stray bytes) and no error pending.
 bool idle_connection_alive(const Socket& socket) {
@@ -654,12 +664,9 @@ void PlainHttpClient::settle_opening(const pollfd* revents, Clock::time_point no
   std::vector<Opening> still;
   for (size_t i = 0; i < opening_.size(); ++i) {
     Opening& opening = opening_[i];
-    if ((revents[i].revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
-      int error = 0;
-      socklen_t size = sizeof error;
-      if (::getsockopt(opening.socket.fd(), SOL_SOCKET, SO_ERROR, &error, &size) != 0) error = errno;
+    if (std::optional<int> error = connect_outcome(opening.socket, revents[i].revents)) {
       std::vector<Socket>& pool = idle_[opening.endpoint];
-      if (error == 0 && pool.size() < static_cast<size_t>(options_.max_in_flight)) {
+      if (*error == 0 && pool.size() < static_cast<size_t>(options_.max_in_flight)) {
         pool.push_back(std::move(opening.socket));
       }
       continue;  // a failed one is closed: a request that needs it connects again and reports
@@ -671,11 +678,9 @@ void PlainHttpClient::settle_opening(const pollfd* revents, Clock::time_point no
 
 std::optional<Finished> PlainHttpClient::progress(Transfer& transfer, short revents) {
   if (transfer.phase == Transfer::Phase::connecting) {
-    if ((revents & (POLLOUT | POLLERR | POLLHUP)) == 0) return std::nullopt;
-    int error = 0;
-    socklen_t size = sizeof error;
-    if (::getsockopt(transfer.socket.fd(), SOL_SOCKET, SO_ERROR, &error, &size) != 0) error = errno;
-    if (error != 0) return transport_failure(std::system_category().message(error));
+    std::optional<int> error = connect_outcome(transfer.socket, revents);
+    if (!error) return std::nullopt;
+    if (*error != 0) return transport_failure(std::system_category().message(*error));
     transfer.phase = Transfer::Phase::sending;
   }
   if (transfer.phase == Transfer::Phase::sending) {
