@@ -14,14 +14,17 @@ namespace nicsync {
 struct Link {
   InterfaceName name;
   MacAddress mac;
+  /// A device backs it (/sys/class/net/<name>/device is there): a NIC, not a bridge, veth, bond
+  /// or VLAN. Set by read_sysfs_links(); false in the kernel's view, which does not say.
+  bool device = false;
 };
 
-/// Reads /sys/class/net/*/address. Entries without a valid Ethernet MAC (lo, tunnels) are skipped.
+/// Reads /sys/class/net/*/address and whether each has a device. Entries without a valid
+/// Ethernet MAC (lo, tunnels) are skipped.
 Result<std::vector<Link>> read_sysfs_links(FileSystem& fs);
 
-/// The MACs of the links read_sysfs_links() gives that a device backs (/sys/class/net/<name>/device
-/// is there): the NICs, not bridges, veths, bonds or VLANs. Empty when they cannot be read.
-std::vector<MacAddress> read_device_macs(FileSystem& fs);
+/// The MACs of the links that a device backs, in order.
+std::vector<MacAddress> device_macs(const std::vector<Link>& links);
 
 /// Sets os_name on every interface. An interface without `vlan` is found by its MAC; a MAC with
 /// no local interface is an error. A VLAN interface is not looked up by MAC (its device exists

@@ -24,21 +24,32 @@ std::vector<LogField> fields(MetadataSource source, Vendor vendor, std::string_v
   return out;
 }
 
-/// What the service gave: the view, and why part of it is missing (the OCI API failed).
+/// What the service gave: the view, why part of it is missing (the OCI API failed), and the
+/// links read for the fetch (SourcedInstance::links).
 struct Fetched {
   Instance instance;
   std::optional<Error> incomplete;
+  std::optional<std::vector<Link>> links{};
 };
+
+/// /sys/class/net, for the NICs whose keys are asked for with the NIC list; nullopt (no guesses)
+/// when it cannot be read: the run reads it again and says why.
+std::optional<std::vector<Link>> links_for_guesses(FileSystem& fs) {
+  Result<std::vector<Link>> links = read_sysfs_links(fs);
+  if (!links.ok()) return std::nullopt;
+  return std::move(links).value();
+}
 
 /// The vendor's metadata service, at options.metadata_url or the vendor's own address.
 Result<Fetched> fetch_from_service(Vendor vendor, const RunOptions& options, Services& services) {
   switch (vendor) {
     case Vendor::aws: {
       AwsOptions aws = options.aws;
-      aws.local_macs = read_device_macs(services.fs);
+      std::optional<std::vector<Link>> links = links_for_guesses(services.fs);
+      if (links) aws.local_macs = device_macs(*links);
       NICSYNC_TRY_ASSIGN(Instance instance,
                          fetch_aws(services.http, options.metadata_url.value_or(kAwsDefaultEndpoint), aws));
-      return Fetched{std::move(instance), std::nullopt};
+      return Fetched{std::move(instance), std::nullopt, std::move(links)};
     }
     case Vendor::oracle: {
       OracleApiOptions api{.http = options.oracle_api.enabled.value_or(true) ? services.api_http : nullptr,
@@ -50,10 +61,11 @@ Result<Fetched> fetch_from_service(Vendor vendor, const RunOptions& options, Ser
       return Fetched{std::move(fetched.instance), std::move(fetched.api_error)};
     }
     case Vendor::alibaba: {
+      std::optional<std::vector<Link>> links = links_for_guesses(services.fs);
       NICSYNC_TRY_ASSIGN(Instance instance,
                          fetch_alibaba(services.http, options.metadata_url.value_or(kAlibabaDefaultEndpoint),
-                                       read_device_macs(services.fs)));
-      return Fetched{std::move(instance), std::nullopt};
+                                       links ? device_macs(*links) : std::vector<MacAddress>{}));
+      return Fetched{std::move(instance), std::nullopt, std::move(links)};
     }
   }
   return Error{"unknown vendor"};
@@ -117,7 +129,7 @@ std::optional<std::vector<std::string>> keep_from_last_good(Instance& instance, 
 
 /// The service's view, completed from the last good view when the OCI API failed (one warning).
 SourcedInstance complete_from_last_good(Fetched fetched, Vendor vendor, FileSystem& fs, Log& log) {
-  SourcedInstance sourced{std::move(fetched.instance), MetadataSource::imds, true};
+  SourcedInstance sourced{std::move(fetched.instance), MetadataSource::imds, true, std::move(fetched.links)};
   if (!fetched.incomplete) return sourced;
   sourced.complete = false;
   std::optional<std::vector<std::string>> kept = keep_from_last_good(sourced.instance, fs);

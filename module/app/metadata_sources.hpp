@@ -3,8 +3,10 @@
 /// fallback sources (cloud-init's instance data, the last good view), each attempt logged.
 
 #include <optional>
+#include <vector>
 
 #include "nicsync/app.hpp"
+#include "nicsync/links.hpp"
 #include "nicsync/log.hpp"
 #include "nicsync/metadata_sources.hpp"
 
@@ -16,6 +18,9 @@ struct SourcedInstance {
   /// False when part of the view could not be fetched (the OCI API failed) and was kept from
   /// the last good view instead: saved like a complete view, and refreshed later.
   bool complete = true;
+  /// /sys/class/net as read just before the fetch (AWS, Alibaba: for the NICs asked for with the
+  /// NIC list): a run without the kernel maps the MACs with it instead of reading it again.
+  std::optional<std::vector<Link>> links{};
 };
 
 /// Whether this run may write what it learnt (the last good view, the refresh marker).

@@ -18,17 +18,15 @@ Result<std::vector<Link>> read_sysfs_links(FileSystem& fs) {
     while (!value.empty() && (value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
     auto mac = MacAddress::parse(value);
     if (!mac.ok() || *mac == MacAddress()) continue;  // loopback, tunnels
-    links.push_back(Link{*name, *mac});
+    links.push_back(Link{*name, *mac, fs.is_directory(base + "/" + entry + "/device")});
   }
   return links;
 }
 
-std::vector<MacAddress> read_device_macs(FileSystem& fs) {
+std::vector<MacAddress> device_macs(const std::vector<Link>& links) {
   std::vector<MacAddress> macs;
-  Result<std::vector<Link>> links = read_sysfs_links(fs);
-  if (!links.ok()) return macs;
-  for (const Link& link : *links) {
-    if (fs.is_directory("/sys/class/net/" + link.name.str() + "/device")) macs.push_back(link.mac);
+  for (const Link& link : links) {
+    if (link.device) macs.push_back(link.mac);
   }
   return macs;
 }

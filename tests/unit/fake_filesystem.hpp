@@ -24,6 +24,7 @@ class FakeFileSystem : public FileSystem {
   std::set<std::string> directories;      ///< besides the parents of files
   std::vector<std::string> files_written;  ///< paths, in order (only of commits that succeeded)
   std::vector<std::string> files_removed;
+  std::map<std::string, int> listed;  ///< list_directory() calls, by path
   std::set<std::string> failing_paths;     ///< writes to these fail: "No space left on device"
   std::map<std::string, std::string> failing_writes;    ///< path -> reason: staging fails
   std::map<std::string, std::string> failing_renames;   ///< path -> reason: its rename fails
@@ -79,6 +80,7 @@ class FakeFileSystem : public FileSystem {
   }
 
   Result<std::vector<std::string>> list_directory(const std::string& path) override {
+    ++listed[path];
     std::set<std::string> names;
     std::string prefix = path == "/" ? "/" : path + "/";
     auto add_name = [&](const std::string& full) {

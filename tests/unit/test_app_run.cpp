@@ -236,6 +236,18 @@ TEST_SUITE("app::run") {
     CHECK(log.find("netplan + live: 0 files, 6 kernel objects changed\n") != std::string::npos);
   }
 
+  TEST_CASE("under --root, /sys/class/net is read once: AWS and Alibaba map the MACs with the fetch's read") {
+    for (const char* name : {"aws-seed-two-eni", "alibaba-seed-two-eni", "oracle-vm-secondary-vnic"}) {
+      CAPTURE(name);
+      Machine m(name);
+      std::string out, log;
+      // Machine serves every fixture where AWS's and Oracle's service is.
+      REQUIRE(m.run({"--root", "/r", "--metadata-url", "http://169.254.169.254", "plan"}, out, log) == kExitOk);
+      CHECK(m.fs.listed["/sys/class/net"] == 1);
+      CHECK(out.find("+++ b/etc/netplan/90-nicsync.yaml") != std::string::npos);
+    }
+  }
+
   TEST_CASE("a NIC of the metadata that is not there yet is waited for, a bounded time") {
     Machine m("aws-seed-two-eni");
     const std::string eth1 = "/sys/class/net/eth1/address";
