@@ -75,10 +75,11 @@ struct AwsOptions {
   std::chrono::milliseconds device_number_delay{200};  ///< before each re-read
   /// Waits between re-reads; empty: std::this_thread::sleep_for.
   std::function<void(std::chrono::milliseconds)> sleep{};
-  /// The MACs of this machine's NICs (read_device_macs()). What each NIC lists is asked for with
-  /// the NIC list instead of after it, one round trip fewer; a MAC the service does not list only
-  /// costs its requests; a listed NIC whose guess lacks a body it must have (a 404: attached a
-  /// moment ago) is asked for again once the list is known, one whose guess failed is the error.
+  /// The MACs of this machine's NICs (device_macs() of read_sysfs_links()). What each NIC lists
+  /// is asked for with the NIC list instead of after it, one round trip fewer; a MAC the service
+  /// does not list only costs its requests; a listed NIC whose guess lacks a body it must have (a
+  /// 404: attached a moment ago) is asked for again once the list is known, one whose guess failed
+  /// is the error.
   std::vector<MacAddress> local_macs{};
 };
 
@@ -138,8 +139,8 @@ inline constexpr const char* kAlibabaDefaultEndpoint = "http://100.100.100.200";
 /// The NIC of meta-data/mac is the primary with index 0; the others get no index (see
 /// number_interfaces()). Errors read
 /// `alibaba: macs/00:16:3e:45:5e:32/private-ipv4s: "172.16.10.57" is not a JSON array`.
-/// `local_macs` (read_device_macs()): the NICs whose keys are asked for with the NIC list, as
-/// AwsOptions::local_macs.
+/// `local_macs` (device_macs() of read_sysfs_links()): the NICs whose keys are asked for with the
+/// NIC list, as AwsOptions::local_macs.
 Result<Instance> fetch_alibaba(HttpClient& http, const std::string& endpoint,
                                const std::vector<MacAddress>& local_macs = {});
 
