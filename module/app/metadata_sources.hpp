@@ -19,7 +19,7 @@ struct SourcedInstance {
   /// the last good view instead: saved like a complete view, and refreshed later.
   bool complete = true;
   /// /sys/class/net as read just before the fetch (AWS, Alibaba: for the NICs asked for with the
-  /// NIC list): a run without the kernel maps the MACs with it instead of reading it again.
+  /// NIC list): a run without the kernel maps the MACs with it when it shows all of them.
   std::optional<std::vector<Link>> links{};
 };
 

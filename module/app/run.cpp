@@ -44,11 +44,8 @@ void select_interfaces(Instance& instance, const RunOptions& options) {
              nics.end());
 }
 
-/// The local interfaces: from the kernel when it is the target, else from sysfs under --root
-/// (`read_before`: as the fetch read it a moment ago).
-Result<std::vector<Link>> local_links(const std::optional<KernelSnapshot>& kernel, FileSystem& fs,
-                                      const std::optional<std::vector<Link>>& read_before = std::nullopt) {
-  if (!kernel && read_before) return *read_before;
+/// The local interfaces: from the kernel when it is the target, else from sysfs under --root.
+Result<std::vector<Link>> local_links(const std::optional<KernelSnapshot>& kernel, FileSystem& fs) {
   if (!kernel) return read_sysfs_links(fs);
   std::vector<Link> links;
   for (const KernelLink& link : kernel->links) links.push_back(Link{link.name, link.mac});
@@ -339,7 +336,14 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
   Instance instance = sourced->instance;  // resolved below; the view is saved as fetched
   if (options.mode == RunMode::boot) settle_udev(options, services, log);
   NICSYNC_TRY_ASSIGN(std::optional<KernelSnapshot> kernel, kernel_if_live(options, services));
-  NICSYNC_TRY_ASSIGN(std::vector<Link> links, local_links(kernel, fs, sourced->links));
+  // Without the kernel, sysfs as the fetch read it a moment ago will do when it shows every NIC
+  // of the metadata; else (one attached since) it is read again.
+  std::vector<Link> links;
+  if (!kernel && sourced->links && missing_interfaces(instance, *sourced->links).empty()) {
+    links = *sourced->links;
+  } else {
+    NICSYNC_TRY_ASSIGN(links, local_links(kernel, fs));
+  }
   long waited = 0;
   if (sourced->source == MetadataSource::imds) {
     NICSYNC_TRY_ASSIGN(waited, wait_for_interfaces(instance, options, services, kernel, links, log));

@@ -34,6 +34,8 @@ class FakeHttpClient : public HttpClient {
   /// Answers every request that has no entry of its own (instead of 404).
   void on_any(Handler handler) { fallback_ = std::move(handler); }
   void remove(HttpMethod method, const std::string& url) { handlers_.erase({method, url}); }
+  /// What answers `method url` now (set(), set_body() or on()), to wrap it; must exist.
+  Handler handler(HttpMethod method, const std::string& url) const { return handlers_.at({method, url}); }
 
   std::vector<HttpResponse> perform(const std::vector<HttpRequest>& batch) override {
     batch_sizes.push_back(batch.size());

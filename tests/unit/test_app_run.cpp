@@ -248,6 +248,26 @@ TEST_SUITE("app::run") {
     }
   }
 
+  TEST_CASE("under --root, a NIC that shows up during the fetch is found by a second read, without a wait") {
+    Machine m("aws-seed-two-eni");
+    const std::string eth1 = "/sys/class/net/eth1/address";
+    std::string eth1_mac = m.fs.files[eth1].content;
+    m.fs.files.erase(eth1);
+    const std::string macs = "http://169.254.169.254/latest/meta-data/network/interfaces/macs/";
+    testing::FakeHttpClient::Handler list = m.http.handler(HttpMethod::get, macs);
+    m.http.on(HttpMethod::get, macs, [&](const HttpRequest& request) {
+      m.fs.add(eth1, eth1_mac);  // attached while the NIC list is on its way
+      return list(request);
+    });
+    int sleeps = 0;
+    m.sleep = [&](std::chrono::milliseconds) { ++sleeps; };
+    std::string out, log;
+    REQUIRE(m.run({"--root", "/r", "plan"}, out, log) == kExitOk);
+    CHECK(sleeps == 0);
+    CHECK(m.fs.listed["/sys/class/net"] == 2);
+    CHECK(out.find("eth1:") != std::string::npos);
+  }
+
   TEST_CASE("a NIC of the metadata that is not there yet is waited for, a bounded time") {
     Machine m("aws-seed-two-eni");
     const std::string eth1 = "/sys/class/net/eth1/address";
