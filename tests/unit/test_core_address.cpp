@@ -61,6 +61,7 @@ TEST_SUITE("core::address") {
 
   TEST_CASE("MAC addresses accept either case and print lower case") {
     CHECK(MacAddress::parse("02:00:17:05:D1:DB")->str() == "02:00:17:05:d1:db");
+    CHECK(MacAddress::parse("FF:0A:a0:00:09:90")->str() == "ff:0a:a0:00:09:90");
     CHECK(MacAddress::parse("02:00:17:05:d1").error().message == "\"02:00:17:05:d1\" is not a MAC address");
     CHECK(MacAddress::parse("02-00-17-05-d1-db").error().message == "\"02-00-17-05-d1-db\" is not a MAC address");
     CHECK(MacAddress::parse("0g:00:17:05:d1:db").error().message == "\"0g:00:17:05:d1:db\" is not a MAC address");
