@@ -1,6 +1,7 @@
 #include <string>
 
 #include "nicsync/render.hpp"
+#include "render/append.hpp"
 
 namespace nicsync {
 
@@ -47,58 +48,54 @@ std::string route_destination(const Cidr& cidr) {
 /// The keys after `to:` and `via:` shared by both families: a local route's type (its table is
 /// local, 255), the metric, the table.
 template <typename Route>
-std::string route_tail(const Route& route) {
-  std::string out;
+void append_route_tail(std::string& out, const Route& route) {
   if (route.type == RouteType::local) out += "          type: local\n";
-  if (route.metric) out += "          metric: " + std::to_string(*route.metric) + "\n";
-  if (route.table) out += "          table: " + std::to_string(*route.table) + "\n";
-  return out;
+  if (route.metric) append(out, "          metric: ", std::to_string(*route.metric), "\n");
+  if (route.table) append(out, "          table: ", std::to_string(*route.table), "\n");
 }
 
 /// `from: ADDR` for a rule from one address, `from: PREFIX` for a delegated prefix.
 template <typename Rule>
-std::string rule_entry(const Rule& rule, int address_length) {
-  std::string from = rule.from.str();
-  if (rule.prefix_length != address_length) from += "/" + std::to_string(rule.prefix_length);
-  return "        - from: " + from + "\n          table: " + std::to_string(rule.table) +
-         "\n          priority: " + std::to_string(rule.priority) + "\n";
+void append_rule_entry(std::string& out, const Rule& rule, int address_length) {
+  append(out, "        - from: ", rule.from.str());
+  if (rule.prefix_length != address_length) append(out, "/", std::to_string(rule.prefix_length));
+  append(out, "\n          table: ", std::to_string(rule.table), "\n          priority: ",
+         std::to_string(rule.priority), "\n");
 }
 
 /// The list keys (addresses, routes, routing-policy) of one NIC, at 6 spaces, IPv4 entries
 /// first; an empty list is left out, since an empty key is null to netplan and
 /// `routing-policy:` fails `netplan generate`.
-std::string list_keys(const NicPlan& nic) {
-  std::string out;
+void append_list_keys(std::string& out, const NicPlan& nic) {
   if (!nic.addresses.empty() || !nic.addresses6.empty()) {
     // Always /32 and /128: netplan cannot say noprefixroute, and on the DHCP primary a /32
     // keeps the lease the source address (networkd configures static addresses before the lease).
     out += "      addresses:\n";
-    for (const Ipv4Address& address : nic.addresses) out += "        - " + address.str() + "/32\n";
-    for (const Ipv6Address& address : nic.addresses6) out += "        - " + address.str() + "/128\n";
+    for (const Ipv4Address& address : nic.addresses) append(out, "        - ", address.str(), "/32\n");
+    for (const Ipv6Address& address : nic.addresses6) append(out, "        - ", address.str(), "/128\n");
   }
   if (!nic.routes.empty() || !nic.routes6.empty()) {
     out += "      routes:\n";
     for (const Ipv4Route& route : nic.routes) {
-      out += "        - to: " + route_destination(route.destination) + "\n";
-      if (route.gateway) out += "          via: " + route.gateway->str() + "\n";
+      append(out, "        - to: ", route_destination(route.destination), "\n");
+      if (route.gateway) append(out, "          via: ", route.gateway->str(), "\n");
       if (route.scope == RouteScope::link) out += "          scope: link\n";
       if (route.onlink) out += "          on-link: true\n";
-      out += route_tail(route);
+      append_route_tail(out, route);
     }
     // No on-link and no scope: a link-local gateway is always on-link, and networkd accepts a
     // v6 route via it without one.
     for (const Ipv6Route& route : nic.routes6) {
-      out += "        - to: " + route_destination(route.destination) + "\n";
-      if (route.gateway) out += "          via: " + route.gateway->str() + "\n";
-      out += route_tail(route);
+      append(out, "        - to: ", route_destination(route.destination), "\n");
+      if (route.gateway) append(out, "          via: ", route.gateway->str(), "\n");
+      append_route_tail(out, route);
     }
   }
   if (!nic.rules.empty() || !nic.rules6.empty()) {
     out += "      routing-policy:\n";
-    for (const Ipv4Rule& rule : nic.rules) out += rule_entry(rule, 32);
-    for (const Ipv6Rule& rule : nic.rules6) out += rule_entry(rule, 128);
+    for (const Ipv4Rule& rule : nic.rules) append_rule_entry(out, rule, 32);
+    for (const Ipv6Rule& rule : nic.rules6) append_rule_entry(out, rule, 128);
   }
-  return out;
 }
 
 /// `dhcp4`, and for a DHCP NIC other than the primary its lease's overrides: no routes from the
@@ -128,38 +125,36 @@ std::string router_advertisements(const NicPlan& nic) {
 }
 
 /// The whole definition of a NIC no other file defines: match, name, DHCP, RAs, then the lists.
-std::string full_definition(const NicPlan& nic) {
-  std::string out = "    " + yaml_name(nic.name.str()) + ":\n";
+void append_full_definition(std::string& out, const NicPlan& nic) {
+  append(out, "    ", yaml_name(nic.name.str()), ":\n");
   out += "      match:\n";
-  out += "        macaddress: \"" + nic.mac.str() + "\"\n";
-  out += "      set-name: " + yaml_name(nic.name.str()) + "\n";
-  out += dhcp_keys(nic);
-  out += router_advertisements(nic);
-  return out + list_keys(nic);
+  append(out, "        macaddress: \"", nic.mac.str(), "\"\n");
+  append(out, "      set-name: ", yaml_name(nic.name.str()), "\n");
+  append(out, dhcp_keys(nic), router_advertisements(nic));
+  append_list_keys(out, nic);
 }
 
 /// The whole definition of a VLAN no other file defines: its tag, the netplan id of the NIC it
 /// rides on (the other file's id, else its name, under which this file defines it), its MAC (the
 /// VLAN device is created with it: the cloud delivers the VLAN's traffic to that MAC), DHCP, the lists.
-std::string vlan_definition(const NicPlan& nic, const NetplanIds& existing) {
+void append_vlan_definition(std::string& out, const NicPlan& nic, const NetplanIds& existing) {
   auto parent = existing.find(nic.vlan->parent.str());
   std::string link = parent == existing.end() ? nic.vlan->parent.str() : parent->second;
-  std::string out = "    " + yaml_name(nic.name.str()) + ":\n";
-  out += "      id: " + std::to_string(nic.vlan->id) + "\n";
-  out += "      link: " + yaml_name(link) + "\n";
-  out += "      macaddress: \"" + nic.mac.str() + "\"\n";
-  out += dhcp_keys(nic);
-  out += router_advertisements(nic);
-  return out + list_keys(nic);
+  append(out, "    ", yaml_name(nic.name.str()), ":\n");
+  append(out, "      id: ", std::to_string(nic.vlan->id), "\n");
+  append(out, "      link: ", yaml_name(link), "\n");
+  append(out, "      macaddress: \"", nic.mac.str(), "\"\n");
+  append(out, dhcp_keys(nic), router_advertisements(nic));
+  append_list_keys(out, nic);
 }
 
 /// Additions to a definition another file owns: lists only, under its id. Scalars are left out,
 /// because a scalar in a later file overrides the other file's (dhcp4: false would kill DHCP).
 /// dhcp4-overrides and accept-ra are left out too: the other file's DHCP and RA settings stand.
-std::string additions(const NicPlan& nic, const std::string& id) {
-  std::string lists = list_keys(nic);
-  if (lists.empty()) return "";
-  return "    " + yaml_name(id) + ":\n" + lists;
+void append_additions(std::string& out, const NicPlan& nic, const std::string& id) {
+  std::string lists;
+  append_list_keys(lists, nic);
+  if (!lists.empty()) append(out, "    ", yaml_name(id), ":\n", lists);
 }
 
 }  // namespace
@@ -170,16 +165,17 @@ RenderedFile render_netplan(const Plan& plan, const NetplanIds& existing) {
   for (const NicPlan& nic : plan.nics) {
     auto found = existing.find(nic.name.str());
     if (found != existing.end()) {
-      (nic.vlan ? vlans : ethernets) += additions(nic, found->second);
+      append_additions(nic.vlan ? vlans : ethernets, nic, found->second);
     } else if (nic.vlan) {
-      vlans += vlan_definition(nic, existing);
+      append_vlan_definition(vlans, nic, existing);
     } else {
-      ethernets += full_definition(nic);
+      append_full_definition(ethernets, nic);
     }
   }
   std::string content = ownership_header() + "network:\n  version: 2\n";
-  if (!ethernets.empty()) content += "  ethernets:\n" + ethernets;
-  if (!vlans.empty()) content += "  vlans:\n" + vlans;
+  content.reserve(content.size() + ethernets.size() + vlans.size() + 24);
+  if (!ethernets.empty()) append(content, "  ethernets:\n", ethernets);
+  if (!vlans.empty()) append(content, "  vlans:\n", vlans);
   return RenderedFile{std::string(kNetplanPath), content, 0600, WritePolicy::replace_owned};
 }
 

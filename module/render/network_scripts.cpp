@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "nicsync/render.hpp"
+#include "render/append.hpp"
 
 namespace nicsync {
 
@@ -108,11 +109,11 @@ RenderedFile static_ifcfg(const NicPlan& nic) {
   content += "BOOTPROTO=none\n";
   content += "ONBOOT=yes\n";
   for (size_t i = 0; i < nic.addresses.size(); ++i) {
-    std::string suffix = i == 0 ? "" : std::to_string(i);
-    content += "IPADDR" + suffix + "=" + nic.addresses[i].str() + "\n";
-    content += "PREFIX" + suffix + "=32\n";
-    content += "ARPCHECK" + suffix + "=no\n";
-    content += "ARPUPDATE" + suffix + "=no\n";
+    const std::string suffix = i == 0 ? "" : std::to_string(i);
+    append(content, "IPADDR", suffix, "=", nic.addresses[i].str(), "\n");
+    append(content, "PREFIX", suffix, "=32\n");
+    append(content, "ARPCHECK", suffix, "=no\n");
+    append(content, "ARPUPDATE", suffix, "=no\n");
   }
   content += "DEFROUTE=no\n";
   content += "PEERDNS=no\n";
@@ -161,24 +162,23 @@ RenderedFile route_file(std::string_view kind, const NicPlan& nic, const std::ve
 
 /// `from ADDR` for a rule from one address, `from PREFIX` for a delegated prefix.
 template <typename Rule>
-std::string rule_line(const Rule& rule, int address_length) {
-  std::string from = rule.from.str();
-  if (rule.prefix_length != address_length) from += "/" + std::to_string(rule.prefix_length);
-  return "from " + from + " table " + std::to_string(rule.table) + " priority " + std::to_string(rule.priority) +
-         "\n";
+void append_rule_line(std::string& out, const Rule& rule, int address_length) {
+  append(out, "from ", rule.from.str());
+  if (rule.prefix_length != address_length) append(out, "/", std::to_string(rule.prefix_length));
+  append(out, " table ", std::to_string(rule.table), " priority ", std::to_string(rule.priority), "\n");
 }
 
 /// rule-<dev>: one `ip -4 rule add` argument line per rule.
 RenderedFile rule_file(const NicPlan& nic) {
   std::string content = ownership_header();
-  for (const Ipv4Rule& rule : nic.rules) content += rule_line(rule, 32);
+  for (const Ipv4Rule& rule : nic.rules) append_rule_line(content, rule, 32);
   return RenderedFile{script_path("rule-", nic.name.str()), content, 0644, WritePolicy::replace_owned};
 }
 
 /// rule6-<dev>: one `ip -6 rule add` argument line per rule.
 RenderedFile rule6_file(const NicPlan& nic) {
   std::string content = ownership_header();
-  for (const Ipv6Rule& rule : nic.rules6) content += rule_line(rule, 128);
+  for (const Ipv6Rule& rule : nic.rules6) append_rule_line(content, rule, 128);
   return RenderedFile{script_path("rule6-", nic.name.str()), content, 0644, WritePolicy::replace_owned};
 }
 
