@@ -121,11 +121,29 @@ std::string range(size_t start, size_t count) {
   return count == 1 ? std::to_string(first) : std::to_string(first) + "," + std::to_string(count);
 }
 
+/// The diff of a new file: one hunk adding every line. What the edit script would give, without
+/// splitting the file or building the script (a plan's new netplan file has thousands of lines).
+std::string new_file_diff(std::string_view after, const std::string& a_label, const std::string& b_label) {
+  const size_t lines = static_cast<size_t>(std::count(after.begin(), after.end(), '\n')) + (after.back() != '\n' ? 1 : 0);
+  std::string out;
+  out.reserve(after.size() + lines + a_label.size() + b_label.size() + 256);
+  out += "--- " + a_label + "\n+++ " + b_label + "\n";
+  out += "@@ -" + range(0, 0) + " +" + range(0, lines) + " @@\n";
+  for (size_t start = 0; start < after.size();) {
+    size_t end = after.find('\n', start);
+    end = end == std::string_view::npos ? after.size() : end + 1;
+    append_line(out, '+', after.substr(start, end - start));
+    start = end;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string unified_diff(std::string_view before, std::string_view after, const std::string& a_label,
                          const std::string& b_label) {
   if (before == after) return {};
+  if (before.empty()) return new_file_diff(after, a_label, b_label);
   const auto a = split_lines(before);
   const auto b = split_lines(after);
   const std::vector<Op> ops = edit_script(a, b);

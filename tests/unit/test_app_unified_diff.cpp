@@ -11,6 +11,15 @@ TEST_SUITE("app::unified_diff") {
     CHECK(unified_diff("", "x\ny\n", "/dev/null", "b/f") == "--- /dev/null\n+++ b/f\n@@ -0,0 +1,2 @@\n+x\n+y\n");
   }
 
+  TEST_CASE("a new file of one line, of empty lines, without a final newline") {
+    CHECK(unified_diff("", "x\n", "/dev/null", "b/f") == "--- /dev/null\n+++ b/f\n@@ -0,0 +1 @@\n+x\n");
+    CHECK(unified_diff("", "\n\n\n", "/dev/null", "b/f") == "--- /dev/null\n+++ b/f\n@@ -0,0 +1,3 @@\n+\n+\n+\n");
+    CHECK(unified_diff("", "x\ny", "/dev/null", "b/f") ==
+          "--- /dev/null\n+++ b/f\n@@ -0,0 +1,2 @@\n+x\n+y\n\\ No newline at end of file\n");
+    CHECK(unified_diff("", "y", "/dev/null", "b/f") ==
+          "--- /dev/null\n+++ b/f\n@@ -0,0 +1 @@\n+y\n\\ No newline at end of file\n");
+  }
+
   TEST_CASE("a removed file is all removals") {
     CHECK(unified_diff("x\n", "", "a/f", "/dev/null") == "--- a/f\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n");
   }
