@@ -122,6 +122,27 @@ TEST_SUITE("app::live") {
     }
   }
 
+  TEST_CASE("the NICs' changes go in primary first, then from the highest rule priority down") {
+    // The kernel places each new rule by walking its family's list, sorted by priority, from the
+    // start: in this order a NIC's rules do not walk past those of the NICs before it.
+    Machine m;
+    m.kernel.add_link("eth2", "02:86:10:65:fd:32", false);
+    Instance instance = test::aws_two_eni();
+    instance.interfaces.push_back(
+        test::make_nic("eth2", "02:86:10:65:fd:32", NicRole::secondary, 2, {"10.0.0.227"}, "10.0.0.0/24", "10.0.0.1"));
+    KernelSnapshot before = m.snapshot();
+    auto changes = *plan_live_changes(plan_of(instance), before, {});
+    std::vector<std::string> groups;
+    std::vector<std::string> rules;
+    for (const LiveChange& c : changes) {
+      if (groups.empty() || groups.back() != c.group) groups.push_back(c.group);
+      if (std::holds_alternative<KernelRule>(c.object)) rules.push_back(describe(c, before.links));
+    }
+    CHECK(groups == std::vector<std::string>{"eth0", "eth2", "eth1"});
+    CHECK(rules == std::vector<std::string>{"add rule from 10.0.0.227 lookup 1002 priority 1002",
+                                            "add rule from 10.0.0.226 lookup 1001 priority 1001"});
+  }
+
   TEST_CASE("under netplan the primary's secondary IPs go in as /32, as networkd will configure them") {
     Machine m;
     KernelSnapshot before = m.snapshot();
