@@ -7,7 +7,7 @@ works. Needs root. See tests/bench/README.md.
     NICSYNC_MOCK_OCI=build/tests/nicsync-mock-oci-api \\
         python3 tests/bench/bench_live_apply.py [N M] [--vendor aws|oracle-api|oracle-settings|alibaba]
                                                 [--ipv6] [--runs R] [--latency-ms L] [--budget S]
-                                                [--json FILE]
+                                                [--json FILE] [--fresh-ext4]
 
 What is timed (time.perf_counter around the whole process, by a timer process inside the instance
 namespace: benchlib.NamespaceTimer, so no row pays for `ip netns exec`):
@@ -30,6 +30,9 @@ the namespace is checked to be back at its initial state. One untimed warm-up ap
 Also reported per row: the median CPU time of the process (user + system, from wait4; steadier
 than wall time on a busy machine), the metadata requests of one run (the mock's log), and the
 peak RSS of one extra, untimed run under GNU time (`-` without /usr/bin/time).
+The roots are on TMPDIR's file system, or with --fresh-ext4 on a new ext4 file system made for the
+run (a loop-mounted image on /var/tmp): the files' cost depends on what the file system went
+through just before (tests/bench/README.md, "Live apply").
 """
 
 import argparse
@@ -40,6 +43,7 @@ import pathlib
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -157,6 +161,7 @@ class Bench:
         self.rows = []
         self.notes = []
         self.verified = False
+        self.file_system = "unknown"  # where the roots are: set by main()
         self.summary_clean = self.summary_noop = ""
         self.load_before = machine()["load"]
 
@@ -354,6 +359,7 @@ class Bench:
         print(f"machine: {m['nproc']} CPUs, {m['cpu']}, Linux {m['kernel']}; {m['date']}")
         print(f"load average (1/5/15 min): {self.load_before} before, {m['load']} after")
         print(f"nicsync: {NICSYNC}")
+        print(f"files (roots, state): {self.file_system}")
         print(f"instance: {self.args.nics} NICs, {ips} IPv4 addresses; cloud setup {self.setup_ms:.0f} ms, "
               f"mock start {self.mock_ms:.0f} ms"
               + (f", mock latency {self.args.latency_ms} ms/request" if self.args.latency_ms else ""))
@@ -383,9 +389,49 @@ class Bench:
         if self.args.json:
             out = {"machine": m, "scenario": self.name, "title": self.fixture["title"], "nicsync": NICSYNC,
                    "setup_ms": self.setup_ms, "mock_start_ms": self.mock_ms, "latency_ms": self.args.latency_ms,
-                   "load_before": self.load_before, "verified": self.verified, "rows": self.rows, "summary_clean": self.summary_clean,
+                   "load_before": self.load_before, "file_system": self.file_system, "verified": self.verified, "rows": self.rows, "summary_clean": self.summary_clean,
                    "summary_noop": self.summary_noop, "notes": self.notes, "total_s": self.total_s}
             pathlib.Path(self.args.json).write_text(json.dumps(out, indent=2) + "\n")
+
+
+def roots_file_system(path):
+    """'TYPE (OPTIONS) on MOUNTPOINT' for the mount holding path, from /proc/self/mounts."""
+    best = None
+    with open("/proc/self/mounts") as mounts:
+        for entry in mounts:
+            _, mountpoint, fstype, options = entry.split()[:4]
+            mountpoint = mountpoint.replace("\\040", " ")
+            if (str(path) + "/").startswith(mountpoint.rstrip("/") + "/") and (best is None or len(mountpoint) > len(best[0])):
+                best = (mountpoint, fstype, options)
+    return f"{best[1]} ({best[2]}) on {best[0]}" if best else "unknown"
+
+
+@contextlib.contextmanager
+def fresh_ext4():
+    """A new ext4 file system for the run's files: a sparse 1 GiB image on /var/tmp (the machine's
+    disk), made by mkfs.ext4 and loop-mounted; unmounted and removed afterwards. Its inode tables
+    hold no recently deleted inodes and it is mounted without `discard`: the state of a booting
+    instance's disk, where a shared /tmp carries what the benchmarks before deleted (see
+    tests/bench/README.md)."""
+    if shutil.which("mkfs.ext4") is None:
+        raise BenchError("--fresh-ext4 needs mkfs.ext4 (e2fsprogs)")
+    base = pathlib.Path(tempfile.mkdtemp(prefix="nicsync-bench-fs-", dir="/var/tmp"))
+    image, mountpoint = base / "fs.img", base / "mnt"
+    mountpoint.mkdir()
+    mounted = False
+    try:
+        with open(image, "wb") as f:
+            f.truncate(1 << 30)
+        for argv in (["mkfs.ext4", "-q", "-F", str(image)], ["mount", "-o", "loop", str(image), str(mountpoint)]):
+            r = subprocess.run(argv, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise BenchError(f"--fresh-ext4: {' '.join(argv)}: {r.stderr.strip() or 'exit ' + str(r.returncode)}")
+        mounted = True
+        yield mountpoint
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(mountpoint)], check=False)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def main(argv=None):
@@ -402,6 +448,9 @@ def main(argv=None):
     p.add_argument("--budget", type=float, default=BUDGET_S,
                    help=f"seconds after which no further timed run starts (default {BUDGET_S})")
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--fresh-ext4", action="store_true",
+                   help="put the instance's roots (and every other file of the run) on a new ext4 file system, "
+                        "loop-mounted from /var/tmp, instead of TMPDIR's")
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be at least 1")
@@ -414,16 +463,20 @@ def main(argv=None):
         print(f"bench_live_apply.py: {e}", file=sys.stderr)
         return 2
     nc.cleanup_stale(PREFIX)
-    with tempfile.TemporaryDirectory(prefix="nicsync-bench-") as tmp:
-        path = pathlib.Path(tmp) / f"{args.vendor}-{args.nics}x{args.addresses}.json"
-        path.write_text(json.dumps(fixture, indent=1) + "\n")
-        bench = Bench(args, fixture, path)
-        try:
+    try:
+        with contextlib.ExitStack() as stack:
+            if args.fresh_ext4:
+                tempfile.tempdir = str(stack.enter_context(fresh_ext4()))
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="nicsync-bench-"))
+            path = pathlib.Path(tmp) / f"{args.vendor}-{args.nics}x{args.addresses}.json"
+            path.write_text(json.dumps(fixture, indent=1) + "\n")
+            bench = Bench(args, fixture, path)
+            bench.file_system = roots_file_system(tmp)
             bench.run()
-        except (BenchError, nc.CommandError) as e:
-            print(f"bench_live_apply.py: {e}", file=sys.stderr)
-            return 1
-        bench.report()
+            bench.report()
+    except (BenchError, nc.CommandError) as e:
+        print(f"bench_live_apply.py: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

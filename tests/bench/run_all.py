@@ -38,6 +38,12 @@ def main(argv=None):
         ["bench_live_apply.py", "15", "50", "--renderer", "network-scripts", *runs, *js("live-15x50-ns.json")],
         ["bench_live_apply.py", "80", "50", "--renderer", "network-scripts",
          *(["--runs", "3"] if a.quick else ["--runs", "5"]), "--budget", "150", *js("live-80x50-ns.json")],
+        # 80x50 again with the files on a file system of their own, new for the run: the state of a
+        # booting instance's disk; /tmp has just had the files of the runs above deleted.
+        ["bench_live_apply.py", "80", "50", "--fresh-ext4",
+         *(["--runs", "3"] if a.quick else ["--runs", "5"]), "--budget", "150", *js("live-80x50-fresh.json")],
+        ["bench_live_apply.py", "80", "50", "--renderer", "network-scripts", "--fresh-ext4",
+         *(["--runs", "3"] if a.quick else ["--runs", "5"]), "--budget", "150", *js("live-80x50-ns-fresh.json")],
     ]
     started = time.perf_counter()
     for step in steps:
