@@ -42,7 +42,7 @@ struct HttpOptions {
   int attempts = 3;                ///< tries per request for timeouts, transport errors, 5xx and 429
   long backoff_ms = 100;           ///< first retry delay; doubles each time
   long max_backoff_ms = 1000;
-  int max_in_flight = 32;          ///< requests on the wire at once, at most (a batch: its fewest waves')
+  int max_in_flight = 40;          ///< requests on the wire at once, at most (a batch: its fewest waves')
   size_t max_body_bytes = 1 << 20; ///< larger bodies fail the request
   /// PEM file of the CAs that HTTPS servers must chain to; empty: the system's default store.
   std::string ca_bundle{};
