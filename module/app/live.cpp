@@ -133,20 +133,24 @@ std::vector<std::string> learn_ipv6_routers(Plan& plan, const KernelSnapshot& ke
 /// 50 rules in batches of 128, in a fresh namespace: 72-89 ms lowest first, 40-54 ms in this order
 /// (the duplicate check of NLM_F_EXCL still scans the whole list for each).
 std::vector<const NicPlan*> change_order(const Plan& plan) {
-  auto highest_priority = [](const NicPlan* nic) {
-    uint32_t highest = 0;
-    for (const Ipv4Rule& rule : nic->rules) highest = std::max(highest, rule.priority);
-    for (const Ipv6Rule& rule : nic->rules6) highest = std::max(highest, rule.priority);
-    return highest;
+  struct Keyed {
+    bool primary;
+    uint32_t highest_priority;  // of the NIC's rules, both families; 0 without rules
+    const NicPlan* nic;
   };
-  std::vector<const NicPlan*> order;
-  for (const NicPlan& nic : plan.nics) order.push_back(&nic);
-  std::stable_sort(order.begin(), order.end(), [&](const NicPlan* a, const NicPlan* b) {
-    const bool a_primary = a->role == NicRole::primary;
-    const bool b_primary = b->role == NicRole::primary;
-    if (a_primary != b_primary) return a_primary;
-    return highest_priority(a) > highest_priority(b);
+  std::vector<Keyed> keyed;
+  for (const NicPlan& nic : plan.nics) {
+    uint32_t highest = 0;
+    for (const Ipv4Rule& rule : nic.rules) highest = std::max(highest, rule.priority);
+    for (const Ipv6Rule& rule : nic.rules6) highest = std::max(highest, rule.priority);
+    keyed.push_back(Keyed{nic.role == NicRole::primary, highest, &nic});
+  }
+  std::stable_sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+    if (a.primary != b.primary) return a.primary;
+    return a.highest_priority > b.highest_priority;
   });
+  std::vector<const NicPlan*> order;
+  for (const Keyed& k : keyed) order.push_back(k.nic);
   return order;
 }
 
