@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -161,21 +162,35 @@ class ProxyTrap {
   int port_ = 0;
 };
 
-/// TCP connections to the mock that are open or opening here: the client side of each (the
-/// mock's port is its remote port), from this network namespace's /proc/net/tcp.
+/// The inodes of this process's sockets, from the links in /proc/self/fd ("socket:[INODE]").
+std::set<std::string> own_socket_inodes() {
+  std::set<std::string> inodes;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code error;
+    const std::string target = std::filesystem::read_symlink(entry.path(), error).string();
+    if (!error && target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+  }
+  return inodes;
+}
+
+/// TCP connections to the mock that this process has open or opening: the client side of each
+/// (the mock's port is its remote port), from this network namespace's /proc/net/tcp. Only this
+/// process's sockets count: tests running beside it have connections of their own, and one of
+/// them may have the mock's port number as its remote port.
 size_t open_connections_to(const MockImds& mock) {
   const std::string url = mock.url();
   const int port = std::stoi(url.substr(url.rfind(':') + 1));
+  const std::set<std::string> own = own_socket_inodes();
   size_t count = 0;
   std::ifstream in("/proc/net/tcp");
   std::string line;
   std::getline(in, line);  // the header
   while (std::getline(in, line)) {
     std::istringstream fields(line);
-    std::string slot, local, remote, state;
-    fields >> slot >> local >> remote >> state;
+    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
     size_t colon = remote.rfind(':');
-    if (colon == std::string::npos) continue;
+    if (colon == std::string::npos || own.count(inode) == 0) continue;
     bool open = state == "01" || state == "02";  // ESTABLISHED, SYN_SENT
     if (open && std::stoi(remote.substr(colon + 1), nullptr, 16) == port) ++count;
   }
