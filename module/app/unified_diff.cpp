@@ -121,14 +121,24 @@ std::string range(size_t start, size_t count) {
   return count == 1 ? std::to_string(first) : std::to_string(first) + "," + std::to_string(count);
 }
 
+/// The two lines that name the files.
+std::string file_header(const std::string& a_label, const std::string& b_label) {
+  return "--- " + a_label + "\n+++ " + b_label + "\n";
+}
+
+/// A hunk's first line: where it starts and how many lines it spans on either side.
+std::string hunk_header(size_t a_start, size_t a_count, size_t b_start, size_t b_count) {
+  return "@@ -" + range(a_start, a_count) + " +" + range(b_start, b_count) + " @@\n";
+}
+
 /// The diff of a new file: one hunk adding every line. What the edit script would give, without
 /// splitting the file or building the script (a plan's new netplan file has thousands of lines).
 std::string new_file_diff(std::string_view after, const std::string& a_label, const std::string& b_label) {
   const size_t lines = static_cast<size_t>(std::count(after.begin(), after.end(), '\n')) + (after.back() != '\n' ? 1 : 0);
   std::string out;
   out.reserve(after.size() + lines + a_label.size() + b_label.size() + 256);
-  out += "--- " + a_label + "\n+++ " + b_label + "\n";
-  out += "@@ -" + range(0, 0) + " +" + range(0, lines) + " @@\n";
+  out += file_header(a_label, b_label);
+  out += hunk_header(0, 0, 0, lines);
   for (size_t start = 0; start < after.size();) {
     size_t end = after.find('\n', start);
     end = end == std::string_view::npos ? after.size() : end + 1;
@@ -152,7 +162,7 @@ std::string unified_diff(std::string_view before, std::string_view after, const 
   std::string out;
   // Every line of either side is shown at most once, with its sign: no reallocation on the way.
   out.reserve(before.size() + after.size() + ops.size() + a_label.size() + b_label.size() + 256);
-  out += "--- " + a_label + "\n+++ " + b_label + "\n";
+  out += file_header(a_label, b_label);
   size_t i = 0;  // position in ops
   while (i < ops.size()) {
     if (ops[i] == Op::keep) {
@@ -187,7 +197,7 @@ std::string unified_diff(std::string_view before, std::string_view after, const 
       if (ops[j] != Op::add) ++a_count;
       if (ops[j] != Op::remove) ++b_count;
     }
-    out += "@@ -" + range(ai, a_count) + " +" + range(bi, b_count) + " @@\n";
+    out += hunk_header(ai, a_count, bi, b_count);
     size_t ax = ai;
     size_t bx = bi;
     for (size_t j = start; j < end; ++j) {
