@@ -43,7 +43,6 @@ import pathlib
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -422,15 +421,13 @@ def fresh_ext4():
     try:
         with open(image, "wb") as f:
             f.truncate(1 << 30)
-        for argv in (["mkfs.ext4", "-q", "-F", str(image)], ["mount", "-o", "loop", str(image), str(mountpoint)]):
-            r = subprocess.run(argv, capture_output=True, text=True)
-            if r.returncode != 0:
-                raise BenchError(f"--fresh-ext4: {' '.join(argv)}: {r.stderr.strip() or 'exit ' + str(r.returncode)}")
+        nc.run(["mkfs.ext4", "-q", "-F", str(image)])
+        nc.run(["mount", "-o", "loop", str(image), str(mountpoint)])
         mounted = True
         yield mountpoint
     finally:
         if mounted:
-            subprocess.run(["umount", str(mountpoint)], check=False)
+            nc.run(["umount", str(mountpoint)], check=False)
         shutil.rmtree(base, ignore_errors=True)
 
 
