@@ -1,21 +1,22 @@
-// Netlink over libnl-route-3 for changes, and nicsync's own parser for reads. Reads are raw
-// rtnetlink dumps, one per object kind and family, whose messages system/rtnetlink_parse.hpp parses
-// straight into KernelLink, KernelAddress, KernelRoute and KernelRule: libnl's object parser
-// allocated an object and an address per message and cost a no-op rerun a quarter of its user time.
-// Address, route and rule changes are built by libnl's request builders and sent in batches: up to
-// kNetlinkBatchSize messages in one sendmsg, each with its own sequence number and NLM_F_ACK, their
-// answers collected by sequence number with recvmmsg (no MSG_PEEK). Link changes go through libnl's
-// calls one at a time, with a custom error callback that keeps the kernel's errno and extended-ack
-// text, which libnl would otherwise fold into its own codes.
+// Netlink over one rtnetlink socket of nicsync's own. Reads are raw rtnetlink dumps, one per object
+// kind and family, whose messages system/rtnetlink_parse.hpp parses straight into KernelLink,
+// KernelAddress, KernelRoute and KernelRule: libnl's object parser allocated an object and an address
+// per message and cost a no-op rerun a quarter of its user time. Changes are built by libnl-route-3's
+// request builders and sent in batches: up to kNetlinkBatchSize messages in one sendmsg, each with its
+// own sequence number and NLM_F_ACK, their answers collected by sequence number with recvmmsg (no
+// MSG_PEEK), each error with the kernel's errno and extended-ack text. Link changes are single
+// messages on the same path.
+//
+// libnl-route-3 (and libnl-3, its dependency) is loaded with dlopen() when the first change is built:
+// a run that changes nothing in the kernel (a plan, a no-op rerun, a boot with everything in place)
+// never loads it, which saves each such start about 0.2 ms and 33 page faults (tests/bench/README.md).
 
 #include <arpa/inet.h>
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
-#include <netlink/attr.h>
 #include <netlink/errno.h>
-#include <netlink/handlers.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
@@ -24,9 +25,9 @@
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 #include <netlink/route/rule.h>
-#include <netlink/socket.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -45,33 +46,77 @@
 
 #include "nicsync/netlink.hpp"
 #include "system/rtnetlink_parse.hpp"
+#include "system/shared_library.hpp"
 
 namespace nicsync {
 
 namespace {
 
-/// unique_ptr deleter calling a libnl release function.
+// The libnl functions nicsync calls, each a member of Libnl named after it.
+#define NICSYNC_LIBNL_FUNCTIONS(X)                                                                                  \
+  X(nl_geterror) X(nlmsg_hdr) X(nlmsg_free) X(nl_addr_build) X(nl_addr_put) X(nl_addr_set_prefixlen)               \
+  X(rtnl_link_alloc) X(rtnl_link_put) X(rtnl_link_set_ifindex) X(rtnl_link_set_flags) X(rtnl_link_set_name)          \
+  X(rtnl_link_set_link) X(rtnl_link_set_addr) X(rtnl_link_vlan_alloc) X(rtnl_link_vlan_set_id)                       \
+  X(rtnl_link_build_change_request) X(rtnl_link_build_add_request) X(rtnl_link_build_delete_request)                 \
+  X(rtnl_addr_alloc) X(rtnl_addr_put) X(rtnl_addr_set_ifindex) X(rtnl_addr_set_family) X(rtnl_addr_set_local)        \
+  X(rtnl_addr_set_prefixlen) X(rtnl_addr_set_flags) X(rtnl_addr_build_add_request) X(rtnl_addr_build_delete_request) \
+  X(rtnl_route_alloc) X(rtnl_route_put) X(rtnl_route_set_family) X(rtnl_route_set_dst) X(rtnl_route_set_type)        \
+  X(rtnl_route_set_table) X(rtnl_route_set_protocol) X(rtnl_route_set_scope) X(rtnl_route_set_priority)              \
+  X(rtnl_route_nh_alloc) X(rtnl_route_nh_free) X(rtnl_route_nh_set_ifindex) X(rtnl_route_nh_set_gateway)             \
+  X(rtnl_route_nh_set_flags) X(rtnl_route_add_nexthop) X(rtnl_route_build_add_request)                               \
+  X(rtnl_route_build_del_request) X(rtnl_rule_alloc) X(rtnl_rule_put) X(rtnl_rule_set_family) X(rtnl_rule_set_prio)  \
+  X(rtnl_rule_set_table) X(rtnl_rule_set_action) X(rtnl_rule_set_protocol) X(rtnl_rule_set_src)                      \
+  X(rtnl_rule_build_add_request) X(rtnl_rule_build_delete_request)
+
+struct Libnl {
+#define NICSYNC_LIBNL_MEMBER(name) decltype(&::name) name = nullptr;
+  NICSYNC_LIBNL_FUNCTIONS(NICSYNC_LIBNL_MEMBER)
+#undef NICSYNC_LIBNL_MEMBER
+  /// Why the functions cannot be used ("libnl-route-3.so.200: cannot open shared object file: ..."
+  /// or "libnl-route-3.so.200 has no ..."); empty when all were found.
+  std::string error;
+};
+
+/// libnl-route-3, loaded at the first call (thread-safe). dlsym() on its handle also finds the
+/// functions of libnl-3, which it depends on.
+const Libnl& libnl() {
+  static const Libnl loaded = [] {
+    Libnl lib;
+    static SharedLibrary library("libnl-route-3.so.200");
+#define NICSYNC_LIBNL_RESOLVE(name) library.resolve(#name, lib.name);
+    NICSYNC_LIBNL_FUNCTIONS(NICSYNC_LIBNL_RESOLVE)
+#undef NICSYNC_LIBNL_RESOLVE
+    lib.error = library.error();
+    return lib;
+  }();
+  return loaded;
+}
+
+/// unique_ptr deleter calling a libnl release function (only ever given objects libnl made, so
+/// libnl is loaded by then).
 template <auto Release>
 struct Releaser {
   template <typename T>
   void operator()(T* pointer) const {
-    Release(pointer);
+    (libnl().*Release)(pointer);
   }
 };
 
-using SocketPtr = std::unique_ptr<nl_sock, Releaser<nl_socket_free>>;
-using NlAddrPtr = std::unique_ptr<nl_addr, Releaser<nl_addr_put>>;
-using LinkPtr = std::unique_ptr<rtnl_link, Releaser<rtnl_link_put>>;
-using AddrPtr = std::unique_ptr<rtnl_addr, Releaser<rtnl_addr_put>>;
-using RoutePtr = std::unique_ptr<rtnl_route, Releaser<rtnl_route_put>>;
-using NexthopPtr = std::unique_ptr<rtnl_nexthop, Releaser<rtnl_route_nh_free>>;
-using RulePtr = std::unique_ptr<rtnl_rule, Releaser<rtnl_rule_put>>;
-using MessagePtr = std::unique_ptr<nl_msg, Releaser<nlmsg_free>>;
+using NlAddrPtr = std::unique_ptr<nl_addr, Releaser<&Libnl::nl_addr_put>>;
+using LinkPtr = std::unique_ptr<rtnl_link, Releaser<&Libnl::rtnl_link_put>>;
+using AddrPtr = std::unique_ptr<rtnl_addr, Releaser<&Libnl::rtnl_addr_put>>;
+using RoutePtr = std::unique_ptr<rtnl_route, Releaser<&Libnl::rtnl_route_put>>;
+using NexthopPtr = std::unique_ptr<rtnl_nexthop, Releaser<&Libnl::rtnl_route_nh_free>>;
+using RulePtr = std::unique_ptr<rtnl_rule, Releaser<&Libnl::rtnl_rule_put>>;
+using MessagePtr = std::unique_ptr<nl_msg, Releaser<&Libnl::nlmsg_free>>;
 
 /// The receive buffer asked for (the kernel caps it at net.core.rmem_max and doubles it): a batch's
 /// answers are queued all at once, and each costs the socket about 1 KiB of buffer, however short.
 /// An answer that does not fit is dropped, and the next read fails with ENOBUFS.
 constexpr int kReceiveBufferBytes = 1 << 20;
+/// The send buffer: a batch goes in one datagram, which must fit it (kNetlinkBatchSize messages of
+/// at most a few hundred bytes). libnl's default, which nicsync used before it had its own socket.
+constexpr int kSendBufferBytes = 32 * 1024;
 /// Room for one answer: an NLMSG_ERROR with the extended ack (and, on kernels without
 /// NETLINK_CAP_ACK, the echoed request).
 constexpr size_t kAnswerBytes = 4096;
@@ -90,41 +135,17 @@ struct KernelError {
   std::string extack;
 };
 
-/// The NLMSGERR_ATTR_MSG text of an error message, when the kernel sent one (NETLINK_EXT_ACK).
-std::string extack_message(const nlmsgerr* error) {
-  // The callback gets the payload of the NLMSG_ERROR message; its header sits just before it.
-  const auto* header = reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(error) - NLMSG_HDRLEN);
-  if ((header->nlmsg_flags & NLM_F_ACK_TLVS) == 0) return "";
-  size_t offset = sizeof(nlmsgerr);
-  if ((header->nlmsg_flags & NLM_F_CAPPED) == 0) offset += error->msg.nlmsg_len - NLMSG_HDRLEN;
-  offset = NLMSG_ALIGN(offset);
-  size_t payload = header->nlmsg_len - NLMSG_HDRLEN;
-  if (offset >= payload) return "";
-  std::array<nlattr*, NLMSGERR_ATTR_MAX + 1> attributes{};
-  auto* first = reinterpret_cast<nlattr*>(const_cast<char*>(reinterpret_cast<const char*>(error) + offset));
-  if (nla_parse(attributes.data(), NLMSGERR_ATTR_MAX, first, static_cast<int>(payload - offset), nullptr) < 0) {
-    return "";
-  }
-  const nlattr* message = attributes[NLMSGERR_ATTR_MSG];
-  if (message == nullptr) return "";
-  std::string text(static_cast<const char*>(nla_data(message)), strnlen(static_cast<const char*>(nla_data(message)),
-                                                                        static_cast<size_t>(nla_len(message))));
-  while (!text.empty() && (text.back() == '.' || text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
-
-int remember_kernel_error(sockaddr_nl* /*peer*/, nlmsgerr* error, void* argument) {
-  auto* out = static_cast<KernelError*>(argument);
-  out->error_number = -error->error;
-  out->extack = extack_message(error);
-  return NL_STOP;
-}
-
 /// The reason of a kernel error: its errno text, with the extended-ack message when there is one.
 std::string reason_of(const KernelError& error) {
   std::string reason = std::generic_category().message(error.error_number);
   if (!error.extack.empty()) reason += " (" + error.extack + ")";
   return reason;
+}
+
+/// The reason of an answer to a change, or of its absence (`lost`: the errno that ended the
+/// exchange early).
+std::string reason_of(const std::optional<KernelError>& answer, int lost) {
+  return answer ? reason_of(*answer) : "no answer from the kernel (" + std::generic_category().message(lost) + ")";
 }
 
 /// How a change reads in messages: "add address 10.0.0.226/32 dev eth1 noprefixroute".
@@ -151,35 +172,47 @@ uint8_t family_of(IpFamily family) { return family == IpFamily::v4 ? AF_INET : A
 
 /// An nl_addr for an address with the given prefix length.
 NlAddrPtr make_nl_addr(const IpAddress& address, int prefix_length) {
+  const Libnl& nl = libnl();
   NlAddrPtr result;
   if (const Ipv4Address* v4 = address.v4()) {
     uint32_t network_order = htonl(v4->to_uint());
-    result.reset(nl_addr_build(AF_INET, &network_order, sizeof(network_order)));
+    result.reset(nl.nl_addr_build(AF_INET, &network_order, sizeof(network_order)));
   } else {
-    result.reset(nl_addr_build(AF_INET6, address.v6()->bytes().data(), address.v6()->bytes().size()));
+    result.reset(nl.nl_addr_build(AF_INET6, address.v6()->bytes().data(), address.v6()->bytes().size()));
   }
   if (!result) throw std::bad_alloc();
-  nl_addr_set_prefixlen(result.get(), prefix_length);
+  nl.nl_addr_set_prefixlen(result.get(), prefix_length);
   return result;
 }
 
 class LibnlNetlink : public Netlink {
  public:
-  /// Opens and connects the rtnetlink socket; an Error naming libnl's reason when that fails.
+  LibnlNetlink() = default;
+  LibnlNetlink(const LibnlNetlink&) = delete;
+  LibnlNetlink& operator=(const LibnlNetlink&) = delete;
+  ~LibnlNetlink() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  /// Opens the rtnetlink socket, in the calling thread's network namespace; an Error naming the
+  /// system's reason when that fails.
   Result<void> open() {
-    socket_.reset(nl_socket_alloc());
-    if (!socket_) return Error{"netlink: cannot allocate a socket"};
-    int error = nl_connect(socket_.get(), NETLINK_ROUTE);
-    if (error < 0) return Error{std::string("netlink: cannot open an rtnetlink socket: ") + nl_geterror(error)};
+    fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd_ < 0) return Error{"netlink: cannot open an rtnetlink socket: " + std::generic_category().message(errno)};
+    sockaddr_nl local{};  // port 0: the kernel picks one
+    local.nl_family = AF_NETLINK;
+    if (::bind(fd_, reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0) {
+      return Error{"netlink: cannot bind the rtnetlink socket: " + std::generic_category().message(errno)};
+    }
     // Ask for the kernel's explanation with each error and leave out the echo of our request.
     // Older kernels refuse these options; errors then carry only the errno.
     int on = 1;
-    setsockopt(nl_socket_get_fd(socket_.get()), SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof(on));
-    setsockopt(nl_socket_get_fd(socket_.get()), SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof(on));
-    error = nl_socket_set_buffer_size(socket_.get(), kReceiveBufferBytes, 0);
-    if (error < 0) return Error{std::string("netlink: cannot size the socket's buffers: ") + nl_geterror(error)};
-    error = nl_socket_modify_err_cb(socket_.get(), NL_CB_CUSTOM, remember_kernel_error, &kernel_error_);
-    if (error < 0) return Error{std::string("netlink: cannot install the error handler: ") + nl_geterror(error)};
+    setsockopt(fd_, SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof(on));
+    setsockopt(fd_, SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof(on));
+    if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &kSendBufferBytes, sizeof(kSendBufferBytes)) != 0 ||
+        setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &kReceiveBufferBytes, sizeof(kReceiveBufferBytes)) != 0) {
+      return Error{"netlink: cannot size the socket's buffers: " + std::generic_category().message(errno)};
+    }
     return {};
   }
 
@@ -245,36 +278,46 @@ class LibnlNetlink : public Netlink {
   }
 
   Result<void> set_link_up(int ifindex) override {
-    LinkPtr original(rtnl_link_alloc());
-    LinkPtr change(rtnl_link_alloc());
+    auto what = [&] { return "set link " + name_of(ifindex) + " up"; };
+    NICSYNC_TRY_ASSIGN(const Libnl* nl, loaded(what));
+    LinkPtr original(nl->rtnl_link_alloc());
+    LinkPtr change(nl->rtnl_link_alloc());
     if (!original || !change) throw std::bad_alloc();
-    rtnl_link_set_ifindex(original.get(), ifindex);
-    rtnl_link_set_flags(change.get(), IFF_UP);
-    return check(rtnl_link_change(socket_.get(), original.get(), change.get(), 0),
-                 [&] { return "set link " + name_of(ifindex) + " up"; });
+    nl->rtnl_link_set_ifindex(original.get(), ifindex);
+    nl->rtnl_link_set_flags(change.get(), IFF_UP);
+    nl_msg* message = nullptr;
+    const int built = nl->rtnl_link_build_change_request(original.get(), change.get(), 0, &message);
+    return request(built, message, what);
   }
 
   Result<void> add_vlan(const std::string& name, int parent_ifindex, int vlan_id,
                         const MacAddress& mac) override {
     auto what = [&] { return "add vlan " + describe_vlan(name, name_of(parent_ifindex), vlan_id, mac); };
     if (vlan_id < 1 || vlan_id > 4094) return Error{what() + ": VLAN id outside 1-4094"};
-    LinkPtr link(rtnl_link_vlan_alloc());
-    NlAddrPtr address(nl_addr_build(AF_LLC, mac.bytes().data(), mac.bytes().size()));
+    NICSYNC_TRY_ASSIGN(const Libnl* nl, loaded(what));
+    LinkPtr link(nl->rtnl_link_vlan_alloc());
+    NlAddrPtr address(nl->nl_addr_build(AF_LLC, mac.bytes().data(), mac.bytes().size()));
     if (!link || !address) throw std::bad_alloc();
-    rtnl_link_set_name(link.get(), name.c_str());
-    rtnl_link_set_link(link.get(), parent_ifindex);
-    rtnl_link_set_addr(link.get(), address.get());  // takes its own reference
-    int error = rtnl_link_vlan_set_id(link.get(), static_cast<uint16_t>(vlan_id));
-    if (error < 0) return Error{what() + ": " + nl_geterror(error)};
-    return check(rtnl_link_add(socket_.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL), what);
+    nl->rtnl_link_set_name(link.get(), name.c_str());
+    nl->rtnl_link_set_link(link.get(), parent_ifindex);
+    nl->rtnl_link_set_addr(link.get(), address.get());  // takes its own reference
+    int error = nl->rtnl_link_vlan_set_id(link.get(), static_cast<uint16_t>(vlan_id));
+    if (error < 0) return Error{what() + ": " + nl->nl_geterror(error)};
+    nl_msg* message = nullptr;
+    const int built = nl->rtnl_link_build_add_request(link.get(), NLM_F_CREATE | NLM_F_EXCL, &message);
+    return request(built, message, what);
   }
 
   Result<void> delete_link(int ifindex) override {
     std::string name = name_of(ifindex);  // read first: once deleted the link has no name
-    LinkPtr link(rtnl_link_alloc());
+    auto what = [&] { return "delete link " + name; };
+    NICSYNC_TRY_ASSIGN(const Libnl* nl, loaded(what));
+    LinkPtr link(nl->rtnl_link_alloc());
     if (!link) throw std::bad_alloc();
-    rtnl_link_set_ifindex(link.get(), ifindex);
-    return check(rtnl_link_delete(socket_.get(), link.get()), [&] { return "delete link " + name; });
+    nl->rtnl_link_set_ifindex(link.get(), ifindex);
+    nl_msg* message = nullptr;
+    const int built = nl->rtnl_link_build_delete_request(link.get(), &message);
+    return request(built, message, what);
   }
 
  private:
@@ -298,7 +341,7 @@ class LibnlNetlink : public Netlink {
   Result<void> dump(uint16_t request, uint16_t answer, const void* header, size_t size, const char* what,
                     const std::function<void(const nlmsghdr*)>& on_message, const std::function<void()>& restart) {
     if (size > kLargestDumpHeader) throw std::logic_error("netlink: a dump request header larger than expected");
-    const int fd = nl_socket_get_fd(socket_.get());
+    const int fd = fd_;
     for (int attempt = 1;; ++attempt) {
       const uint32_t seq = next_seq_++;
       std::array<char, NLMSG_SPACE(kLargestDumpHeader)> buffer{};
@@ -354,9 +397,7 @@ class LibnlNetlink : public Netlink {
         if (message->nlmsg_len >= NLMSG_LENGTH(sizeof(error))) std::memcpy(&error, NLMSG_DATA(message), sizeof(error));
         if (error != 0) {
           KernelError kernel{-error, ""};
-          if (message->nlmsg_type == NLMSG_ERROR && message->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr))) {
-            kernel.extack = extack_message(static_cast<const nlmsgerr*>(NLMSG_DATA(message)));
-          }
+          if (message->nlmsg_type == NLMSG_ERROR) kernel.extack = extack_message(message);
           drain(fd);
           return Error{reason_of(kernel)};
         }
@@ -387,12 +428,7 @@ class LibnlNetlink : public Netlink {
         unbuilt = message.error();
         break;
       }
-      nlmsghdr* header = nlmsg_hdr(message->get());
-      header->nlmsg_seq = next_seq_++;  // our own numbers: libnl's stay in step for its reads
-      nl_complete_msg(socket_.get(), message->get());  // port, NLM_F_REQUEST
-      header->nlmsg_flags |= NLM_F_ACK;  // every message is answered, success or not
-      request.append(reinterpret_cast<const char*>(header), header->nlmsg_len);
-      request.resize(NLMSG_ALIGN(request.size()), '\0');
+      append_message(request, message->get());
     }
     std::vector<std::optional<KernelError>> answers(count);
     const int lost = count == 0 ? 0 : exchange(request, first_seq, answers);
@@ -406,9 +442,7 @@ class LibnlNetlink : public Netlink {
       }
       all_ok = false;
       if (!names_read) names_read = names();
-      const std::string reason =
-          answer ? reason_of(*answer) : "no answer from the kernel (" + std::generic_category().message(lost) + ")";
-      results.emplace_back(Error{change_text(changes[start + i], *names_read) + ": " + reason});
+      results.emplace_back(Error{change_text(changes[start + i], *names_read) + ": " + reason_of(answer, lost)});
     }
     if (unbuilt) results.emplace_back(*unbuilt);
     return all_ok;
@@ -419,7 +453,7 @@ class LibnlNetlink : public Netlink {
   /// the exchange early (ENOBUFS: the receive buffer overflowed and answers were dropped); the
   /// answers missing then are unknown.
   int exchange(const std::string& request, uint32_t first_seq, std::vector<std::optional<KernelError>>& answers) {
-    const int fd = nl_socket_get_fd(socket_.get());
+    const int fd = fd_;
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
     iovec out{const_cast<char*>(request.data()), request.size()};
@@ -467,7 +501,7 @@ class LibnlNetlink : public Netlink {
             continue;
           }
           const auto* error = static_cast<const nlmsgerr*>(NLMSG_DATA(header));
-          answers[index] = KernelError{-error->error, error->error == 0 ? "" : extack_message(error)};
+          answers[index] = KernelError{-error->error, error->error == 0 ? "" : extack_message(header)};
           --pending;
         }
       }
@@ -485,105 +519,125 @@ class LibnlNetlink : public Netlink {
   /// The request message of a change, as libnl's rtnl_*_add() and rtnl_*_delete() send it:
   /// additions with NLM_F_EXCL.
   Result<MessagePtr> build_message(const ObjectChange& change) {
+    NICSYNC_TRY_ASSIGN(const Libnl* nl, loaded([&] { return change_text(change, names()); }));
     const bool add = change.kind == ChangeKind::add;
     nl_msg* message = nullptr;
     int error = 0;
     if (const auto* address = std::get_if<KernelAddress>(&change.object)) {
       NICSYNC_TRY_ASSIGN(AddrPtr object, make_address(*address));
-      error = add ? rtnl_addr_build_add_request(object.get(), NLM_F_EXCL, &message)
-                  : rtnl_addr_build_delete_request(object.get(), 0, &message);
+      error = add ? nl->rtnl_addr_build_add_request(object.get(), NLM_F_EXCL, &message)
+                  : nl->rtnl_addr_build_delete_request(object.get(), 0, &message);
     } else if (const auto* route = std::get_if<KernelRoute>(&change.object)) {
       NICSYNC_TRY_ASSIGN(RoutePtr object, make_route(*route));
-      error = add ? rtnl_route_build_add_request(object.get(), NLM_F_EXCL, &message)
-                  : rtnl_route_build_del_request(object.get(), 0, &message);
+      error = add ? nl->rtnl_route_build_add_request(object.get(), NLM_F_EXCL, &message)
+                  : nl->rtnl_route_build_del_request(object.get(), 0, &message);
     } else {
       NICSYNC_TRY_ASSIGN(RulePtr object, make_rule(std::get<KernelRule>(change.object)));
-      error = add ? rtnl_rule_build_add_request(object.get(), NLM_F_EXCL, &message)
-                  : rtnl_rule_build_delete_request(object.get(), 0, &message);
+      error = add ? nl->rtnl_rule_build_add_request(object.get(), NLM_F_EXCL, &message)
+                  : nl->rtnl_rule_build_delete_request(object.get(), 0, &message);
     }
-    if (error < 0) return Error{change_text(change, names()) + ": " + nl_geterror(error)};
+    if (error < 0) return Error{change_text(change, names()) + ": " + nl->nl_geterror(error)};
     return MessagePtr(message);
   }
 
-  /// `libnl_result` of a change: success, or an Error "<what>: <kernel's reason>".
+  /// libnl, or an Error "<what>: <why libnl cannot be loaded>".
   template <typename Describe>
-  Result<void> check(int libnl_result, Describe what) {
-    if (libnl_result >= 0) return {};
-    return failure(what(), libnl_result);
+  static Result<const Libnl*> loaded(Describe what) {
+    const Libnl& nl = libnl();
+    if (!nl.error.empty()) return Error{what() + ": " + nl.error};
+    return &nl;
   }
 
-  /// The Error for a failed request: the kernel's errno text (and extended ack) when the kernel
-  /// answered with an error, libnl's text otherwise. Resets the remembered kernel error.
-  Error failure(const std::string& what, int libnl_error) {
-    std::string reason = kernel_error_.error_number > 0 ? reason_of(kernel_error_) : nl_geterror(libnl_error);
-    kernel_error_ = {};
-    return Error{what + ": " + reason};
+  /// Appends a built message to a batch: the next sequence number, and NLM_F_REQUEST and
+  /// NLM_F_ACK (every message is answered, success or not), padded to NLMSG_ALIGNTO.
+  void append_message(std::string& request, nl_msg* message) {
+    nlmsghdr* header = libnl().nlmsg_hdr(message);
+    header->nlmsg_seq = next_seq_++;
+    header->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+    request.append(reinterpret_cast<const char*>(header), header->nlmsg_len);
+    request.resize(NLMSG_ALIGN(request.size()), '\0');
+  }
+
+  /// Sends one message libnl built (`built`: the builder's result) and waits for its answer:
+  /// success, or an Error "<what>: <the kernel's reason, or libnl's>".
+  template <typename Describe>
+  Result<void> request(int built, nl_msg* message, Describe what) {
+    MessagePtr owned(message);
+    if (built < 0) return Error{what() + ": " + libnl().nl_geterror(built)};
+    std::string bytes;
+    const uint32_t seq = next_seq_;
+    append_message(bytes, owned.get());
+    std::vector<std::optional<KernelError>> answers(1);
+    const int lost = exchange(bytes, seq, answers);
+    if (answers[0] && answers[0]->error_number == 0) return {};
+    return Error{what() + ": " + reason_of(answers[0], lost)};
   }
 
   Result<AddrPtr> make_address(const KernelAddress& address) {
-    AddrPtr object(rtnl_addr_alloc());
+    const Libnl& nl = libnl();
+    AddrPtr object(nl.rtnl_addr_alloc());
     if (!object) throw std::bad_alloc();
-    rtnl_addr_set_ifindex(object.get(), address.ifindex);
-    rtnl_addr_set_family(object.get(), family_of(address.address.family()));
+    nl.rtnl_addr_set_ifindex(object.get(), address.ifindex);
+    nl.rtnl_addr_set_family(object.get(), family_of(address.address.family()));
     NlAddrPtr local = make_nl_addr(address.address, address.prefix_length);
-    int error = rtnl_addr_set_local(object.get(), local.get());
-    if (error < 0) return Error{"address " + text(address) + ": " + nl_geterror(error)};
-    rtnl_addr_set_prefixlen(object.get(), address.prefix_length);
+    int error = nl.rtnl_addr_set_local(object.get(), local.get());
+    if (error < 0) return Error{"address " + text(address) + ": " + nl.nl_geterror(error)};
+    nl.rtnl_addr_set_prefixlen(object.get(), address.prefix_length);
     // libnl sends IFA_FLAGS (32 bits) whenever a flag above the 8-bit header field is set.
-    if (address.noprefixroute) rtnl_addr_set_flags(object.get(), IFA_F_NOPREFIXROUTE);
-    if (address.nodad) rtnl_addr_set_flags(object.get(), IFA_F_NODAD);
+    if (address.noprefixroute) nl.rtnl_addr_set_flags(object.get(), IFA_F_NOPREFIXROUTE);
+    if (address.nodad) nl.rtnl_addr_set_flags(object.get(), IFA_F_NODAD);
     return object;
   }
 
   Result<RoutePtr> make_route(const KernelRoute& route) {
-    RoutePtr object(rtnl_route_alloc());
+    const Libnl& nl = libnl();
+    RoutePtr object(nl.rtnl_route_alloc());
     if (!object) throw std::bad_alloc();
     const bool local = route.type == RouteType::local;
-    int error = rtnl_route_set_family(object.get(), family_of(route.destination.family()));
+    int error = nl.rtnl_route_set_family(object.get(), family_of(route.destination.family()));
     NlAddrPtr destination = make_nl_addr(route.destination.network(), route.destination.prefix_length());
-    if (error >= 0) error = rtnl_route_set_dst(object.get(), destination.get());
-    if (error >= 0) error = rtnl_route_set_type(object.get(), local ? RTN_LOCAL : RTN_UNICAST);
-    if (error < 0) return Error{"route " + text(route) + ": " + nl_geterror(error)};
-    rtnl_route_set_table(object.get(), route.table);
-    rtnl_route_set_protocol(object.get(), route.protocol);
+    if (error >= 0) error = nl.rtnl_route_set_dst(object.get(), destination.get());
+    if (error >= 0) error = nl.rtnl_route_set_type(object.get(), local ? RTN_LOCAL : RTN_UNICAST);
+    if (error < 0) return Error{"route " + text(route) + ": " + nl.nl_geterror(error)};
+    nl.rtnl_route_set_table(object.get(), route.table);
+    nl.rtnl_route_set_protocol(object.get(), route.protocol);
     // IPv4 refuses a local route of a wider scope than host; IPv6 has no route scopes.
     uint8_t scope = route.scope == RouteScope::link ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
     if (local && route.destination.family() == IpFamily::v4) scope = RT_SCOPE_HOST;
-    rtnl_route_set_scope(object.get(), scope);
-    if (route.metric) rtnl_route_set_priority(object.get(), *route.metric);
-    NexthopPtr nexthop(rtnl_route_nh_alloc());
+    nl.rtnl_route_set_scope(object.get(), scope);
+    if (route.metric) nl.rtnl_route_set_priority(object.get(), *route.metric);
+    NexthopPtr nexthop(nl.rtnl_route_nh_alloc());
     if (!nexthop) throw std::bad_alloc();
-    if (route.ifindex != 0) rtnl_route_nh_set_ifindex(nexthop.get(), route.ifindex);
+    if (route.ifindex != 0) nl.rtnl_route_nh_set_ifindex(nexthop.get(), route.ifindex);
     if (route.gateway) {
       NlAddrPtr gateway = make_nl_addr(*route.gateway, route.gateway->bits());
-      rtnl_route_nh_set_gateway(nexthop.get(), gateway.get());  // takes its own reference
+      nl.rtnl_route_nh_set_gateway(nexthop.get(), gateway.get());  // takes its own reference
     }
-    if (route.onlink) rtnl_route_nh_set_flags(nexthop.get(), RTNH_F_ONLINK);
-    rtnl_route_add_nexthop(object.get(), nexthop.release());  // the route owns it from here
+    if (route.onlink) nl.rtnl_route_nh_set_flags(nexthop.get(), RTNH_F_ONLINK);
+    nl.rtnl_route_add_nexthop(object.get(), nexthop.release());  // the route owns it from here
     return object;
   }
 
   Result<RulePtr> make_rule(const KernelRule& rule) {
-    RulePtr object(rtnl_rule_alloc());
+    const Libnl& nl = libnl();
+    RulePtr object(nl.rtnl_rule_alloc());
     if (!object) throw std::bad_alloc();
-    rtnl_rule_set_family(object.get(), family_of(rule.family));
-    rtnl_rule_set_prio(object.get(), rule.priority);
-    rtnl_rule_set_table(object.get(), rule.table);
-    rtnl_rule_set_action(object.get(), FR_ACT_TO_TBL);
-    int error = rtnl_rule_set_protocol(object.get(), rule.protocol);
+    nl.rtnl_rule_set_family(object.get(), family_of(rule.family));
+    nl.rtnl_rule_set_prio(object.get(), rule.priority);
+    nl.rtnl_rule_set_table(object.get(), rule.table);
+    nl.rtnl_rule_set_action(object.get(), FR_ACT_TO_TBL);
+    int error = nl.rtnl_rule_set_protocol(object.get(), rule.protocol);
     if (error >= 0 && rule.from) {
       NlAddrPtr source = make_nl_addr(rule.from->network(), rule.from->prefix_length());
-      error = rtnl_rule_set_src(object.get(), source.get());
+      error = nl.rtnl_rule_set_src(object.get(), source.get());
     }
-    if (error < 0) return Error{"rule " + describe(rule) + ": " + nl_geterror(error)};
+    if (error < 0) return Error{"rule " + describe(rule) + ": " + nl.nl_geterror(error)};
     return object;
   }
 
   /// Link names for messages; read only when a message needs them.
   std::vector<KernelLink> names() {
-    KernelError saved = kernel_error_;
     auto read = links();
-    kernel_error_ = saved;
     return read.ok() ? *read : std::vector<KernelLink>{};
   }
   std::string name_of(int ifindex) {
@@ -595,9 +649,8 @@ class LibnlNetlink : public Netlink {
   std::string text(const KernelAddress& address) { return describe(address, names()); }
   std::string text(const KernelRoute& route) { return describe(route, names()); }
 
-  SocketPtr socket_;
-  KernelError kernel_error_;  ///< filled in by remember_kernel_error(), registered on socket_
-  uint32_t next_seq_ = 1;     ///< the sequence number of the next batched message
+  int fd_ = -1;             ///< the rtnetlink socket
+  uint32_t next_seq_ = 1;   ///< the sequence number of the next message
   std::vector<char> receive_buffer_;  ///< kNetlinkBatchSize answers of kAnswerBytes each
   std::vector<char> dump_buffer_;     ///< one datagram of a dump
 };

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace nicsync {
@@ -25,22 +26,27 @@ namespace {
 /// IPv6 routes added without a metric get this one (IP6_RT_PRIO_USER); IPv4 ones get 0.
 constexpr uint32_t kIpv6DefaultMetric = 1024;
 
-/// The payloads of a message's attributes, by type: what follows the fixed header of `fixed_size`
-/// bytes. A type past the array is skipped; a repeated type keeps its last payload, as nla_parse
-/// does. Attributes that overrun the message end the walk.
+/// The payloads of the attributes in the `length` bytes at `first`, by type. A type past the array
+/// is skipped; a repeated type keeps its last payload, as nla_parse does. An attribute that
+/// overruns the bytes ends the walk.
 template <size_t Count>
-std::array<std::span<const uint8_t>, Count> attributes_of(const nlmsghdr* message, size_t fixed_size) {
+std::array<std::span<const uint8_t>, Count> attributes_in(const char* first, size_t length) {
   std::array<std::span<const uint8_t>, Count> found{};
-  const size_t offset = NLMSG_LENGTH(NLMSG_ALIGN(fixed_size));
-  if (message->nlmsg_len < offset) return found;
-  const auto* attribute = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(message) + offset);
+  const auto* attribute = reinterpret_cast<const rtattr*>(first);
   // An int, as RTA_OK expects: RTA_NEXT takes the aligned length away and may go below zero.
-  for (int remaining = static_cast<int>(message->nlmsg_len - offset); RTA_OK(attribute, remaining);
-       attribute = RTA_NEXT(attribute, remaining)) {
+  for (int remaining = static_cast<int>(length); RTA_OK(attribute, remaining); attribute = RTA_NEXT(attribute, remaining)) {
     const size_t type = attribute->rta_type & NLA_TYPE_MASK;
     if (type < Count) found[type] = {static_cast<const uint8_t*>(RTA_DATA(attribute)), RTA_PAYLOAD(attribute)};
   }
   return found;
+}
+
+/// The attributes of a message: those after its fixed header of `fixed_size` bytes.
+template <size_t Count>
+std::array<std::span<const uint8_t>, Count> attributes_of(const nlmsghdr* message, size_t fixed_size) {
+  const size_t offset = NLMSG_LENGTH(NLMSG_ALIGN(fixed_size));
+  if (message->nlmsg_len < offset) return {};
+  return attributes_in<Count>(reinterpret_cast<const char*>(message) + offset, message->nlmsg_len - offset);
 }
 
 /// Whether the attribute was in the message (its payload may still be empty).
@@ -89,6 +95,27 @@ std::optional<MacAddress> mac_of(std::span<const uint8_t> payload) {
 }
 
 }  // namespace
+
+std::string extack_message(const nlmsghdr* message) {
+  if ((message->nlmsg_flags & NLM_F_ACK_TLVS) == 0 || message->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return "";
+  // After the nlmsgerr: the echoed request past its header, unless the kernel capped the echo.
+  const auto* error = static_cast<const nlmsgerr*>(NLMSG_DATA(message));
+  size_t offset = NLMSG_HDRLEN + sizeof(nlmsgerr);
+  if ((message->nlmsg_flags & NLM_F_CAPPED) == 0) {
+    if (error->msg.nlmsg_len < NLMSG_HDRLEN || error->msg.nlmsg_len > message->nlmsg_len) return "";
+    offset += error->msg.nlmsg_len - NLMSG_HDRLEN;
+  }
+  offset = NLMSG_ALIGN(offset);
+  if (offset >= message->nlmsg_len) return "";
+  const auto attributes = attributes_in<NLMSGERR_ATTR_MAX + 1>(reinterpret_cast<const char*>(message) + offset,
+                                                               message->nlmsg_len - offset);
+  const std::span<const uint8_t> text = attributes[NLMSGERR_ATTR_MSG];
+  if (text.empty()) return "";
+  std::string reason(reinterpret_cast<const char*>(text.data()),
+                     strnlen(reinterpret_cast<const char*>(text.data()), text.size()));
+  while (!reason.empty() && (reason.back() == '.' || reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
+  return reason;
+}
 
 std::optional<KernelLink> parse_link_message(const nlmsghdr* message) {
   if (message->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) return std::nullopt;

@@ -2,13 +2,15 @@
 // (nicsync/netlink.hpp). Each takes one message whose nlmsg_len bytes are readable (the caller has
 // checked it with message_fits) and answers nothing for a message it does not describe: too short, of
 // another family, or an object nicsync's types cannot express without changing its meaning.
-// Attributes newer than this build's kernel headers are not looked at.
+// Attributes newer than this build's kernel headers are not looked at. Also the text of the kernel's
+// error answers (extack_message).
 
 #pragma once
 
 #include <linux/netlink.h>
 
 #include <optional>
+#include <string>
 
 #include "nicsync/netlink.hpp"
 
@@ -28,6 +30,10 @@ inline const nlmsghdr* next_message(const nlmsghdr* message, int& remaining) {
   remaining -= length;
   return reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(message) + length);
 }
+
+/// The text of an NLMSG_ERROR's extended ack (NLMSGERR_ATTR_MSG, NETLINK_EXT_ACK), without its
+/// final full stop; empty when the kernel sent none.
+std::string extack_message(const nlmsghdr* message);
 
 /// RTM_NEWLINK: a link with an interface name nicsync accepts and a 6-byte (Ethernet-like) MAC.
 std::optional<KernelLink> parse_link_message(const nlmsghdr* message);

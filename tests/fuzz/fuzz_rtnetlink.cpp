@@ -2,7 +2,8 @@
 // (system/rtnetlink_parse.hpp). The whole input is one datagram, walked message by message as the
 // reader walks it; every message goes to every parser, for both families. What a parser accepts
 // must be a value of the family asked for whose parts agree (a prefix no longer than its address, a
-// gateway and a source of the route's or rule's family) and must describe itself on one line.
+// gateway and a source of the route's or rule's family) and must describe itself on one line. Every
+// message also goes to extack_message, as an error answer would.
 
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -30,6 +31,8 @@ void check_line(const std::string& text, const char* what) {
 }
 
 void message(const nlmsghdr* header) {
+  const std::string extack = extack_message(header);
+  check(extack.size() < header->nlmsg_len, "an error's text lies within its message", extack);
   if (std::optional<KernelLink> link = parse_link_message(header)) {
     check(InterfaceName::parse(link->name.str()).ok(), "a link's name is an interface name", link->name.str());
   }

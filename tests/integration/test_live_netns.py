@@ -7,7 +7,8 @@ with `ip -j` must equal the fixture's `expect` exactly, and every expected addre
 ping and TCP from its subnet's peer and from the remote host. IPv6 likewise: the router
 advertisement's default is installed on the primary first (as the kernel would from an RA), so
 that AWS NICs learn their router from it; every IPv6 address (and one in each delegated prefix)
-must answer ping -6 and TCP, nothing dropped as spoofed. Then: a rerun changes nothing;
+must answer ping -6 and TCP, nothing dropped as spoofed. Then: a rerun changes nothing (and,
+unlike the apply, does not load libnl);
 a secondary IP removed from the metadata takes exactly its address and rule away; foreign
 objects added by hand stay; a refused kernel change undoes that NIC and names the object."""
 
@@ -37,12 +38,24 @@ def check(cond, message):
         raise AssertionError(message)
 
 
-def nicsync(cloud, root, *args, expect_exit=0):
+def nicsync(cloud, root, *args, expect_exit=0, env=()):
     vendor = cloud.fixture["vendor"]
-    proc = nc.exec_in(cloud.inst, [NICSYNC, "--root", root, "--vendor", vendor, *args], timeout=60)
+    argv = [NICSYNC, "--root", root, "--vendor", vendor, *args]
+    proc = nc.exec_in(cloud.inst, ["env", *env, *argv] if env else argv, timeout=60)
     check(proc.returncode == expect_exit,
           f"nicsync {' '.join(args)} exited {proc.returncode}, wanted {expect_exit}\n{proc.stdout}{proc.stderr}")
     return proc
+
+
+def loads_libnl(cloud, root, *args):
+    """Runs nicsync with the dynamic loader logging the libraries it loads (LD_DEBUG=libs, into
+    files): its process, and whether libnl-route-3 was one of them (it is loaded with dlopen()
+    for the first kernel change only)."""
+    with tempfile.TemporaryDirectory(prefix="nicsync-ld-") as log_dir:
+        proc = nicsync(cloud, root, *args, env=["LD_DEBUG=libs", f"LD_DEBUG_OUTPUT={log_dir}/ld"])
+        logs = [p.read_text() for p in pathlib.Path(log_dir).glob("ld.*")]
+        check(logs and all("calling init:" in log for log in logs), f"no loader log in {log_dir}")
+        return proc, any("libnl-route-3.so" in log for log in logs)
 
 
 def add_foreign(cloud):
@@ -155,7 +168,8 @@ def run_fixture(t, fixture):
             check(not os.path.exists(os.path.join(root, "etc/netplan/90-nicsync.yaml")), "plan wrote a file")
 
         with t.case(f"{fixture}: apply --live gives exactly the expected kernel state, IPv6 included"):
-            out = nicsync(cloud, root, "--live", "apply")
+            out, libnl = loads_libnl(cloud, root, "--live", "apply")
+            check(libnl, "the kernel was changed without loading libnl-route-3")
             diffs = differences(cloud, expect) + ipv6_differences(cloud)
             for line in learned_lines(expect):
                 if f"nicsync: {line}" not in out.stderr:
@@ -168,10 +182,11 @@ def run_fixture(t, fixture):
         with t.case(f"{fixture}: every IPv6 address answers ping -6 and TCP, nothing spoofed"):
             check_reachability6(cloud)
 
-        with t.case(f"{fixture}: a rerun changes nothing"):
+        with t.case(f"{fixture}: a rerun changes nothing, and does not load libnl"):
             before = cloud.kernel_state()
-            rerun = nicsync(cloud, root, "--live", "apply")
+            rerun, libnl = loads_libnl(cloud, root, "--live", "apply")
             check("no changes" in rerun.stderr, f"rerun did something:\n{rerun.stderr}")
+            check(not libnl, "a rerun that changed nothing loaded libnl-route-3")
             check(cloud.kernel_state() == before, "rerun changed the kernel")
             plan = nicsync(cloud, root, "--live", "plan")
             check(plan.stdout == "", f"plan after apply:\n{plan.stdout}")

@@ -717,6 +717,24 @@ TEST_SUITE("system::LibnlNetlink") {
     });
   }
 
+  TEST_CASE("an error carries the kernel's extended-ack text after its errno text") {
+    in_new_netns([] {
+      int eth1 = make_eth1();
+      auto netlink = open_netlink();
+      REQUIRE(netlink->set_link_up(eth1).ok());
+      KernelRoute unreachable = table_default(eth1);
+      unreachable.gateway = ip("10.9.0.1");
+      unreachable.onlink = false;
+      auto result = netlink->add_route(unreachable);
+      REQUIRE_FALSE(result.ok());
+      CHECK(result.error().message ==
+            "add route default via 10.9.0.1 dev eth1 table 1001: Network is unreachable (Nexthop has invalid gateway)");
+      // The same socket then reads and changes as before.
+      CHECK(netlink->add_address(scheme_address(eth1)).ok());
+      CHECK(ipv4_addresses_of_eth1().size() == 1);
+    });
+  }
+
   TEST_CASE("adds a VLAN with its tag and MAC, or fails naming it without kernel VLAN support") {
     in_new_netns([] {
       int eth1 = make_eth1();
