@@ -109,10 +109,13 @@ std::vector<Op> edit_script(const std::vector<std::string_view>& a, const std::v
   return ops;
 }
 
+/// What follows a last line that has no newline, as diff -u writes it.
+constexpr std::string_view kNoNewline = "\n\\ No newline at end of file\n";
+
 void append_line(std::string& out, char sign, std::string_view line) {
   out += sign;
   out += line;
-  if (line.empty() || line.back() != '\n') out += "\n\\ No newline at end of file\n";
+  if (line.empty() || line.back() != '\n') out += kNoNewline;
 }
 
 std::string range(size_t start, size_t count) {
@@ -137,11 +140,10 @@ std::string new_file_diff(std::string_view after, const std::string& a_label, co
   // Two passes with memchr: count the lines (the hunk header needs them), then copy each after
   // its '+' into a string sized once. Appending line by line, and std::count before it, cost
   // 170 instructions a line.
-  size_t lines = after.back() != '\n' ? 1 : 0;
+  const bool no_newline = after.back() != '\n';
+  size_t lines = no_newline ? 1 : 0;
   for (size_t at = after.find('\n'); at != std::string_view::npos; at = after.find('\n', at + 1)) ++lines;
   const std::string head = file_header(a_label, b_label) + hunk_header(0, 0, 0, lines);
-  constexpr std::string_view kNoNewline = "\n\\ No newline at end of file\n";
-  const bool no_newline = after.back() != '\n';
   std::string out(head.size() + lines + after.size() + (no_newline ? kNoNewline.size() : 0), '\0');
   char* to = std::copy(head.begin(), head.end(), out.data());
   for (size_t start = 0; start < after.size();) {
