@@ -38,7 +38,7 @@ inline constexpr uint32_t kDefaultBootTimeoutMs = 1000;
 inline constexpr uint32_t kDefaultAttempts = 3;
 inline constexpr uint32_t kDefaultBackoffMs = 100;
 /// 40: an AWS instance of 15 ENIs (the common large shapes) asks 78 requests with the NIC list,
-/// two waves of 39; at 32 they took three waves of 26 (tests/bench/README.md, eighth round).
+/// two waves of 39; at 32 they took three waves of 26 (tests/bench/HISTORY.md, eighth round).
 inline constexpr uint32_t kDefaultMaxInFlight = 40;
 inline constexpr uint32_t kDefaultAttachTimeoutMs = 5000;
 inline constexpr uint32_t kDefaultLockTimeoutMs = 30000;

@@ -2,7 +2,8 @@
 // nicsync's own small client rather than libcurl because of what libcurl costs on the boot path:
 // loading it and its dependency tree (TLS, Kerberos, LDAP, SSH, RTMP, ...) takes ≈ 7.5 ms and
 // ≈ 6 MB of resident memory per process start, more than the whole fetch of a 15-NIC instance
-// (tests/bench/README.md). HTTPS (the OCI API) still goes through libcurl, loaded on first use.
+// (tests/bench/HISTORY.md, first round). HTTPS (the OCI API) still goes through libcurl, loaded
+// on first use.
 //
 // The behaviour matches the libcurl client (curl_http_client.cpp), so the same unit tests run on
 // both: HTTP/1.1 keep-alive connections kept across perform() calls, at most max_in_flight

@@ -3,7 +3,7 @@
 /// use: libcurl (HTTPS, the OCI API), libcrypto (signing OCI API requests) and libsystemd (the
 /// system bus, the journal). Linking them would load them, with their own dependencies, into
 /// every run, boot included: ≈ 9 ms and ≈ 7 MB for libcurl and libcrypto together on the
-/// benchmark machine (tests/bench/README.md).
+/// benchmark machine (tests/bench/HISTORY.md, first round).
 
 #include <string>
 
