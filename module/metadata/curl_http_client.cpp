@@ -5,7 +5,8 @@
 //
 // libcurl is not linked but loaded with dlopen() when the first client is made (SharedLibrary):
 // only HTTPS (the OCI API) needs it, and loading it with its dependency tree (TLS, Kerberos,
-// LDAP, SSH, RTMP, ...) costs every process ≈ 7.5 ms and ≈ 6 MB (tests/bench/HISTORY.md, first round).
+// LDAP, SSH, RTMP, ...) costs every process ≈ 7.5 ms and ≈ 6 MB (tests/bench/HISTORY.md, first
+// round).
 
 #define CURL_DISABLE_TYPECHECK  // the type-checking macros would hide the functions called below
 #include <curl/curl.h>

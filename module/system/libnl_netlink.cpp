@@ -10,7 +10,8 @@
 // libnl-route-3 (and libnl-3, its dependency) is loaded with dlopen() when the first change is built:
 // a run that changes nothing in the kernel (a plan, a no-op rerun, a boot with everything in place)
 // never loads it. Loading both costs an empty C program 0.2 ms and 33 page faults; nicsync --version
-// went from 2.34 M to 2.18 M instructions and from 185 to 157 page faults (tests/bench/HISTORY.md, ninth round).
+// went from 2.34 M to 2.18 M instructions and from 185 to 157 page faults (tests/bench/HISTORY.md,
+// ninth round).
 
 #include <arpa/inet.h>
 #include <linux/fib_rules.h>
