@@ -122,7 +122,20 @@ void check(CURLcode code, const char* what) {
   }
 }
 
-
+/// libcurl's built-in CA file (CURLINFO_CAINFO, libcurl 7.84 and later), or "" when it has none
+/// or cannot tell.
+std::string default_ca_file() {
+#if LIBCURL_VERSION_NUM >= 0x075400
+  EasyHandle probe(curl().easy_init());
+  char* file = nullptr;
+  if (!probe || curl().easy_getinfo(probe.get(), CURLINFO_CAINFO, &file) != CURLE_OK || file == nullptr) {
+    return "";
+  }
+  return file;
+#else
+  return "";
+#endif
+}
 
 /// One attempt of one request, pinned in memory while curl holds pointers into it.
 struct Transfer {
@@ -197,6 +210,7 @@ class CurlHttpClient final : public HttpClient {
     // Keep at least one idle connection per parallel slot for the next perform().
     check(curl().multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight)),
           "CURLMOPT_MAXCONNECTS");
+    ca_file_ = options_.ca_bundle.empty() ? default_ca_file() : options_.ca_bundle;
   }
 
   /// Not reentrant: one perform() at a time per client object.
@@ -209,6 +223,12 @@ class CurlHttpClient final : public HttpClient {
 
   HttpOptions options_;
   MultiHandle multi_;
+  /// The one file of trusted CAs, set on every transfer with no CA directory beside it: libcurl
+  /// (7.87 and later, with OpenSSL) then builds the CA store once and shares it among the multi
+  /// handle's connections. With a directory set too it builds the store again for every
+  /// connection: with Debian's bundle of ≈ 140 CAs, ≈ 0.8 MiB more each, 32 MiB at 40
+  /// connections (tests/bench/HISTORY.md, "Eleventh round"). Empty: libcurl's own defaults.
+  std::string ca_file_;
 };
 
 std::unique_ptr<Transfer> CurlHttpClient::start(const HttpRequest& request, size_t index, int attempt) {
@@ -248,8 +268,9 @@ std::unique_ptr<Transfer> CurlHttpClient::start(const HttpRequest& request, size
   check(curl().easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get()), "CURLOPT_WRITEDATA");
   check(curl().easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header), "CURLOPT_HEADERFUNCTION");
   check(curl().easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get()), "CURLOPT_HEADERDATA");
-  if (!options_.ca_bundle.empty()) {
-    check(curl().easy_setopt(easy, CURLOPT_CAINFO, options_.ca_bundle.c_str()), "CURLOPT_CAINFO");
+  if (!ca_file_.empty()) {
+    check(curl().easy_setopt(easy, CURLOPT_CAINFO, ca_file_.c_str()), "CURLOPT_CAINFO");
+    check(curl().easy_setopt(easy, CURLOPT_CAPATH, nullptr), "CURLOPT_CAPATH");
   }
   if (request.method == HttpMethod::post) {
     check(curl().easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size())),

@@ -6,9 +6,15 @@ the API's, and every failure path: one warning naming the cause, exit 0, and no 
 the secondary IPs of the last good view are kept."""
 
 import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
 
-from harness import (GOLDEN, Failures, compare_golden, free_port, mock_server, oci_api_settings, run_nicsync,
-                     snapshot, target_root, write_oci_api_settings)
+from harness import (GOLDEN, NICSYNC, Failures, compare_golden, free_port, mock_server, oci_api_settings,
+                     run_nicsync, snapshot, target_root, write_oci_api_settings)
 
 VM = "oracle-vm-secondary-vnic"       # two VNICs; the second has 172.16.2.11 and .12 from the API
 SEED = "oracle-seed-secondary-ip"     # the tutorial: 10.0.1.11 ('secondaryip') on ens3
@@ -113,6 +119,50 @@ def case_configured_merge(t):
                 check(text.count(address) == 1, f"{address} not exactly once in:\n{text}")
 
 
+def opens_under_strace(path, port, *args):
+    """Runs nicsync with args under `strace -f`; returns (the process, how many times it opened
+    `path`, how many connections it opened to 127.0.0.1:port). LeakSanitizer (in a sanitizer
+    build) cannot stop threads strace holds: off here."""
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS", ""), "detect_leaks=0"]))
+    with tempfile.TemporaryDirectory(prefix="nicsync-strace-") as tmp:
+        trace = pathlib.Path(tmp) / "trace"
+        proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat,connect", "-o", str(trace), NICSYNC, *args],
+                              capture_output=True, text=True, timeout=120, env=env)
+        opened = re.compile(r'openat\(AT_FDCWD, "' + re.escape(str(path)) + r'", [^)]*\) = \d+')
+        connected = re.compile(r'connect\(\d+, \{sa_family=AF_INET, sin_port=htons\(' + str(port) +
+                               r'\), sin_addr=inet_addr\("127\.0\.0\.1"\)')
+        lines = trace.read_text().splitlines()
+        return proc, sum(1 for line in lines if opened.search(line)), sum(1 for line in lines if connected.search(line))
+
+
+def case_ca_file_read_once(t):
+    """libcurl builds its CA store once for all connections only when it has a CA file and no CA
+    directory (Debian's libcurl has both by default); built per connection, a bundle of ~140 CAs
+    costs ~0.8 MiB each. The configured ca_bundle and, without one, libcurl's own default file are
+    each read once per run, however many connections the run opens."""
+    system_ca = subprocess.run(["curl-config", "--ca"], capture_output=True, text=True).stdout.strip()
+    check(system_ca and pathlib.Path(system_ca).is_file(), f"libcurl's default CA file {system_ca!r} is missing "
+                                                             "(packaging/build-deps installs ca-certificates)")
+    with mock_server(VM, oci_args=("--page-size", "1")) as url, target_root(VM, "netplan", oci=url.oci) as root:
+        with t.case(f"{VM}: the configured ca_bundle is read once for all of the run's connections"):
+            proc, opens, connections = opens_under_strace(url.oci.ca, url.oci.port, "--root", str(root),
+                                                          "--metadata-url", url, "apply")
+            check(proc.returncode == 0 and not warnings(proc), f"exit {proc.returncode}:\n{proc.stderr}")
+            check(connections >= 2, f"the run made {connections} connections to the API, want several")
+            check(opens == 1, f"{url.oci.ca} opened {opens} times over {connections} connections")
+        with t.case(f"{VM}: without ca_bundle, libcurl's default CA file {system_ca} is read once, "
+                    f"however many attempts fail on the mock's unknown CA"):
+            (root / "etc/nicsync/conf.d/40-oci-api.yaml").write_text(
+                oci_api_settings(url.oci.url, url.oci.ca).replace(f"    ca_bundle: {url.oci.ca}\n", ""))
+            proc, opens, connections = opens_under_strace(system_ca, url.oci.port, "--root", str(root),
+                                                          "--metadata-url", url, "apply")
+            found = warnings(proc)
+            check(proc.returncode == 0 and len(found) == 1 and "no answer" in found[0], proc.stderr)
+            check(connections >= 2, f"the run made {connections} connections to the API, want several (retries)")
+            check(opens == 1, f"{system_ca} opened {opens} times over {connections} connections")
+
+
 def failure_case(t, name, expected_parts, oci_args=(), settings=None, break_identity=False, last_good=True):
     """A good run first (with last_good; it saves the view), then a run whose API fails as the
     arguments say: exit 0, exactly one warning with every expected part, the files as they were
@@ -160,6 +210,9 @@ def main():
     case_pages_and_signatures(t)
     case_token_renewal(t)
     case_configured_merge(t)
+    if shutil.which("strace") is None or shutil.which("curl-config") is None:
+        raise AssertionError("strace and curl-config are needed (packaging/build-deps)")
+    case_ca_file_read_once(t)
     failure_case(t, "no IAM policy (404)", [
         "oracle: OCI API: ListPrivateIps for ocid1.vnic.oc1.ap-tokyo-1.", "HTTP 404 NotAuthorizedOrNotFound",
         "\"Allow dynamic-group <group> to inspect private-ips in compartment <compartment of the VNIC's subnet>\""],
