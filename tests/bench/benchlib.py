@@ -185,6 +185,20 @@ def shared_pki(directory):
     return _pki_cache["pki"]
 
 
+SYSTEM_CA_FILE = pathlib.Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def production_like_ca_file(test_ca, directory):
+    """The CA file nicsync's OCI API settings name in a benchmark: the system's bundle (as a real
+    instance loads it, ~140 CAs on Debian) with the test root appended, so that its cost is
+    measured; the test root alone where the system has no bundle."""
+    if not SYSTEM_CA_FILE.is_file():
+        return test_ca
+    bundle = pathlib.Path(directory) / "ca-bundle.pem"
+    bundle.write_text(SYSTEM_CA_FILE.read_text() + pathlib.Path(test_ca).read_text())
+    return str(bundle)
+
+
 class Mocks:
     """The running mocks of one scenario: `url` (metadata), `log` (its request log), `oci`
     (oci_pki.MockOciApi with `ca`, or None)."""
@@ -213,7 +227,7 @@ def mocks(fixture_path, fixture, workdir, latency_ms=0):
         if harness.needs_oci_api(fixture):
             pki = shared_pki(workdir)
             m.oci = stack.enter_context(oci_pki.mock_oci_api(pki, *extra, fixture=fixture_path, binary=MOCK_OCI))
-            m.oci.ca = pki["ca"]
+            m.oci.ca = production_like_ca_file(pki["ca"], tmp)
             identity = harness.identity_overrides(pki)
         port_file = pathlib.Path(tmp) / "port"
         m.log = pathlib.Path(tmp) / "requests.log"
