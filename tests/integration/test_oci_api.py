@@ -2,8 +2,9 @@
 metadata server (serving a throwaway PKI's instance identity) and nicsync-mock-oci-api over TLS,
 which checks every request's signature against the public key it belongs to and logs what it
 saw. Covers pagination, token renewal (by expiry and after a 401), configured IPs merged with
-the API's, and every failure path: one warning naming the cause, exit 0, and no address lost —
-the secondary IPs of the last good view are kept."""
+the API's, the CA file read once per run (under strace), and every failure path: one warning
+naming the cause, exit 0, and no address lost — the secondary IPs of the last good view are
+kept."""
 
 import json
 import os
