@@ -7,15 +7,14 @@ naming the cause, exit 0, and no address lost — the secondary IPs of the last 
 kept."""
 
 import json
-import os
 import pathlib
 import re
 import shutil
 import subprocess
 import tempfile
 
-from harness import (GOLDEN, NICSYNC, Failures, compare_golden, free_port, mock_server, oci_api_settings,
-                     run_nicsync, snapshot, target_root, write_oci_api_settings)
+from harness import (GOLDEN, NICSYNC, Failures, compare_golden, free_port, mock_server, no_leak_check_env,
+                     oci_api_settings, run_nicsync, snapshot, target_root, write_oci_api_settings)
 
 VM = "oracle-vm-secondary-vnic"       # two VNICs; the second has 172.16.2.11 and .12 from the API
 SEED = "oracle-seed-secondary-ip"     # the tutorial: 10.0.1.11 ('secondaryip') on ens3
@@ -122,14 +121,11 @@ def case_configured_merge(t):
 
 def opens_under_strace(path, port, *args):
     """Runs nicsync with args under `strace -f`; returns (the process, how many times it opened
-    `path`, how many connections it opened to 127.0.0.1:port). LeakSanitizer (in a sanitizer
-    build) cannot stop threads strace holds: off here."""
-    env = dict(os.environ)
-    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS", ""), "detect_leaks=0"]))
+    `path`, how many connections it opened to 127.0.0.1:port)."""
     with tempfile.TemporaryDirectory(prefix="nicsync-strace-") as tmp:
         trace = pathlib.Path(tmp) / "trace"
         proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat,connect", "-o", str(trace), NICSYNC, *args],
-                              capture_output=True, text=True, timeout=120, env=env)
+                              capture_output=True, text=True, timeout=120, env=no_leak_check_env())
         opened = re.compile(r'openat\(AT_FDCWD, "' + re.escape(str(path)) + r'", [^)]*\) = \d+')
         connected = re.compile(r'connect\(\d+, \{sa_family=AF_INET, sin_port=htons\(' + str(port) +
                                r'\), sin_addr=inet_addr\("127\.0\.0\.1"\)')

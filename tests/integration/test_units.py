@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 
-from harness import NICSYNC, Failures
+from harness import NICSYNC, Failures, no_leak_check_env
 
 SOURCE = pathlib.Path(__file__).resolve().parent.parent.parent
 CONFIG = SOURCE / "config"
@@ -667,16 +667,6 @@ def sandbox_exec(spec, seccomp, argv):
         load_filters(spec)
     os.umask(spec["umask"])
     os.execv(argv[0], argv)
-
-
-def no_leak_check_env():
-    """The environment for a launcher run inside the sandbox or under strace: in a sanitizer build,
-    LeakSanitizer stops the process's threads with ptrace, which the units' system-call filter
-    refuses (and strace holds), so it is turned off there; every other test and
-    integration.valgrind_apply check for leaks."""
-    env = dict(os.environ)
-    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS", ""), "detect_leaks=0"]))
-    return env
 
 
 def strace_syscalls(trace_file, program):
