@@ -61,11 +61,12 @@ def main():
                 base = measure(programs["none"], ca, pki["leaf_key"], mock.port, 0, 0, args.runs)
                 for lib, program in programs.items():
                     for connections in ([0] if lib == "none" else [0, *counts]):
+                        requests = args.requests if connections else 0
                         r = base if lib == "none" else measure(program, ca, pki["leaf_key"], mock.port, connections,
-                                                               args.requests if connections else 0, args.runs)
+                                                               requests, args.runs)
                         results.append({"library": lib, "ca": ca_name, "connections": connections,
-                                        "requests": args.requests if connections else 0, **r})
-                        rows.append([lib, ca_name, str(connections), str(args.requests if connections else 0),
+                                        "requests": requests, **r})
+                        rows.append([lib, ca_name, str(connections), str(requests),
                                      f"{r['median']:.1f}", f"{r['min']:.1f}–{r['max']:.1f}",
                                      f"{r['median'] - base['median']:+.1f}", " ".join(r["answers"]) or "-"])
 
