@@ -4,11 +4,15 @@
 
 namespace nicsync {
 
-SharedLibrary::SharedLibrary(const char* soname) : soname_(soname) {
-  handle_ = ::dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+SharedLibrary::SharedLibrary(const char* soname, Load load) : soname_(soname) {
+  handle_ = ::dlopen(soname, RTLD_NOW | RTLD_LOCAL | (load == Load::if_loaded ? RTLD_NOLOAD : 0));
   if (handle_ == nullptr) {
     const char* why = ::dlerror();
-    error_ = why != nullptr ? why : soname_ + ": cannot be loaded";
+    if (load == Load::if_loaded) {
+      error_ = soname_ + " is not loaded";
+    } else {
+      error_ = why != nullptr ? why : soname_ + ": cannot be loaded";
+    }
   }
 }
 

@@ -11,8 +11,12 @@ namespace nicsync {
 
 class SharedLibrary {
  public:
+  /// `always` loads the library; `if_loaded` only takes it when something in the process (another
+  /// library's dependency) has loaded it already, and otherwise fails with "... is not loaded".
+  enum class Load { always, if_loaded };
+
   /// Loads `soname` (RTLD_NOW | RTLD_LOCAL); it stays loaded for the life of the process.
-  explicit SharedLibrary(const char* soname);
+  explicit SharedLibrary(const char* soname, Load load = Load::always);
   SharedLibrary(const SharedLibrary&) = delete;
   SharedLibrary& operator=(const SharedLibrary&) = delete;
 
@@ -24,7 +28,8 @@ class SharedLibrary {
   }
 
   /// Why the library cannot be used ("libcurl.so.4: cannot open shared object file: ..." or
-  /// "libcurl.so.4 has no curl_multi_poll"); empty when it was loaded and every symbol found.
+  /// "libcurl.so.4 has no curl_multi_poll", "libssl.so.3 is not loaded"); empty when it was
+  /// loaded and every symbol found.
   const std::string& error() const { return error_; }
 
  private:

@@ -34,6 +34,23 @@ TEST_CASE("a loaded library: its symbols resolve, and the first missing one is n
   CHECK(library.error() == "libc.so.6 has no nicsync_no_such_function");
 }
 
+TEST_CASE("if_loaded takes a library the process has loaded, and loads no other") {
+  nicsync::SharedLibrary loaded("libc.so.6", nicsync::SharedLibrary::Load::if_loaded);
+  using Strlen = std::size_t (*)(const char*);
+  Strlen length = nullptr;
+  loaded.resolve("strlen", length);
+  REQUIRE((length != nullptr));
+  CHECK(length("eth1") == 4);
+  CHECK(loaded.error() == "");
+
+  // Part of glibc, so installed, but nothing here depends on it.
+  nicsync::SharedLibrary absent("libanl.so.1", nicsync::SharedLibrary::Load::if_loaded);
+  length = [](const char*) -> std::size_t { return 1; };
+  absent.resolve("strlen", length);
+  CHECK((length == nullptr));
+  CHECK(absent.error() == "libanl.so.1 is not loaded");
+}
+
 TEST_CASE("libsystemd: loaded once, every sd-bus function found (libsystemd0 >= 240)") {
   const nicsync::Libsystemd& lib = nicsync::libsystemd();
   CHECK(lib.bus_error == "");
