@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "metadata/ca_store.hpp"
 #include "metadata/http_retry.hpp"
 #include "nicsync/http.hpp"
 #include "system/shared_library.hpp"
@@ -52,6 +53,7 @@ struct Libcurl {
   decltype(&::curl_easy_strerror) easy_strerror = nullptr;
   decltype(&::curl_slist_append) slist_append = nullptr;
   decltype(&::curl_slist_free_all) slist_free_all = nullptr;
+  decltype(&::curl_version_info) version_info = nullptr;
   std::string error;  ///< why libcurl could not be used; empty when it can
 };
 
@@ -75,6 +77,7 @@ Libcurl load_libcurl() {
   library.resolve("curl_easy_strerror", lib.easy_strerror);
   library.resolve("curl_slist_append", lib.slist_append);
   library.resolve("curl_slist_free_all", lib.slist_free_all);
+  library.resolve("curl_version_info", lib.version_info);
   if (!library.error().empty()) {
     lib.error = "HTTPS needs libcurl, which cannot be used: " + library.error();
   } else if (lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -195,6 +198,17 @@ size_t on_header(char* data, size_t size, size_t count, void* user) noexcept {
 
 size_t on_upload(char*, size_t, size_t, void*) noexcept { return 0; }  // PUTs carry no body
 
+/// CURLOPT_SSL_CTX_FUNCTION: the connection being set up verifies against the shared store.
+CURLcode on_ssl_ctx(CURL*, void* ssl_ctx, void* store) noexcept {
+  return static_cast<const tls::SharedCaStore*>(store)->install(ssl_ctx) ? CURLE_OK : CURLE_SSL_CERTPROBLEM;
+}
+
+/// libcurl's TLS library and version ("OpenSSL/3.0.22"), or "" when it names none.
+std::string_view curl_ssl_version() {
+  const curl_version_info_data* info = curl().version_info(CURLVERSION_NOW);
+  return info != nullptr && info->ssl_version != nullptr ? info->ssl_version : "";
+}
+
 struct Finished {
   HttpResponse response;
   bool retriable = false;  ///< a timeout, transport error, 5xx or 429
@@ -211,6 +225,9 @@ class CurlHttpClient final : public HttpClient {
     check(curl().multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight)),
           "CURLMOPT_MAXCONNECTS");
     ca_file_ = options_.ca_bundle.empty() ? default_ca_file() : options_.ca_bundle;
+    // Where libcurl cannot name its default file (before 7.84), the system's bundle
+    // (SharedCaStore::load). Without a shared store, libcurl's own defaults.
+    ca_store_ = tls::SharedCaStore::load(ca_file_, curl_ssl_version()).store;
   }
 
   /// Not reentrant: one perform() at a time per client object.
@@ -223,12 +240,16 @@ class CurlHttpClient final : public HttpClient {
 
   HttpOptions options_;
   MultiHandle multi_;
-  /// The one file of trusted CAs, set on every transfer with no CA directory beside it: libcurl
-  /// (7.87 and later, with OpenSSL) then builds the CA store once and shares it among the multi
-  /// handle's connections. With a directory set too it builds the store again for every
+  /// The one file of trusted CAs: `ca_bundle`, or libcurl's built-in file; empty when libcurl
+  /// cannot name it. With a directory set too, libcurl would build the store again for every
   /// connection: with Debian's bundle of ≈ 140 CAs, ≈ 0.8 MiB more each, 32 MiB at 40
-  /// connections (tests/bench/HISTORY.md, "Eleventh round"). Empty: libcurl's own defaults.
+  /// connections (tests/bench/HISTORY.md, "Eleventh round").
   std::string ca_file_;
+  /// That file loaded once and given to every connection, so that no libcurl parses it per
+  /// connection (tls::SharedCaStore). Null where libcurl's TLS library is not the OpenSSL 3 in
+  /// this process or the file does not load: then `ca_file_` goes to libcurl, which caches the
+  /// store itself from 7.87 on and reports a bad file.
+  std::unique_ptr<tls::SharedCaStore> ca_store_;
 };
 
 std::unique_ptr<Transfer> CurlHttpClient::start(const HttpRequest& request, size_t index, int attempt) {
@@ -268,7 +289,14 @@ std::unique_ptr<Transfer> CurlHttpClient::start(const HttpRequest& request, size
   check(curl().easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get()), "CURLOPT_WRITEDATA");
   check(curl().easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header), "CURLOPT_HEADERFUNCTION");
   check(curl().easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get()), "CURLOPT_HEADERDATA");
-  if (!ca_file_.empty()) {
+  if (ca_store_) {
+    // No CA file or directory for libcurl to load: whether a libcurl version loads them before
+    // or after calling on_ssl_ctx, the connection verifies against the shared store alone.
+    check(curl().easy_setopt(easy, CURLOPT_CAINFO, nullptr), "CURLOPT_CAINFO");
+    check(curl().easy_setopt(easy, CURLOPT_CAPATH, nullptr), "CURLOPT_CAPATH");
+    check(curl().easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx), "CURLOPT_SSL_CTX_FUNCTION");
+    check(curl().easy_setopt(easy, CURLOPT_SSL_CTX_DATA, ca_store_.get()), "CURLOPT_SSL_CTX_DATA");
+  } else if (!ca_file_.empty()) {
     check(curl().easy_setopt(easy, CURLOPT_CAINFO, ca_file_.c_str()), "CURLOPT_CAINFO");
     check(curl().easy_setopt(easy, CURLOPT_CAPATH, nullptr), "CURLOPT_CAPATH");
   }

@@ -121,7 +121,8 @@ def case_configured_merge(t):
 
 def opens_under_strace(path, port, *args):
     """Runs nicsync with args under `strace -f`; returns (the process, how many times it opened
-    `path`, how many connections it opened to 127.0.0.1:port)."""
+    `path`, how many connections it opened to 127.0.0.1:port, and whether the first open came
+    before the first of those connections)."""
     with tempfile.TemporaryDirectory(prefix="nicsync-strace-") as tmp:
         trace = pathlib.Path(tmp) / "trace"
         proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat,connect", "-o", str(trace), NICSYNC, *args],
@@ -130,34 +131,45 @@ def opens_under_strace(path, port, *args):
         connected = re.compile(r'connect\(\d+, \{sa_family=AF_INET, sin_port=htons\(' + str(port) +
                                r'\), sin_addr=inet_addr\("127\.0\.0\.1"\)')
         lines = trace.read_text().splitlines()
-        return proc, sum(1 for line in lines if opened.search(line)), sum(1 for line in lines if connected.search(line))
+        opens = [i for i, line in enumerate(lines) if opened.search(line)]
+        connects = [i for i, line in enumerate(lines) if connected.search(line)]
+        return proc, len(opens), len(connects), bool(opens) and (not connects or opens[0] < connects[0])
 
 
 def case_ca_file_read_once(t):
-    """libcurl builds its CA store once for all connections only when it has a CA file and no CA
-    directory (Debian's libcurl has both by default); built per connection, a bundle of ~140 CAs
-    costs ~0.8 MiB each. The configured ca_bundle and, without one, libcurl's own default file are
-    each read once per run, however many connections the run opens."""
+    """nicsync loads its CA file once, before the first connection, and hands that store to every
+    connection libcurl opens: libcurl before 7.87 would parse the file per connection, and later
+    ones only cache it for a file without a CA directory (Debian's libcurl has both by default);
+    built per connection, a bundle of ~140 CAs costs ~0.8 MiB each. Both the configured ca_bundle
+    and, without one, libcurl's own default file are read so."""
     system_ca = subprocess.run(["curl-config", "--ca"], capture_output=True, text=True).stdout.strip()
     check(system_ca and pathlib.Path(system_ca).is_file(), f"libcurl's default CA file {system_ca!r} is missing "
                                                              "(packaging/build-deps installs ca-certificates)")
     with mock_server(VM, oci_args=("--page-size", "1")) as url, target_root(VM, "netplan", oci=url.oci) as root:
-        with t.case(f"{VM}: the configured ca_bundle is read once for all of the run's connections"):
-            proc, opens, connections = opens_under_strace(url.oci.ca, url.oci.port, "--root", str(root),
-                                                          "--metadata-url", url, "apply")
+        with t.case(f"{VM}: the configured ca_bundle is read once, before the first of the run's connections"):
+            proc, opens, connections, first = opens_under_strace(url.oci.ca, url.oci.port, "--root", str(root),
+                                                                 "--metadata-url", url, "apply")
             check(proc.returncode == 0 and not warnings(proc), f"exit {proc.returncode}:\n{proc.stderr}")
             check(connections >= 2, f"the run made {connections} connections to the API, want several")
             check(opens == 1, f"{url.oci.ca} opened {opens} times over {connections} connections")
-        with t.case(f"{VM}: without ca_bundle, libcurl's default CA file {system_ca} is read once, "
-                    f"however many attempts fail on the mock's unknown CA"):
+            check(first, f"{url.oci.ca} was opened after the first connection, by libcurl, not by nicsync")
+        with t.case(f"{VM}: a ca_bundle of the server's own certificate, not a CA, is trusted "
+                    f"(partial chains, as libcurl trusts its CA file)"):
+            (root / "etc/nicsync/conf.d/40-oci-api.yaml").write_text(
+                oci_api_settings(url.oci.url, url.oci.pki["server"]))
+            proc = apply(root, url)
+            check(not warnings(proc), proc.stderr)
+        with t.case(f"{VM}: without ca_bundle, libcurl's default CA file {system_ca} is read once, before "
+                    f"the first connection, however many attempts fail on the mock's unknown CA"):
             (root / "etc/nicsync/conf.d/40-oci-api.yaml").write_text(
                 oci_api_settings(url.oci.url, url.oci.ca).replace(f"    ca_bundle: {url.oci.ca}\n", ""))
-            proc, opens, connections = opens_under_strace(system_ca, url.oci.port, "--root", str(root),
-                                                          "--metadata-url", url, "apply")
+            proc, opens, connections, first = opens_under_strace(system_ca, url.oci.port, "--root", str(root),
+                                                                 "--metadata-url", url, "apply")
             found = warnings(proc)
             check(proc.returncode == 0 and len(found) == 1 and "no answer" in found[0], proc.stderr)
             check(connections >= 2, f"the run made {connections} connections to the API, want several (retries)")
             check(opens == 1, f"{system_ca} opened {opens} times over {connections} connections")
+            check(first, f"{system_ca} was opened after the first connection, by libcurl, not by nicsync")
 
 
 def failure_case(t, name, expected_parts, oci_args=(), settings=None, break_identity=False, last_good=True):
