@@ -1,8 +1,5 @@
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -18,6 +15,7 @@
 #include "metadata/alibaba.hpp"
 #include "mock/mock_imds.hpp"
 #include "nicsync/provider.hpp"
+#include "temp_file.hpp"
 
 using nicsync::HttpMethod;
 using nicsync::HttpRequest;
@@ -72,29 +70,6 @@ nlohmann::json with_token_required(nlohmann::json fixture, bool required) {
 std::string token_of(const nlohmann::json& fixture) {
   return fixture.at("imds").at("token").at("value").get<std::string>();
 }
-
-/// A copy of a fixture in a temporary file, removed again when it goes out of scope.
-class TempFixture {
- public:
-  explicit TempFixture(const nlohmann::json& fixture)
-      : path_(std::filesystem::temp_directory_path() /
-              ("nicsync-test-alibaba-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++) + ".json")) {
-    std::ofstream out(path_);
-    out << fixture.dump(2);
-    REQUIRE(out.good());
-  }
-  ~TempFixture() {
-    std::error_code ignored;
-    std::filesystem::remove(path_, ignored);
-  }
-  TempFixture(const TempFixture&) = delete;
-  TempFixture& operator=(const TempFixture&) = delete;
-  std::string path() const { return path_.string(); }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path path_;
-};
 
 MacAddress mac(const char* text) { return *MacAddress::parse(text); }
 
@@ -442,7 +417,7 @@ TEST_CASE("fetch_alibaba through curl and the mock, for every fixture, with the 
       CAPTURE(c.fixture);
       CAPTURE(required);
       const nlohmann::json fixture = with_token_required(load_fixture(c.fixture), required);
-      TempFixture file(fixture);
+      nicsync::test::TempFile file(fixture.dump(2), ".json");
       MockImds mock(file.path());
       mock.start("127.0.0.1", 0);
       auto client = nicsync::make_http_client(patient_options());
@@ -467,7 +442,7 @@ TEST_CASE("fetch_alibaba through curl and the mock, for every fixture, with the 
 }
 
 TEST_CASE("fetch_alibaba through curl: 403 on the PUT is an error, 404 falls back to normal mode") {
-  TempFixture file(load_fixture(kTwoEni));
+  nicsync::test::TempFile file(load_fixture(kTwoEni).dump(2), ".json");
   MockImds mock(file.path());
   mock.start("127.0.0.1", 0);
   auto client = nicsync::make_http_client(patient_options());

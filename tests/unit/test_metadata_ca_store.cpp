@@ -5,45 +5,22 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
-#include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "metadata/ca_store.hpp"
 #include "oci_test_material.hpp"
+#include "temp_file.hpp"
 
+using nicsync::test::TempFile;
 using nicsync::tls::LoadedCaStore;
 using nicsync::tls::same_openssl;
 using nicsync::tls::SharedCaStore;
 
 namespace {
-
-/// `text` in a temporary file, removed again when it goes out of scope.
-class TempFile {
- public:
-  explicit TempFile(std::string_view text)
-      : path_(std::filesystem::temp_directory_path() /
-              ("nicsync-test-ca-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++) + ".pem")) {
-    std::ofstream out(path_);
-    out << text;
-    REQUIRE(out.good());
-  }
-  ~TempFile() {
-    std::error_code ignored;
-    std::filesystem::remove(path_, ignored);
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  std::string path() const { return path_.string(); }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path path_;
-};
 
 /// How libcurl over this process's OpenSSL names its TLS library: "OpenSSL/3.0.22".
 std::string this_openssl_for_curl() {
@@ -89,7 +66,7 @@ TEST_SUITE("metadata::SharedCaStore") {
 
   TEST_CASE(
       "the file loads once; every SSL_CTX it goes to verifies against that one store, which outlives it") {
-    TempFile ca(nicsync::test::kLeafCertificatePem);
+    TempFile ca(nicsync::test::kLeafCertificatePem, ".pem");
     LoadedCaStore loaded = SharedCaStore::load(ca.path(), this_openssl_for_curl());
     REQUIRE(loaded.store);
     CHECK(loaded.why_not == "");
@@ -112,7 +89,7 @@ TEST_SUITE("metadata::SharedCaStore") {
 
   TEST_CASE(
       "no store, and OpenSSL's error queue left empty: another TLS library, a missing file, no certificate") {
-    TempFile ca(nicsync::test::kLeafCertificatePem);
+    TempFile ca(nicsync::test::kLeafCertificatePem, ".pem");
     const std::string loaded_openssl = OpenSSL_version(OPENSSL_VERSION);
 
     LoadedCaStore gnutls = SharedCaStore::load(ca.path(), "GnuTLS/3.7.9");
@@ -123,7 +100,7 @@ TEST_SUITE("metadata::SharedCaStore") {
     CHECK_FALSE(missing.store);
     CHECK(missing.why_not == "/nonexistent/nicsync-ca.pem: no certificate loaded");
 
-    TempFile key_only(nicsync::test::kLeafKeyPem);
+    TempFile key_only(nicsync::test::kLeafKeyPem, ".pem");
     LoadedCaStore no_certificate = SharedCaStore::load(key_only.path(), this_openssl_for_curl());
     CHECK_FALSE(no_certificate.store);
     CHECK(no_certificate.why_not == key_only.path() + ": no certificate loaded");
