@@ -77,19 +77,23 @@ bool same_openssl(std::string_view curl_ssl_version, std::string_view openssl_ve
   return openssl_version.substr(0, expected.size()) == expected;
 }
 
-LoadedCaStore SharedCaStore::load(const std::string& ca_file, std::string_view curl_ssl_version) {
+std::string SharedCaStore::why_not_shared(std::string_view curl_ssl_version) {
+  const Openssl& lib = openssl();
+  if (!lib.error.empty()) return lib.error;
+  std::string_view loaded = lib.OpenSSL_version(OPENSSL_VERSION);
+  if (same_openssl(curl_ssl_version, loaded)) return "";
+  return "libcurl's TLS library (" + std::string(curl_ssl_version) + ") is not the loaded " +
+         std::string(loaded);
+}
+
+LoadedCaStore SharedCaStore::load(const std::string& ca_file) {
   const Openssl& lib = openssl();
   if (!lib.error.empty()) return {nullptr, lib.error};
-  std::string_view loaded = lib.OpenSSL_version(OPENSSL_VERSION);
-  if (!same_openssl(curl_ssl_version, loaded)) {
-    return {nullptr, "libcurl's TLS library (" + std::string(curl_ssl_version) + ") is not the loaded " +
-                         std::string(loaded)};
-  }
   std::string file = ca_file.empty() ? default_ca_file(lib.X509_get_default_cert_file()) : ca_file;
   X509_STORE* store = lib.X509_STORE_new();
   if (store == nullptr) return {nullptr, "X509_STORE_new failed"};
   if (lib.X509_STORE_load_file(store, file.c_str()) != 1) {
-    lib.ERR_clear_error();  // libcurl reads the same queue; it reports the file itself
+    lib.ERR_clear_error();  // libcurl reads the same queue
     lib.X509_STORE_free(store);
     return {nullptr, file + ": no certificate loaded"};
   }

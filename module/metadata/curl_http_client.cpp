@@ -198,11 +198,6 @@ size_t on_header(char* data, size_t size, size_t count, void* user) noexcept {
 
 size_t on_upload(char*, size_t, size_t, void*) noexcept { return 0; }  // PUTs carry no body
 
-/// CURLOPT_SSL_CTX_FUNCTION: the connection being set up verifies against the shared store.
-CURLcode on_ssl_ctx(CURL*, void* ssl_ctx, void* store) noexcept {
-  return static_cast<const tls::SharedCaStore*>(store)->install(ssl_ctx) ? CURLE_OK : CURLE_SSL_CERTPROBLEM;
-}
-
 /// libcurl's TLS library and version ("OpenSSL/3.0.22"), or "" when it names none.
 std::string_view curl_ssl_version() {
   const curl_version_info_data* info = curl().version_info(CURLVERSION_NOW);
@@ -225,9 +220,7 @@ class CurlHttpClient final : public HttpClient {
     check(curl().multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight)),
           "CURLMOPT_MAXCONNECTS");
     ca_file_ = options_.ca_bundle.empty() ? default_ca_file() : options_.ca_bundle;
-    // Where libcurl cannot name its default file (before 7.84), the system's bundle
-    // (SharedCaStore::load). Without a shared store, libcurl's own defaults.
-    ca_store_ = tls::SharedCaStore::load(ca_file_, curl_ssl_version()).store;
+    ca_store_error_ = tls::SharedCaStore::why_not_shared(curl_ssl_version());
   }
 
   /// Not reentrant: one perform() at a time per client object.
@@ -237,6 +230,10 @@ class CurlHttpClient final : public HttpClient {
   std::unique_ptr<Transfer> start(const HttpRequest& request, size_t index, int attempt);
   /// The response of a finished attempt, and whether it deserves another try.
   Finished finish(Transfer& transfer, CURLcode code) const;
+  /// CURLOPT_SSL_CTX_FUNCTION, `client` this object: the connection libcurl is setting up
+  /// verifies against the shared store, loaded at the first handshake (an unreachable API costs
+  /// no parse). A file that does not load fails this attempt; later ones give libcurl the file.
+  static CURLcode on_ssl_ctx(CURL* easy, void* ssl_ctx, void* client) noexcept;
 
   HttpOptions options_;
   MultiHandle multi_;
@@ -245,11 +242,14 @@ class CurlHttpClient final : public HttpClient {
   /// connection: with Debian's bundle of ≈ 140 CAs, ≈ 0.8 MiB more each, 32 MiB at 40
   /// connections (tests/bench/HISTORY.md, "Eleventh round").
   std::string ca_file_;
-  /// That file loaded once and given to every connection, so that no libcurl parses it per
-  /// connection (tls::SharedCaStore). Null where libcurl's TLS library is not the OpenSSL 3 in
-  /// this process or the file does not load: then `ca_file_` goes to libcurl, which caches the
-  /// store itself from 7.87 on and reports a bad file.
+  /// That file (where libcurl cannot name its default file, before 7.84: the system's bundle)
+  /// loaded once and given to every connection, so that no libcurl parses it per connection
+  /// (tls::SharedCaStore). Null until the first handshake.
   std::unique_ptr<tls::SharedCaStore> ca_store_;
+  /// Why there is no shared store: libcurl's TLS library is not the OpenSSL 3 in this process, or
+  /// the file did not load. Then `ca_file_` goes to libcurl, which caches the store itself from
+  /// 7.87 on, reports a bad file, and without a file uses its own defaults.
+  std::string ca_store_error_;
 };
 
 std::unique_ptr<Transfer> CurlHttpClient::start(const HttpRequest& request, size_t index, int attempt) {
@@ -289,13 +289,13 @@ std::unique_ptr<Transfer> CurlHttpClient::start(const HttpRequest& request, size
   check(curl().easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get()), "CURLOPT_WRITEDATA");
   check(curl().easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header), "CURLOPT_HEADERFUNCTION");
   check(curl().easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get()), "CURLOPT_HEADERDATA");
-  if (ca_store_) {
+  if (ca_store_error_.empty()) {
     // No CA file or directory for libcurl to load: whether a libcurl version loads them before
     // or after calling on_ssl_ctx, the connection verifies against the shared store alone.
     check(curl().easy_setopt(easy, CURLOPT_CAINFO, nullptr), "CURLOPT_CAINFO");
     check(curl().easy_setopt(easy, CURLOPT_CAPATH, nullptr), "CURLOPT_CAPATH");
     check(curl().easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx), "CURLOPT_SSL_CTX_FUNCTION");
-    check(curl().easy_setopt(easy, CURLOPT_SSL_CTX_DATA, ca_store_.get()), "CURLOPT_SSL_CTX_DATA");
+    check(curl().easy_setopt(easy, CURLOPT_SSL_CTX_DATA, this), "CURLOPT_SSL_CTX_DATA");
   } else if (!ca_file_.empty()) {
     check(curl().easy_setopt(easy, CURLOPT_CAINFO, ca_file_.c_str()), "CURLOPT_CAINFO");
     check(curl().easy_setopt(easy, CURLOPT_CAPATH, nullptr), "CURLOPT_CAPATH");
@@ -315,12 +315,31 @@ std::unique_ptr<Transfer> CurlHttpClient::start(const HttpRequest& request, size
   return transfer;
 }
 
+CURLcode CurlHttpClient::on_ssl_ctx(CURL*, void* ssl_ctx, void* client) noexcept {
+  auto* self = static_cast<CurlHttpClient*>(client);
+  if (!self->ca_store_) {
+    try {
+      tls::LoadedCaStore loaded = tls::SharedCaStore::load(self->ca_file_);
+      self->ca_store_ = std::move(loaded.store);
+      self->ca_store_error_ = std::move(loaded.why_not);
+    } catch (...) {
+      self->ca_store_error_ = "the CA file could not be loaded";
+    }
+    if (!self->ca_store_) return CURLE_SSL_CACERT_BADFILE;
+  }
+  return self->ca_store_->install(ssl_ctx) ? CURLE_OK : CURLE_SSL_CERTPROBLEM;
+}
+
 Finished CurlHttpClient::finish(Transfer& transfer, CURLcode code) const {
   HttpResponse response;
   response.retry_after = transfer.retry_after;
   if (transfer.too_large || code == CURLE_FILESIZE_EXCEEDED) {
     response.transport_error = "response larger than " + std::to_string(options_.max_body_bytes) + " bytes";
     return {std::move(response), false};  // the same answer would come again
+  }
+  if (code == CURLE_SSL_CACERT_BADFILE && !ca_store_error_.empty() && !ca_store_) {
+    response.transport_error = ca_store_error_;  // the shared store's reason, not "error signaled by ssl ctx callback"
+    return {std::move(response), true};          // the next attempt gives libcurl the file
   }
   if (code != CURLE_OK) {
     long os_errno = 0;

@@ -120,56 +120,84 @@ def case_configured_merge(t):
 
 
 def opens_under_strace(path, port, *args):
-    """Runs nicsync with args under `strace -f`; returns (the process, how many times it opened
-    `path`, how many connections it opened to 127.0.0.1:port, and whether the first open came
-    before the first of those connections)."""
+    """Runs nicsync with args under `strace -f -k`; returns (the process, the library that made each
+    open of `path`, how many connections it opened to 127.0.0.1:port). The library is the first
+    frame of the open's stack outside the C library, libcrypto and the sanitizers' runtimes:
+    libnicsync for nicsync's own CA store, libssl where libcurl loads the file itself."""
     with tempfile.TemporaryDirectory(prefix="nicsync-strace-") as tmp:
         trace = pathlib.Path(tmp) / "trace"
-        proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat,connect", "-o", str(trace), NICSYNC, *args],
-                              capture_output=True, text=True, timeout=120, env=no_leak_check_env())
+        proc = subprocess.run(["strace", "-f", "-k", "-qq", "-e", "trace=openat,connect", "-o", str(trace), NICSYNC,
+                               *args], capture_output=True, text=True, timeout=120, env=no_leak_check_env())
         opened = re.compile(r'openat\(AT_FDCWD, "' + re.escape(str(path)) + r'", [^)]*\) = \d+')
         connected = re.compile(r'connect\(\d+, \{sa_family=AF_INET, sin_port=htons\(' + str(port) +
                                r'\), sin_addr=inet_addr\("127\.0\.0\.1"\)')
-        lines = trace.read_text().splitlines()
-        opens = [i for i, line in enumerate(lines) if opened.search(line)]
-        connects = [i for i, line in enumerate(lines) if connected.search(line)]
-        return proc, len(opens), len(connects), bool(opens) and (not connects or opens[0] < connects[0])
+        frame = re.compile(r"^ > (\S+?)\(")
+        runtime = re.compile(r"/(libc|ld-linux-x86-64|libcrypto|libasan|libubsan)\.so")
+        callers, connections, stack = [], 0, None
+        for line in trace.read_text().splitlines():
+            found = frame.match(line)
+            if found is None:
+                stack = [] if opened.search(line) else None
+                connections += 1 if connected.search(line) else 0
+            elif stack is not None and not stack:
+                if not runtime.search(found.group(1)):
+                    stack.append(found.group(1))
+                    callers.append(pathlib.Path(found.group(1)).name)
+        return proc, callers, connections
 
 
 def case_ca_file_read_once(t):
-    """nicsync loads its CA file once, before the first connection, and hands that store to every
-    connection libcurl opens: libcurl before 7.87 would parse the file per connection, and later
-    ones only cache it for a file without a CA directory (Debian's libcurl has both by default);
-    built per connection, a bundle of ~140 CAs costs ~0.8 MiB each. Both the configured ca_bundle
-    and, without one, libcurl's own default file are read so."""
+    """nicsync loads its CA file itself, once, at the first TLS handshake, and hands that store to
+    every connection libcurl opens: libcurl before 7.87 would parse the file per connection, and
+    later ones only cache it for a file without a CA directory (Debian's libcurl has both by
+    default); built per connection, a bundle of ~140 CAs costs ~0.8 MiB each. Both the configured
+    ca_bundle and, without one, libcurl's own default file are read so; an API that cannot be
+    reached costs no read at all."""
     system_ca = subprocess.run(["curl-config", "--ca"], capture_output=True, text=True).stdout.strip()
     check(system_ca and pathlib.Path(system_ca).is_file(), f"libcurl's default CA file {system_ca!r} is missing "
                                                              "(packaging/build-deps installs ca-certificates)")
+
+    def by_nicsync(callers, file, connections):
+        check(len(callers) == 1, f"{file} opened {len(callers)} times over {connections} connections, by {callers}")
+        check(callers[0].startswith("libnicsync.so"), f"{file} opened by {callers[0]}, not by nicsync's own store")
+
     with mock_server(VM, oci_args=("--page-size", "1")) as url, target_root(VM, "netplan", oci=url.oci) as root:
-        with t.case(f"{VM}: the configured ca_bundle is read once, before the first of the run's connections"):
-            proc, opens, connections, first = opens_under_strace(url.oci.ca, url.oci.port, "--root", str(root),
-                                                                 "--metadata-url", url, "apply")
+        settings = root / "etc/nicsync/conf.d/40-oci-api.yaml"
+        with t.case(f"{VM}: the configured ca_bundle is read once, by nicsync, for all of the run's connections"):
+            proc, callers, connections = opens_under_strace(url.oci.ca, url.oci.port, "--root", str(root),
+                                                            "--metadata-url", url, "apply")
             check(proc.returncode == 0 and not warnings(proc), f"exit {proc.returncode}:\n{proc.stderr}")
             check(connections >= 2, f"the run made {connections} connections to the API, want several")
-            check(opens == 1, f"{url.oci.ca} opened {opens} times over {connections} connections")
-            check(first, f"{url.oci.ca} was opened after the first connection, by libcurl, not by nicsync")
+            by_nicsync(callers, url.oci.ca, connections)
         with t.case(f"{VM}: a ca_bundle of the server's own certificate, not a CA, is trusted "
                     f"(partial chains, as libcurl trusts its CA file)"):
-            (root / "etc/nicsync/conf.d/40-oci-api.yaml").write_text(
-                oci_api_settings(url.oci.url, url.oci.pki["server"]))
+            settings.write_text(oci_api_settings(url.oci.url, url.oci.pki["server"]))
             proc = apply(root, url)
             check(not warnings(proc), proc.stderr)
-        with t.case(f"{VM}: without ca_bundle, libcurl's default CA file {system_ca} is read once, before "
-                    f"the first connection, however many attempts fail on the mock's unknown CA"):
-            (root / "etc/nicsync/conf.d/40-oci-api.yaml").write_text(
-                oci_api_settings(url.oci.url, url.oci.ca).replace(f"    ca_bundle: {url.oci.ca}\n", ""))
-            proc, opens, connections, first = opens_under_strace(system_ca, url.oci.port, "--root", str(root),
-                                                                 "--metadata-url", url, "apply")
+        with t.case(f"{VM}: without ca_bundle, libcurl's default CA file {system_ca} is read once, by nicsync, "
+                    f"however many attempts fail on the mock's unknown CA"):
+            settings.write_text(oci_api_settings(url.oci.url, url.oci.ca).replace(f"    ca_bundle: {url.oci.ca}\n", ""))
+            proc, callers, connections = opens_under_strace(system_ca, url.oci.port, "--root", str(root),
+                                                            "--metadata-url", url, "apply")
             found = warnings(proc)
             check(proc.returncode == 0 and len(found) == 1 and "no answer" in found[0], proc.stderr)
             check(connections >= 2, f"the run made {connections} connections to the API, want several (retries)")
-            check(opens == 1, f"{system_ca} opened {opens} times over {connections} connections")
-            check(first, f"{system_ca} was opened after the first connection, by libcurl, not by nicsync")
+            by_nicsync(callers, system_ca, connections)
+        with t.case(f"{VM}: an API that refuses connections costs no read of the CA file"):
+            closed = free_port()
+            settings.write_text(oci_api_settings(f"https://127.0.0.1:{closed}", url.oci.ca))
+            proc, callers, connections = opens_under_strace(url.oci.ca, closed, "--root", str(root),
+                                                            "--metadata-url", url, "apply")
+            found = warnings(proc)
+            check(proc.returncode == 0 and len(found) == 1 and "Connection refused" in found[0], proc.stderr)
+            check(connections >= 2, f"the run tried {connections} connections to the closed port, want several")
+            check(callers == [], f"{url.oci.ca} opened by {callers} with no TLS handshake")
+        with t.case(f"{VM}: a ca_bundle without a certificate: one warning naming the file, exit 0"):
+            settings.write_text(oci_api_settings(url.oci.url, url.oci.pki["server_key"]))
+            proc = apply(root, url)
+            found = warnings(proc)
+            check(proc.returncode == 0 and len(found) == 1, proc.stderr)
+            check(url.oci.pki["server_key"] in found[0], f"the warning does not name the file: {found[0]}")
 
 
 def failure_case(t, name, expected_parts, oci_args=(), settings=None, break_identity=False, last_good=True):
