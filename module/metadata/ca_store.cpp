@@ -77,13 +77,9 @@ bool same_openssl(std::string_view curl_ssl_version, std::string_view openssl_ve
   return openssl_version.substr(0, expected.size()) == expected;
 }
 
-std::string SharedCaStore::why_not_shared(std::string_view curl_ssl_version) {
+bool SharedCaStore::shareable(std::string_view curl_ssl_version) {
   const Openssl& lib = openssl();
-  if (!lib.error.empty()) return lib.error;
-  std::string_view loaded = lib.OpenSSL_version(OPENSSL_VERSION);
-  if (same_openssl(curl_ssl_version, loaded)) return "";
-  return "libcurl's TLS library (" + std::string(curl_ssl_version) + ") is not the loaded " +
-         std::string(loaded);
+  return lib.error.empty() && same_openssl(curl_ssl_version, lib.OpenSSL_version(OPENSSL_VERSION));
 }
 
 LoadedCaStore SharedCaStore::load(const std::string& ca_file) {

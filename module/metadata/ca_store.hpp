@@ -28,15 +28,15 @@ struct LoadedCaStore {
 
 class SharedCaStore {
  public:
-  /// Why the connections of a libcurl whose TLS library is `curl_ssl_version` cannot share a
-  /// store: it is not the OpenSSL 3 that libcurl loaded into this process. Empty when they can.
-  static std::string why_not_shared(std::string_view curl_ssl_version);
+  /// Whether the connections of a libcurl whose TLS library is `curl_ssl_version` can share a
+  /// store: it is the OpenSSL 3 that libcurl loaded into this process.
+  static bool shareable(std::string_view curl_ssl_version);
 
   /// The store of the certificates in `ca_file` (PEM; "" for the system's: OpenSSL's default CA
   /// file, else the first of Debian's, RHEL's and SUSE's bundles that exists), trusted as libcurl
   /// trusts its CA file: a CA need not be self-signed to anchor a chain
   /// (X509_V_FLAG_PARTIAL_CHAIN). None, with the reason, when the file does not load. Only where
-  /// why_not_shared() is empty.
+  /// shareable().
   static LoadedCaStore load(const std::string& ca_file);
 
   ~SharedCaStore();

@@ -220,7 +220,7 @@ class CurlHttpClient final : public HttpClient {
     check(curl().multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight)),
           "CURLMOPT_MAXCONNECTS");
     ca_file_ = options_.ca_bundle.empty() ? default_ca_file() : options_.ca_bundle;
-    ca_store_error_ = tls::SharedCaStore::why_not_shared(curl_ssl_version());
+    share_ca_store_ = tls::SharedCaStore::shareable(curl_ssl_version());
   }
 
   /// Not reentrant: one perform() at a time per client object.
@@ -242,14 +242,16 @@ class CurlHttpClient final : public HttpClient {
   /// connection: with Debian's bundle of ≈ 140 CAs, ≈ 0.8 MiB more each, 32 MiB at 40
   /// connections (tests/bench/HISTORY.md, "Eleventh round").
   std::string ca_file_;
+  /// Whether the connections share one store of that file (tls::SharedCaStore): libcurl's TLS
+  /// library is the OpenSSL 3 in this process. Otherwise `ca_file_` goes to libcurl, which caches
+  /// the store itself from 7.87 on, reports a bad file, and without a file uses its own defaults.
+  bool share_ca_store_ = false;
   /// That file (where libcurl cannot name its default file, before 7.84: the system's bundle)
-  /// loaded once and given to every connection, so that no libcurl parses it per connection
-  /// (tls::SharedCaStore). Null until the first handshake.
+  /// loaded once and given to every connection, so that no libcurl parses it per connection.
+  /// Null until the first handshake.
   std::unique_ptr<tls::SharedCaStore> ca_store_;
-  /// Why there is no shared store: libcurl's TLS library is not the OpenSSL 3 in this process, or
-  /// the file did not load. Then `ca_file_` goes to libcurl, which caches the store itself from
-  /// 7.87 on, reports a bad file, and without a file uses its own defaults.
-  std::string ca_store_error_;
+  /// Why the file did not load at the first handshake; from then on it goes to libcurl.
+  std::string ca_load_error_;
 };
 
 std::unique_ptr<Transfer> CurlHttpClient::start(const HttpRequest& request, size_t index, int attempt) {
@@ -289,7 +291,7 @@ std::unique_ptr<Transfer> CurlHttpClient::start(const HttpRequest& request, size
   check(curl().easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get()), "CURLOPT_WRITEDATA");
   check(curl().easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header), "CURLOPT_HEADERFUNCTION");
   check(curl().easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get()), "CURLOPT_HEADERDATA");
-  if (ca_store_error_.empty()) {
+  if (share_ca_store_ && ca_load_error_.empty()) {
     // No CA file or directory for libcurl to load: whether a libcurl version loads them before
     // or after calling on_ssl_ctx, the connection verifies against the shared store alone.
     check(curl().easy_setopt(easy, CURLOPT_CAINFO, nullptr), "CURLOPT_CAINFO");
@@ -321,9 +323,9 @@ CURLcode CurlHttpClient::on_ssl_ctx(CURL*, void* ssl_ctx, void* client) noexcept
     try {
       tls::LoadedCaStore loaded = tls::SharedCaStore::load(self->ca_file_);
       self->ca_store_ = std::move(loaded.store);
-      self->ca_store_error_ = std::move(loaded.why_not);
+      self->ca_load_error_ = std::move(loaded.why_not);
     } catch (...) {
-      self->ca_store_error_ = "the CA file could not be loaded";
+      self->ca_load_error_ = "the CA file could not be loaded";
     }
     if (!self->ca_store_) return CURLE_SSL_CACERT_BADFILE;
   }
@@ -337,9 +339,9 @@ Finished CurlHttpClient::finish(Transfer& transfer, CURLcode code) const {
     response.transport_error = "response larger than " + std::to_string(options_.max_body_bytes) + " bytes";
     return {std::move(response), false};  // the same answer would come again
   }
-  if (code == CURLE_SSL_CACERT_BADFILE && !ca_store_error_.empty() && !ca_store_) {
-    response.transport_error = ca_store_error_;  // the shared store's reason, not "error signaled by ssl ctx callback"
-    return {std::move(response), true};          // the next attempt gives libcurl the file
+  if (code == CURLE_SSL_CACERT_BADFILE && !ca_load_error_.empty()) {
+    response.transport_error = ca_load_error_;  // not libcurl's "error signaled by ssl ctx callback"
+    return {std::move(response), true};         // the next attempt gives libcurl the file
   }
   if (code != CURLE_OK) {
     long os_errno = 0;
