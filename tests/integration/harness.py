@@ -66,11 +66,11 @@ def write_oci_api_settings(root, oci):
 
 
 @contextlib.contextmanager
-def mock_server(fixture, *extra_args, oci_args=()):
+def mock_server(fixture, *extra_args, oci_args=(), pki_args=None):
     """Runs nicsync-mock-imds on 127.0.0.1 (a free port) for the fixture; yields its URL (a
-    MockUrl). For an Oracle fixture with `oci_api`, also a throwaway PKI and
-    nicsync-mock-oci-api (with `oci_args`) serving that block, the metadata server serving the
-    PKI's instance identity; write_oci_api_settings(root, url.oci) points nicsync at it."""
+    MockUrl). For an Oracle fixture with `oci_api`, also a throwaway PKI (oci_pki.make_pki with
+    `pki_args`) and nicsync-mock-oci-api (with `oci_args`) serving that block, the metadata server
+    serving the PKI's instance identity; write_oci_api_settings(root, url.oci) points nicsync at it."""
     data = load_fixture(fixture)
     with tempfile.TemporaryDirectory(prefix="nicsync-mock-") as tmp, contextlib.ExitStack() as stack:
         oci = None
@@ -79,7 +79,8 @@ def mock_server(fixture, *extra_args, oci_args=()):
             pki_dir.mkdir()
             # openssl caps a CN at 64 characters, shorter than real instance OCIDs: nicsync does not
             # read the instance id from the certificate, so a short one stands in.
-            pki = oci_pki.make_pki(pki_dir, "ocid1.tenancy.oc1..nicsynctest", "ocid1.instance.oc1..nicsynctest")
+            pki = oci_pki.make_pki(pki_dir, "ocid1.tenancy.oc1..nicsynctest", "ocid1.instance.oc1..nicsynctest",
+                                   **(pki_args or {}))
             oci = stack.enter_context(oci_pki.mock_oci_api(pki, *oci_args, fixture=FIXTURES / f"{fixture}.json"))
             oci.ca = pki["ca"]
             oci.pki = pki

@@ -5,7 +5,8 @@ make_pki(directory, tenancy_id, instance_id) writes, in `directory`:
   ca.pem, ca-key.pem                  a root CA (trust anchor of both chains below; EC P-256 key,
                                       RSA 2048 with rsa_everywhere=True)
   server.pem, server-key.pem          TLS server certificate for DNS:localhost, IP:127.0.0.1, IP:::1
-                                      (+ `server_names`), issued by the root (key: as the root's)
+                                      (+ `server_names`; only those with loopback_names=False),
+                                      issued by the root (key: as the root's)
   intermediate.pem, intermediate-key.pem
                                       an intermediate CA issued by the root, as IMDS serves
                                       /opc/v2/identity/intermediate.pem
@@ -102,10 +103,12 @@ def _issue(directory, config, name, subject, issuer, section, days):
 
 
 def make_pki(directory, tenancy_id, instance_id, compartment_id=DEFAULT_COMPARTMENT, server_names=(),
-             multi_value_rdn=False, rsa_everywhere=False):
+             multi_value_rdn=False, rsa_everywhere=False, loopback_names=True):
     """Creates the PKI described in the module's docstring in `directory` (which must exist)."""
     d = pathlib.Path(directory)
-    san = ",".join([f"DNS:{n}" for n in ("localhost", *server_names)] + ["IP:127.0.0.1", "IP:::1"])
+    loopback = ("localhost",) if loopback_names else ()
+    addresses = ["IP:127.0.0.1", "IP:::1"] if loopback_names else []
+    san = ",".join([f"DNS:{n}" for n in (*loopback, *server_names)] + addresses)
     config = d / "openssl.cnf"
     config.write_text(_CONFIG.replace("{san}", san))
 

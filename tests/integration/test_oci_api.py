@@ -2,9 +2,9 @@
 metadata server (serving a throwaway PKI's instance identity) and nicsync-mock-oci-api over TLS,
 which checks every request's signature against the public key it belongs to and logs what it
 saw. Covers pagination, token renewal (by expiry and after a 401), configured IPs merged with
-the API's, the CA file read once per run (under strace), and every failure path: one warning
-naming the cause, exit 0, and no address lost — the secondary IPs of the last good view are
-kept."""
+the API's, the CA file read once per run, by nicsync (under strace), a certificate for another
+host name refused, and every failure path: one warning naming the cause, exit 0, and no address
+lost — the secondary IPs of the last good view are kept."""
 
 import json
 import pathlib
@@ -200,6 +200,21 @@ def case_ca_file_read_once(t):
             check(url.oci.pki["server_key"] in found[0], f"the warning does not name the file: {found[0]}")
 
 
+def case_host_name_checked(t):
+    """The server's certificate must name the host nicsync connects to, whichever CA store the
+    connection verifies against: a certificate from the trusted CA for another name is refused
+    before any request is sent."""
+    with mock_server(VM, pki_args={"server_names": ("api.nicsync-test.invalid",), "loopback_names": False}) as url, \
+            target_root(VM, "netplan", oci=url.oci) as root:
+        with t.case(f"{VM}: a certificate from the trusted CA for another host name is refused, nothing sent"):
+            proc = apply(root, url)
+            found = warnings(proc)
+            check(proc.returncode == 0 and len(found) == 1, proc.stderr)
+            check("no alternative certificate subject name matches target host name '127.0.0.1'" in found[0],
+                  found[0])
+            check(url.oci.log() == [], f"the mock answered requests: {url.oci.log()}")
+
+
 def failure_case(t, name, expected_parts, oci_args=(), settings=None, break_identity=False, last_good=True):
     """A good run first (with last_good; it saves the view), then a run whose API fails as the
     arguments say: exit 0, exactly one warning with every expected part, the files as they were
@@ -250,6 +265,7 @@ def main():
     if shutil.which("strace") is None or shutil.which("curl-config") is None:
         raise AssertionError("strace and curl-config are needed (packaging/build-deps)")
     case_ca_file_read_once(t)
+    case_host_name_checked(t)
     failure_case(t, "no IAM policy (404)", [
         "oracle: OCI API: ListPrivateIps for ocid1.vnic.oc1.ap-tokyo-1.", "HTTP 404 NotAuthorizedOrNotFound",
         "\"Allow dynamic-group <group> to inspect private-ips in compartment <compartment of the VNIC's subnet>\""],
