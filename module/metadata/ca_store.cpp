@@ -57,7 +57,7 @@ const Openssl& openssl() {
 /// OpenSSL's default CA file when it exists, else the first distribution bundle that does (the
 /// files libcurl's configure looks for): Debian ships OpenSSL's default file only since openssl
 /// 3.0.5-3, and only in the openssl package, so Ubuntu 22.04 has none.
-std::string default_ca_file(const char* openssl_default) {
+std::string system_ca_file(const char* openssl_default) {
   for (const char* file : {openssl_default, "/etc/ssl/certs/ca-certificates.crt",
                            "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/ca-bundle.pem"}) {
     std::error_code ignored;
@@ -85,7 +85,7 @@ bool SharedCaStore::shareable(std::string_view curl_ssl_version) {
 LoadedCaStore SharedCaStore::load(const std::string& ca_file) {
   const Openssl& lib = openssl();
   if (!lib.error.empty()) return {nullptr, lib.error};
-  std::string file = ca_file.empty() ? default_ca_file(lib.X509_get_default_cert_file()) : ca_file;
+  std::string file = ca_file.empty() ? system_ca_file(lib.X509_get_default_cert_file()) : ca_file;
   X509_STORE* store = lib.X509_STORE_new();
   if (store == nullptr) return {nullptr, "X509_STORE_new failed"};
   if (lib.X509_STORE_load_file(store, file.c_str()) != 1) {

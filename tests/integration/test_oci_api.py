@@ -123,7 +123,8 @@ def opens_under_strace(path, port, *args):
     """Runs nicsync with args under `strace -f -k`; returns (the process, the library that made each
     open of `path`, how many connections it opened to 127.0.0.1:port). The library is the first
     frame of the open's stack outside the C library, libcrypto and the sanitizers' runtimes:
-    libnicsync for nicsync's own CA store, libssl where libcurl loads the file itself."""
+    libnicsync for nicsync's own CA store, libcurl (7.88) or libssl where libcurl loads the file
+    itself."""
     with tempfile.TemporaryDirectory(prefix="nicsync-strace-") as tmp:
         trace = pathlib.Path(tmp) / "trace"
         proc = subprocess.run(["strace", "-f", "-k", "-qq", "-e", "trace=openat,connect", "-o", str(trace), NICSYNC,
@@ -133,16 +134,15 @@ def opens_under_strace(path, port, *args):
                                r'\), sin_addr=inet_addr\("127\.0\.0\.1"\)')
         frame = re.compile(r"^ > (\S+?)\(")
         runtime = re.compile(r"/(libc|ld-linux-x86-64|libcrypto|libasan|libubsan)\.so")
-        callers, connections, stack = [], 0, None
+        callers, connections, awaiting_caller = [], 0, False
         for line in trace.read_text().splitlines():
             found = frame.match(line)
             if found is None:
-                stack = [] if opened.search(line) else None
+                awaiting_caller = opened.search(line) is not None
                 connections += 1 if connected.search(line) else 0
-            elif stack is not None and not stack:
-                if not runtime.search(found.group(1)):
-                    stack.append(found.group(1))
-                    callers.append(pathlib.Path(found.group(1)).name)
+            elif awaiting_caller and not runtime.search(found.group(1)):
+                callers.append(pathlib.Path(found.group(1)).name)
+                awaiting_caller = False
         return proc, callers, connections
 
 
