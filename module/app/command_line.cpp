@@ -31,7 +31,8 @@ Options:
   --vendor NAME         aws, oracle or alibaba; default: detected from /sys/class/dmi/id
   --renderer NAME       netplan or network-scripts; default: netplan if /etc/netplan
                         exists, else network-scripts if /etc/sysconfig/network-scripts does
-  --policy-routing MODE auto (default: on when two or more NICs have IPv4), on or off
+  --policy-routing MODE auto (default: on when two or more NICs have addresses),
+                        on or off
   --table-base N        per-NIC table = N + 100*card + index (default 1000)
   --live                also apply to the running kernel (default: when networking is up
                         and --root is /)
@@ -48,10 +49,11 @@ Options:
 Exit status:
   0  done, with or without changes
   1  the run failed; the one-line message names the input or object and what is
-     wrong. Unreachable or invalid metadata, a missing interface or a bad option
+     wrong. Unreachable or invalid metadata, a missing interface or a bad setting
      change nothing; a refused kernel change undoes the changes made to that NIC
   2  bad command line
   3  no supported cloud detected and no --vendor given
+  128+N  stopped by signal N (143 for SIGTERM); the next run applies the rest
 )";
 
 Result<uint32_t> parse_number(const std::string& option, const std::string& text) {
