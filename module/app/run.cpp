@@ -44,6 +44,44 @@ void select_interfaces(Instance& instance, const RunOptions& options) {
              nics.end());
 }
 
+/// Whether the settings leave `nic` out whatever local name it turns out to have: an exclude
+/// entry names its MAC or id, or an include list has no names and none of its entries picks it.
+bool unselected_by_any_name(const Interface& nic, const RunOptions& options) {
+  auto matches = [&](const InterfaceSelector& s) { return s.kind != InterfaceSelector::Kind::name && s.matches(nic); };
+  if (std::any_of(options.exclude_interfaces.begin(), options.exclude_interfaces.end(), matches)) return true;
+  if (!options.include_interfaces) return false;
+  auto by_name = [](const InterfaceSelector& s) { return s.kind == InterfaceSelector::Kind::name; };
+  const auto& include = *options.include_interfaces;
+  return std::none_of(include.begin(), include.end(), by_name) && std::none_of(include.begin(), include.end(), matches);
+}
+
+/// Whether the settings leave `nic` out while it has no local interface (and so no name): as
+/// unselected_by_any_name(), or an include list exists and none of its MACs or ids picks it.
+bool unselected_without_name(const Interface& nic, const RunOptions& options) {
+  if (unselected_by_any_name(nic, options)) return true;
+  if (!options.include_interfaces) return false;
+  auto matches = [&](const InterfaceSelector& s) { return s.kind != InterfaceSelector::Kind::name && s.matches(nic); };
+  return std::none_of(options.include_interfaces->begin(), options.include_interfaces->end(), matches);
+}
+
+/// Drops the interfaces of the metadata that no local interface has the MAC of and that `left_out`
+/// says the settings leave out, so that an excluded NIC need not be here: it is neither waited for
+/// nor an error. A NIC that a VLAN of the instance rides on stays (the VLAN's error names it).
+void drop_absent_left_out(Instance& instance, const std::vector<Link>& links,
+                          bool (*left_out)(const Interface&, const RunOptions&), const RunOptions& options) {
+  auto parent_of_vlan = [&](const Interface& nic) {
+    return std::any_of(instance.interfaces.begin(), instance.interfaces.end(), [&](const Interface& other) {
+      return other.vlan && nic.nic_index.value_or(nic.role == NicRole::primary ? 0 : -1) == other.vlan->parent_nic_index;
+    });
+  };
+  auto drop = [&](const Interface& nic) {
+    bool absent = !nic.vlan && std::none_of(links.begin(), links.end(), [&](const Link& l) { return l.mac == nic.mac; });
+    return absent && left_out(nic, options) && !parent_of_vlan(nic);
+  };
+  auto& nics = instance.interfaces;
+  nics.erase(std::remove_if(nics.begin(), nics.end(), drop), nics.end());
+}
+
 /// The local interfaces: from the kernel when it is the target, else from sysfs under --root.
 Result<std::vector<Link>> local_links(const std::optional<KernelSnapshot>& kernel, FileSystem& fs) {
   if (!kernel) return read_sysfs_links(fs);
@@ -344,10 +382,13 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
   } else {
     NICSYNC_TRY_ASSIGN(links, local_links(kernel, fs));
   }
+  // A NIC the settings leave out need not be here: not waited for, and no error.
+  drop_absent_left_out(instance, links, unselected_by_any_name, options);
   long waited = 0;
   if (sourced->source == MetadataSource::imds) {
     NICSYNC_TRY_ASSIGN(waited, wait_for_interfaces(instance, options, services, kernel, links, log));
   }
+  drop_absent_left_out(instance, links, unselected_without_name, options);
   Result<void> resolved = resolve(instance, links);
   if (!resolved.ok() && waited > 0) {
     resolved = Error{resolved.error().message + " (waited " + std::to_string(waited) +

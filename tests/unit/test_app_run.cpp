@@ -286,6 +286,60 @@ TEST_SUITE("app::run") {
     CHECK(m.fs.files.count("/etc/netplan/90-nicsync.yaml") == 1);
   }
 
+  TEST_CASE("a NIC the settings exclude by MAC or id need not be here: no wait, no error") {
+    for (const std::string selector : {"\"02:86:10:65:fd:31\"", "eni-0e7275b13b81f8bd2"}) {
+      CAPTURE(selector);
+      Machine m("aws-seed-two-eni");
+      m.fs.files.erase("/sys/class/net/eth1/address");
+      m.fs.add("/etc/nicsync/nicsync.yaml", "interfaces:\n  exclude: [" + selector + "]\n");
+      int sleeps = 0;
+      m.sleep = [&](std::chrono::milliseconds) { ++sleeps; };
+      std::string out, log;
+      REQUIRE(m.run({"--root", "/r", "apply"}, out, log) == kExitOk);
+      CHECK(sleeps == 0);
+      CHECK(log.find("error") == std::string::npos);
+      const std::string& netplan = m.fs.files["/etc/netplan/90-nicsync.yaml"].content;
+      CHECK(netplan.find("eth0:") != std::string::npos);
+      CHECK(netplan.find("02:86:10:65:fd:31") == std::string::npos);
+    }
+  }
+
+  TEST_CASE("an include list: a NIC it cannot pick is left out when missing; one it names by MAC is waited for") {
+    Machine m("aws-seed-two-eni");
+    m.fs.files.erase("/sys/class/net/eth1/address");
+    m.fs.add("/etc/nicsync/nicsync.yaml", "interfaces:\n  include: [\"02:86:10:77:7f:fe\"]\n");
+    int sleeps = 0;
+    m.sleep = [&](std::chrono::milliseconds) { ++sleeps; };
+    std::string out, log;
+    REQUIRE(m.run({"--root", "/r", "apply"}, out, log) == kExitOk);
+    CHECK(sleeps == 0);  // only MACs: the missing NIC is not among them
+    CHECK(m.fs.files["/etc/netplan/90-nicsync.yaml"].content.find("02:86:10:65:fd:31") == std::string::npos);
+
+    // By name, the missing NIC could still appear under it: waited for, then left out.
+    m.fs.add("/etc/nicsync/nicsync.yaml", "interfaces:\n  include: [eth0]\n  attach_timeout_ms: 300\n");
+    m.sleep = [&](std::chrono::milliseconds step) { ++sleeps; std::this_thread::sleep_for(step); };
+    REQUIRE(m.run({"--root", "/r", "apply"}, out, log) == kExitOk);
+    CHECK(sleeps >= 2);
+    CHECK(log.find("error") == std::string::npos);
+
+    // Its own MAC in the include list: the settings want it, so it is still an error.
+    m.fs.add("/etc/nicsync/nicsync.yaml",
+             "interfaces:\n  include: [eth0, \"02:86:10:65:fd:31\"]\n  attach_timeout_ms: 0\n");
+    CHECK(m.run({"--root", "/r", "apply"}, out, log) == kExitFailed);
+    CHECK(log.rfind("nicsync: error: aws: interface 02:86:10:65:fd:31 (eni-0e7275b13b81f8bd2) is in the metadata but "
+                    "no local interface has that MAC", 0) == 0);
+  }
+
+  TEST_CASE("excluded by name, a missing NIC is still an error: without a local interface it has no name") {
+    Machine m("aws-seed-two-eni");
+    m.fs.files.erase("/sys/class/net/eth1/address");
+    m.fs.add("/etc/nicsync/nicsync.yaml", "interfaces:\n  exclude: [eth1]\n  attach_timeout_ms: 0\n");
+    std::string out, log;
+    CHECK(m.run({"--root", "/r", "apply"}, out, log) == kExitFailed);
+    CHECK(log.find("no local interface has that MAC") != std::string::npos);
+    CHECK(m.fs.files_written.empty());
+  }
+
   TEST_CASE("a NIC that never appears fails the run after the wait, naming it, and writes nothing") {
     Machine m("aws-seed-two-eni");
     m.fs.files.erase("/sys/class/net/eth1/address");
