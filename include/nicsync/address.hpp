@@ -50,7 +50,15 @@ class Ipv4Cidr {
   Ipv4Address network() const { return network_; }
   int prefix_length() const { return prefix_; }
   Ipv4Address netmask() const;
+  /// The last address of the block (all host bits set); network() for a /32.
+  Ipv4Address broadcast() const;
   bool contains(Ipv4Address address) const;
+  /// Whether every address of `other` is in this block.
+  bool contains(const Ipv4Cidr& other) const {
+    return other.prefix_ >= prefix_ && contains(other.network_);
+  }
+  /// Whether the two blocks share an address (one holds the other).
+  bool overlaps(const Ipv4Cidr& other) const { return contains(other) || other.contains(*this); }
   bool is_default() const { return prefix_ == 0; }
   std::string str() const;
   auto operator<=>(const Ipv4Cidr&) const = default;
@@ -70,6 +78,16 @@ class Ipv6Address {
   const std::array<uint8_t, 16>& bytes() const { return bytes_; }
   /// fe80::/10: an address valid only on its link (routers' next hops).
   bool is_link_local() const { return bytes_[0] == 0xfe && (bytes_[1] & 0xc0) == 0x80; }
+  /// ::
+  bool is_unspecified() const;
+  /// ::1
+  bool is_loopback() const;
+  /// ff00::/8
+  bool is_multicast() const { return bytes_[0] == 0xff; }
+  /// ::ffff:0:0/96, an IPv4 address in IPv6 form.
+  bool is_ipv4_mapped() const;
+  /// ::/96 other than :: and ::1, the deprecated IPv4-compatible form.
+  bool is_ipv4_compatible() const;
   std::string str() const;
   auto operator<=>(const Ipv6Address&) const = default;
 
@@ -89,6 +107,10 @@ class Ipv6Cidr {
   /// The network of `address` with `prefix_length` bits (host bits cleared); prefix_length <= 128.
   static Ipv6Cidr containing(const Ipv6Address& address, int prefix_length);
   bool contains(const Ipv6Address& address) const;
+  /// Whether every address of `other` is in this block.
+  bool contains(const Ipv6Cidr& other) const { return other.prefix_ >= prefix_ && contains(other.network_); }
+  /// Whether the two blocks share an address (one holds the other).
+  bool overlaps(const Ipv6Cidr& other) const { return contains(other) || other.contains(*this); }
   bool is_default() const { return prefix_ == 0; }
   std::string str() const;
   auto operator<=>(const Ipv6Cidr&) const = default;

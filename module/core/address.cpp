@@ -155,6 +155,10 @@ Result<int> Ipv4Cidr::prefix_from_netmask(std::string_view text) {
 
 Ipv4Address Ipv4Cidr::netmask() const { return Ipv4Address::from_uint(mask_of(prefix_)); }
 
+Ipv4Address Ipv4Cidr::broadcast() const {
+  return Ipv4Address::from_uint(network_.to_uint() | ~mask_of(prefix_));
+}
+
 bool Ipv4Cidr::contains(Ipv4Address address) const {
   return (address.to_uint() & mask_of(prefix_)) == network_.to_uint();
 }
@@ -172,6 +176,30 @@ Result<Ipv6Address> Ipv6Address::parse(std::string_view text) {
   std::array<uint8_t, 16> bytes{};
   if (inet_pton(AF_INET6, copy.c_str(), bytes.data()) != 1) return invalid(text, "an IPv6 address");
   return Ipv6Address(bytes);
+}
+
+namespace {
+
+/// Whether bytes [0, count) of the address are zero.
+bool zero_prefix(const std::array<uint8_t, 16>& bytes, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    if (bytes[i] != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool Ipv6Address::is_unspecified() const { return zero_prefix(bytes_, 16); }
+
+bool Ipv6Address::is_loopback() const { return zero_prefix(bytes_, 15) && bytes_[15] == 1; }
+
+bool Ipv6Address::is_ipv4_mapped() const {
+  return zero_prefix(bytes_, 10) && bytes_[10] == 0xff && bytes_[11] == 0xff;
+}
+
+bool Ipv6Address::is_ipv4_compatible() const {
+  return zero_prefix(bytes_, 12) && !is_unspecified() && !is_loopback();
 }
 
 std::string Ipv6Address::str() const {

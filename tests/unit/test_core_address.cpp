@@ -93,4 +93,49 @@ TEST_SUITE("core::address") {
     CHECK(quote("a\"b\n\x01") == "\"a\\\"b\\n\\x01\"");
     CHECK(quote(std::string(100, 'x')) == "\"" + std::string(64, 'x') + "...\"");
   }
+
+  TEST_CASE("IPv4 CIDR broadcast, block containment and overlap") {
+    Ipv4Cidr subnet = *Ipv4Cidr::parse("10.0.0.0/24");
+    CHECK(subnet.broadcast().str() == "10.0.0.255");
+    CHECK(Ipv4Cidr::parse("10.0.0.5/32")->broadcast().str() == "10.0.0.5");
+    CHECK(Ipv4Cidr::parse("0.0.0.0/0")->broadcast().str() == "255.255.255.255");
+    CHECK(subnet.contains(*Ipv4Cidr::parse("10.0.0.16/28")));
+    CHECK(subnet.contains(subnet));
+    CHECK_FALSE(subnet.contains(*Ipv4Cidr::parse("10.0.0.0/23")));
+    CHECK_FALSE(subnet.contains(*Ipv4Cidr::parse("10.0.1.0/28")));
+    CHECK(subnet.overlaps(*Ipv4Cidr::parse("10.0.0.0/16")));
+    CHECK(Ipv4Cidr::parse("10.0.0.0/16")->overlaps(subnet));
+    CHECK_FALSE(subnet.overlaps(*Ipv4Cidr::parse("10.0.1.0/24")));
+  }
+
+  TEST_CASE("IPv6 address kinds and block containment") {
+    auto a = [](const char* text) { return *Ipv6Address::parse(text); };
+    CHECK(a("::").is_unspecified());
+    CHECK_FALSE(a("::1").is_unspecified());
+    CHECK(a("::1").is_loopback());
+    CHECK_FALSE(a("::2").is_loopback());
+    CHECK(a("ff02::1").is_multicast());
+    CHECK_FALSE(a("fe80::1").is_multicast());
+    CHECK(a("::ffff:10.0.0.226").is_ipv4_mapped());
+    CHECK_FALSE(a("::fffe:10.0.0.226").is_ipv4_mapped());
+    CHECK(a("::10.0.0.226").is_ipv4_compatible());
+    CHECK_FALSE(a("::").is_ipv4_compatible());
+    CHECK_FALSE(a("::1").is_ipv4_compatible());
+    CHECK_FALSE(a("2600:1f14::1").is_ipv4_compatible());
+    for (const char* text : {"2600:1f14:aaa:bb00::10", "fd00::1"}) {
+      Ipv6Address global = a(text);
+      CHECK_FALSE(global.is_unspecified());
+      CHECK_FALSE(global.is_loopback());
+      CHECK_FALSE(global.is_multicast());
+      CHECK_FALSE(global.is_ipv4_mapped());
+      CHECK_FALSE(global.is_ipv4_compatible());
+      CHECK_FALSE(global.is_link_local());
+    }
+    Ipv6Cidr subnet = *Ipv6Cidr::parse("2600:1f14:aaa:bb00::/56");
+    CHECK(subnet.contains(*Ipv6Cidr::parse("2600:1f14:aaa:bb10::/64")));
+    CHECK_FALSE(subnet.contains(*Ipv6Cidr::parse("2600:1f14::/32")));
+    CHECK_FALSE(subnet.contains(*Ipv6Cidr::parse("2600:1f14:aaa:cc00::/64")));
+    CHECK(Ipv6Cidr::parse("::/0")->overlaps(subnet));
+    CHECK_FALSE(subnet.overlaps(*Ipv6Cidr::parse("2600:1f14:aaa:cc00::/56")));
+  }
 }
