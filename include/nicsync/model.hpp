@@ -80,4 +80,27 @@ struct Instance {
   const Interface* primary() const;
 };
 
+/// The IPv4 and IPv6 subnet floors: a subnet wider than these is refused as metadata. Every
+/// cloud's subnets are /16 (IPv4) or /56 (IPv6) or longer; the floors leave margin.
+inline constexpr int kWidestIpv4Subnet = 8;
+inline constexpr int kWidestIpv6Subnet = 32;
+
+/// What every view must satisfy before it is planned from, whatever its source (the metadata
+/// service, cloud-init's instance data, the last good view, the OCI API's merge):
+/// per NIC: an IPv4 subnet from /8 (kWidestIpv4Subnet) to /30; no address or gateway that is the
+/// subnet's network or broadcast address, no address that is the gateway; IPv6 subnets /32
+/// (kWidestIpv6Subnet) or longer; IPv6 addresses global or unique-local unicast (not ::, ::1,
+/// multicast, link-local, IPv4-mapped or -compatible) and inside one of the NIC's IPv6 subnets
+/// when it has any; an IPv6 gateway link-local or inside one of them (never :: or multicast);
+/// a delegated prefix inside the NIC's subnet of its family and longer than it, an IPv4 one
+/// holding none of the NIC's addresses, its gateway, network or broadcast address;
+/// across NICs: no address on two NICs, no delegated prefix overlapping another NIC's prefix or
+/// address. The Error is one line, "<vendor>: NIC <mac> (<id>): <what>".
+Result<void> check_instance(const Instance& instance);
+
+/// What is wrong with `prefix` as a prefix delegated to a NIC with `config` (check_instance()'s
+/// rules, for a parser that can name the line), or nullopt.
+std::optional<std::string> delegated_prefix_problem(const Ipv4Config& config, const Ipv4Cidr& prefix);
+std::optional<std::string> delegated_prefix_problem(const Ipv6Config& config, const Ipv6Cidr& prefix);
+
 }  // namespace nicsync

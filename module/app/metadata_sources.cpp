@@ -191,6 +191,11 @@ std::optional<Instance> try_file(std::string_view path, MetadataSource source, V
     return std::nullopt;
   }
   Result<Instance> instance = parse(**text, vendor, file);
+  if (instance.ok()) {
+    if (Result<void> checked = check_instance(*instance); !checked.ok()) {
+      instance = with_context(file + ": ", checked.error());
+    }
+  }
   if (!instance.ok()) {
     log.warning(instance.error().message + then, fields(source, vendor, path));
     return std::nullopt;
@@ -224,21 +229,35 @@ std::optional<SourcedInstance> fall_back(Vendor vendor, FileSystem& fs, Log& log
 Result<std::optional<SourcedInstance>> obtain_instance(Vendor vendor, const RunOptions& options,
                                                        Services& services, SaveView save, Log& log) {
   Result<Fetched> fetched = fetch_from_service(vendor, options, services);
+  // The service's view must pass check_instance() like a parsed key must parse: a failure is a
+  // malformed fetch (at boot: the fallbacks; otherwise: the Error), checked before the OCI API's
+  // merge (so that a bad view is not logged as the source) and after it (the last good view's
+  // secondary IPs are merged in).
+  std::optional<Error> failure;
   if (fetched.ok()) {
+    if (Result<void> checked = check_instance(fetched->instance); !checked.ok()) failure = checked.error();
+  } else {
+    failure = fetched.error();
+  }
+  if (!failure) {
     if (options.mode == RunMode::boot) {
       log.info("metadata from the metadata service", fields(MetadataSource::imds, vendor));
     }
     SourcedInstance sourced = complete_from_last_good(std::move(fetched).value(), vendor, services.fs, log);
-    if (save == SaveView::yes) record_view(&sourced, services.fs, log);
-    return std::optional<SourcedInstance>(std::move(sourced));
+    if (Result<void> checked = check_instance(sourced.instance); !checked.ok()) {
+      failure = checked.error();
+    } else {
+      if (save == SaveView::yes) record_view(&sourced, services.fs, log);
+      return std::optional<SourcedInstance>(std::move(sourced));
+    }
   }
-  if (options.mode != RunMode::boot) return fetched.error();
+  if (options.mode != RunMode::boot) return *failure;
 
   // cloud-init's instance data holds the EC2 and Alibaba trees, but not Oracle's vnics/.
   std::string next = vendor == Vendor::oracle ? std::string(kLastGoodPath) + " (" +
                                                     std::string(kInstanceDataPath) + " has no Oracle VNICs)"
                                               : std::string(kInstanceDataPath);
-  log.warning("metadata service failed at boot: " + fetched.error().message + "; trying " + next,
+  log.warning("metadata service failed at boot: " + failure->message + "; trying " + next,
               fields(MetadataSource::imds, vendor));
   std::optional<SourcedInstance> fallback = fall_back(vendor, services.fs, log);
   if (save == SaveView::yes) mark_refresh_needed(services.fs, log);

@@ -179,6 +179,10 @@ Result<Interface> parse_interface(const MacAddress& mac, const std::map<std::str
   if (subnet.prefix_length() > 30) {
     return error_at(where("vswitch-cidr-block"), quote(subnet.str()) + " leaves no room for a gateway");
   }
+  if (subnet.prefix_length() < kWidestIpv4Subnet) {
+    return error_at(where("vswitch-cidr-block"),
+                    quote(subnet.str()) + " is wider than /" + std::to_string(kWidestIpv4Subnet));
+  }
   std::string_view netmask = single_value(*leaf("netmask"));
   auto prefix = Ipv4Cidr::prefix_from_netmask(netmask);
   if (!prefix.ok()) return error_at(where("netmask"), prefix.error().message);

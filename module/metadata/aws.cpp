@@ -143,6 +143,9 @@ Result<Ipv4Cidr> parse_ipv4_subnet(std::string_view text, std::string_view where
   auto subnet = Ipv4Cidr::parse(value);
   if (!subnet.ok()) return error_at(where, subnet.error().message);
   if (subnet->prefix_length() > 30) return error_at(where, quote(value) + " leaves no room for a gateway");
+  if (subnet->prefix_length() < kWidestIpv4Subnet) {
+    return error_at(where, quote(value) + " is wider than /" + std::to_string(kWidestIpv4Subnet));
+  }
   return subnet;
 }
 
@@ -206,6 +209,11 @@ Result<Interface> parse_interface(const MacAddress& mac, const std::map<std::str
   }
   if (const std::string* prefixes = leaf("ipv4-prefix")) {
     NICSYNC_TRY_ASSIGN(nic.ipv4.delegated_prefixes, parse_ipv4_cidr_lines(*prefixes, where("ipv4-prefix")));
+    for (size_t i = 0; i < nic.ipv4.delegated_prefixes.size(); ++i) {
+      if (auto problem = delegated_prefix_problem(nic.ipv4, nic.ipv4.delegated_prefixes[i])) {
+        return error_at_line(where("ipv4-prefix"), i + 1, *problem);
+      }
+    }
   }
 
   if (const std::string* subnets = leaf("subnet-ipv6-cidr-blocks")) {
@@ -226,6 +234,11 @@ Result<Interface> parse_interface(const MacAddress& mac, const std::map<std::str
   }
   if (const std::string* prefixes = leaf("ipv6-prefix")) {
     NICSYNC_TRY_ASSIGN(nic.ipv6.delegated_prefixes, parse_ipv6_cidr_lines(*prefixes, where("ipv6-prefix")));
+    for (size_t i = 0; i < nic.ipv6.delegated_prefixes.size(); ++i) {
+      if (auto problem = delegated_prefix_problem(nic.ipv6, nic.ipv6.delegated_prefixes[i])) {
+        return error_at_line(where("ipv6-prefix"), i + 1, *problem);
+      }
+    }
   }
   if (ipv6_only && nic.ipv6.addresses.empty()) {
     return error_at(where("ipv6s"), "is empty (the NIC has no local-ipv4s either)");

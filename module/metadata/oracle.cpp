@@ -94,6 +94,10 @@ Result<void> parse_ipv4(const Json& entry, std::string_view where, Interface& ni
   if (subnet->prefix_length() > 30) {
     return error_at(where, "\"subnetCidrBlock\": " + quote(subnet->str()) + " leaves no room for a router");
   }
+  if (subnet->prefix_length() < kWidestIpv4Subnet) {
+    return error_at(where, "\"subnetCidrBlock\": " + quote(subnet->str()) + " is wider than /" +
+                               std::to_string(kWidestIpv4Subnet));
+  }
   NICSYNC_TRY_ASSIGN(std::optional<Ipv4Address> router, optional_value<Ipv4Address>(entry, "virtualRouterIp", where));
   if (!router) return error_at(where, "\"virtualRouterIp\" is missing (needed with \"privateIp\")");
   if (!subnet->contains(*address)) {

@@ -71,6 +71,33 @@ def main():
         expect_failure(t, "token PUT answered 403", renderer,
                        ["nicsync: error: alibaba: PUT /latest/api/token: HTTP 403"],
                        fixture="alibaba-seed-eni-eip", mock_args=["--fault-status", "/latest/api/token:403"])
+        # Values that parse but cannot be: each the reviewer's reproducer of a dangerous plan.
+        expect_failure(t, "delegated IPv4 prefix 0.0.0.0/0", renderer,
+                       ["nicsync: error: aws: macs/06:e3:97:0c:5a:14/ipv4-prefix line 1: IPv4 prefix 0.0.0.0/0 is not "
+                        "inside its subnet 10.20.1.0/24 and longer than it"],
+                       fixture="aws-ipv6-prefixes", overrides=[(MACS + "06:e3:97:0c:5a:14/ipv4-prefix", "0.0.0.0/0")])
+        expect_failure(t, "delegated IPv6 prefix ::/0", renderer,
+                       ["nicsync: error: aws: macs/06:e3:97:0c:5a:14/ipv6-prefix line 1: IPv6 prefix ::/0 is not "
+                        "inside one of its IPv6 subnets and longer than it"],
+                       fixture="aws-ipv6-prefixes", overrides=[(MACS + "06:e3:97:0c:5a:14/ipv6-prefix", "::/0")])
+        expect_failure(t, "subnet 0.0.0.0/0", renderer,
+                       ['nicsync: error: aws: macs/02:86:10:65:fd:31/subnet-ipv4-cidr-block: "0.0.0.0/0" is wider than /8'],
+                       overrides=[(MACS + "02:86:10:65:fd:31/subnet-ipv4-cidr-block", "0.0.0.0/0"),
+                                  (MACS + "02:86:10:65:fd:31/local-ipv4s", "8.8.8.8")])
+        expect_failure(t, "an address that is the gateway", renderer,
+                       ["nicsync: error: aws: NIC 02:86:10:65:fd:31 (eni-0e7275b13b81f8bd2): 10.0.0.1 is the gateway "
+                        "of its subnet 10.0.0.0/24"],
+                       overrides=[(MACS + "02:86:10:65:fd:31/local-ipv4s", "10.0.0.1")])
+        expect_failure(t, "an address on two NICs", renderer,
+                       ["nicsync: error: aws: 10.0.0.58 is on both NIC 02:86:10:77:7f:fe (eni-05af1804c2797549f) and "
+                        "NIC 02:86:10:65:fd:31 (eni-0e7275b13b81f8bd2)"],
+                       overrides=[(MACS + "02:86:10:65:fd:31/local-ipv4s", "10.0.0.226\n10.0.0.58")])
+        expect_failure(t, "a privateIp that is the virtualRouterIp", renderer,
+                       ["nicsync: error: oracle: NIC 00:00:17:02:2b:b1 (ocid1.vnic.oc1.phx.abyhqljt4iew3gwmvrwrhhf3bp5"
+                        "drjexamplesecondvnic0002): 172.16.2.1 is the gateway of its subnet 172.16.2.0/24"],
+                       fixture="oracle-vm-secondary-vnic",
+                       overrides=[("/opc/v2/vnics/", vnics.replace('"privateIp" : "172.16.2.10"',
+                                                                   '"privateIp" : "172.16.2.1"'))])
     t.finish()
 
 

@@ -335,6 +335,45 @@ TEST_SUITE("app::metadata_sources") {
           "IPv4 address; trying /run/cloud-init/instance-data.json");
   }
 
+  TEST_CASE("a service view that fails check_instance: an error, at boot the fallbacks, each failing file skipped") {
+    // eth1 also has eth0's secondary 10.0.0.58: every key parses, the view as a whole is wrong.
+    nlohmann::json doc = fixture("aws-seed-two-eni");
+    doc["imds"]["responses"]["/latest/meta-data/network/interfaces/macs/02:86:10:65:fd:31/local-ipv4s"] =
+        "10.0.0.226\n10.0.0.58";
+    FakeHttpClient http;
+    serve_fixture(http, doc);
+    const std::string twice =
+        "aws: 10.0.0.58 is on both NIC 02:86:10:77:7f:fe (eni-05af1804c2797549f) and NIC 02:86:10:65:fd:31 "
+        "(eni-0e7275b13b81f8bd2)";
+    FakeFileSystem fs;
+    FakeLog log;
+    SUBCASE("normal run: the Error, nothing written") {
+      Services services{.fs = fs, .http = http};
+      auto result = obtain_instance(Vendor::aws, options(RunMode::normal), services, SaveView::yes, log);
+      REQUIRE_FALSE(result.ok());
+      CHECK(result.error().message == twice);
+      CHECK(fs.files_written.empty());
+    }
+    SUBCASE("boot: cloud-init's instance data") {
+      fs.add(kInstanceData, instance_data("aws-seed-two-eni"));
+      auto got = obtain(Vendor::aws, RunMode::boot, fs, http, log);
+      REQUIRE(got);
+      CHECK(got->source == MetadataSource::cloud_init);
+      CHECK(log.entries.at(0).message ==
+            "metadata service failed at boot: " + twice + "; trying /run/cloud-init/instance-data.json");
+      CHECK(fs.files_written == std::vector<std::string>{kMarker});
+    }
+    SUBCASE("boot: a last good view that fails the check too is skipped like an invalid one") {
+      Instance bad = from_service("aws-seed-two-eni");
+      bad.interfaces[1].ipv4.addresses.push_back(bad.interfaces[0].ipv4.addresses[1]);
+      fs.add(kLastGood, nicsync::render_last_good(bad), 0600);
+      auto got = obtain(Vendor::aws, RunMode::boot, fs, http, log);
+      CHECK_FALSE(got);
+      REQUIRE(log.entries.size() == 4);
+      CHECK(log.entries.at(2).message == "/var/lib/nicsync/metadata.json: " + twice);
+    }
+  }
+
   TEST_CASE("boot, nothing usable: no instance, each attempt logged, the refresh marker written") {
     FakeFileSystem fs;
     fs.add(kLastGood, nicsync::render_last_good(from_service("alibaba-seed-two-eni")),
