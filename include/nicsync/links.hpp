@@ -26,13 +26,15 @@ Result<std::vector<Link>> read_sysfs_links(FileSystem& fs);
 /// The MACs of the links that a device backs, in order.
 std::vector<MacAddress> device_macs(const std::vector<Link>& links);
 
-/// Sets os_name on every interface. An interface without `vlan` is found by its MAC; a MAC with
-/// no local interface is an error. A VLAN interface is not looked up by MAC (its device exists
-/// only once made): its parent is the interface of the same instance that is physical NIC
-/// `vlan->parent_nic_index` (Interface::nic_index; the primary is NIC 0 when it has none), and
-/// `vlan->parent` gets the parent's OS name. The VLAN device is named "<parent>.<id>" when that
-/// fits in 15 characters, else "vlan<id>". A VLAN whose physical NIC is not in the metadata, a tag
-/// outside 1-4094 or two interfaces given one name are errors naming the interface.
+/// Sets os_name on every interface. An interface without `vlan` is found by its MAC; a MAC with no
+/// local interface is an error. Of several links with the MAC (a bridge or bond can carry a NIC's),
+/// the one a device backs is chosen; two device-backed ones are an error naming the MAC and both;
+/// with none device-backed (the kernel's view), the first. A VLAN interface is not looked up by MAC
+/// (its device exists only once made): its parent is the interface of the same instance that is
+/// physical NIC `vlan->parent_nic_index` (Interface::nic_index; the primary is NIC 0 when it has
+/// none), and `vlan->parent` gets the parent's OS name. The VLAN device is named "<parent>.<id>"
+/// when that fits in 15 characters, else "vlan<id>". A VLAN whose physical NIC is not in the
+/// metadata, a tag outside 1-4094 or two interfaces given one name are errors naming the interface.
 Result<void> resolve_interfaces(Instance& instance, const std::vector<Link>& links);
 
 /// The interfaces of the metadata (other than VLANs) that no local interface has the MAC of yet,

@@ -70,10 +70,22 @@ Result<void> resolve_interfaces(Instance& instance, const std::vector<Link>& lin
   // Physical interfaces first, by MAC: a VLAN's name derives from its parent's.
   for (Interface& nic : instance.interfaces) {
     if (nic.vlan) continue;
-    auto found = std::find_if(links.begin(), links.end(), [&](const Link& l) { return l.mac == nic.mac; });
-    if (found == links.end()) {
+    // A bridge or bond can carry a NIC's MAC too: the link a device backs is the NIC. Without
+    // device-backed links (the kernel's view does not say), the first in name order.
+    const Link* found = nullptr;
+    std::vector<std::string> devices;
+    for (const Link& link : links) {
+      if (link.mac != nic.mac) continue;
+      if (found == nullptr || (link.device && !found->device)) found = &link;
+      if (link.device) devices.push_back(link.name.str());
+    }
+    if (found == nullptr) {
       return Error{vendor + ": interface " + label(nic) +
                    " is in the metadata but no local interface has that MAC"};
+    }
+    if (devices.size() > 1) {
+      return Error{vendor + ": interface " + label(nic) +
+                   ": its MAC is on more than one device-backed interface: " + join(devices, ", ")};
     }
     nic.os_name = found->name;
   }

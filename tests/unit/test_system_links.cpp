@@ -52,6 +52,31 @@ TEST_SUITE("system::links") {
     CHECK(instance.interfaces[1].os_name->str() == "ens6");
   }
 
+  TEST_CASE("a bridge or bond with a NIC's MAC loses to the device-backed link; two devices are an error") {
+    Instance instance = test::aws_two_eni();
+    for (Interface& nic : instance.interfaces) nic.os_name.reset();
+    const MacAddress eth1_mac = *MacAddress::parse("02:86:10:65:fd:31");
+    // br0 sorts first and carries eth1's MAC, as a bridge or bond over eth1 does.
+    std::vector<Link> links{{*InterfaceName::parse("br0"), eth1_mac, false},
+                            {*InterfaceName::parse("eth0"), *MacAddress::parse("02:86:10:77:7f:fe"), true},
+                            {*InterfaceName::parse("eth1"), eth1_mac, true}};
+    REQUIRE(resolve_interfaces(instance, links).ok());
+    CHECK(instance.interfaces[0].os_name->str() == "eth0");
+    CHECK(instance.interfaces[1].os_name->str() == "eth1");
+
+    links.push_back({*InterfaceName::parse("eth2"), eth1_mac, true});
+    auto result = resolve_interfaces(instance, links);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message ==
+          "aws: interface 02:86:10:65:fd:31: its MAC is on more than one device-backed interface: eth1, eth2");
+
+    // The kernel's view says nothing of devices: then the first link with the MAC is all there is
+    // to go by (a known limit: live mode does not tell a bridge from its NIC).
+    for (Link& link : links) link.device = false;
+    REQUIRE(resolve_interfaces(instance, links).ok());
+    CHECK(instance.interfaces[1].os_name->str() == "br0");
+  }
+
   TEST_CASE("a VLAN rides on its physical NIC, is named <parent>.<id>, and is not looked up by MAC") {
     // Only the physical NIC is there: the VLAN device (with the VNIC's MAC) is made later.
     Instance instance = test::oracle_bm_vlan();
