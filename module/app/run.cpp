@@ -83,10 +83,14 @@ void drop_absent_left_out(Instance& instance, const std::vector<Link>& links,
 }
 
 /// The local interfaces: from the kernel when it is the target, else from sysfs under --root.
+/// Which of the kernel's links a device backs (a NIC, not a bridge or bond with its MAC) only
+/// sysfs says: /sys/class/net/<name>/device.
 Result<std::vector<Link>> local_links(const std::optional<KernelSnapshot>& kernel, FileSystem& fs) {
   if (!kernel) return read_sysfs_links(fs);
   std::vector<Link> links;
-  for (const KernelLink& link : kernel->links) links.push_back(Link{link.name, link.mac});
+  for (const KernelLink& link : kernel->links) {
+    links.push_back(Link{link.name, link.mac, fs.is_directory("/sys/class/net/" + link.name.str() + "/device")});
+  }
   return links;
 }
 

@@ -187,6 +187,22 @@ TEST_SUITE("app::run") {
     CHECK(log.find("netplan + live: no changes\n") != std::string::npos);
   }
 
+  TEST_CASE("live, a bridge with a NIC's MAC does not take its place: sysfs says which link a device backs") {
+    Machine m("aws-seed-two-eni");
+    m.fs.directories.insert("/sys/class/net/eth0/device");
+    m.fs.directories.insert("/sys/class/net/eth1/device");
+    test::FakeNetlink kernel;
+    kernel.add_link("br0", "02:86:10:65:fd:31");  // first in the kernel's order, no device
+    int eth0 = kernel.add_link("eth0", "02:86:10:77:7f:fe");
+    kernel.add_link("eth1", "02:86:10:65:fd:31", false);
+    kernel.kernel_addresses.push_back(KernelAddress{eth0, *Ipv4Address::parse("10.0.0.76"), 24, false});
+    std::string out, log;
+    REQUIRE(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == kExitOk);
+    CHECK(log.find("(eth0 primary, eth1 table 1001)") != std::string::npos);
+    CHECK(log.find("br0") == std::string::npos);
+    CHECK(m.fs.files["/etc/netplan/90-nicsync.yaml"].content.find("    eth1:\n") != std::string::npos);
+  }
+
   TEST_CASE("a stop before the files are written changes nothing and exits 128 + the signal") {
     Machine m("aws-seed-two-eni");
     m.stop_signal = [] { return 15; };
