@@ -2,6 +2,7 @@
 /// The running kernel's IPv4 and IPv6 network state behind an interface: the real one speaks
 /// rtnetlink through libnl-route-3, the fake (tests) keeps objects in memory and records every call.
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -130,7 +131,8 @@ class Netlink {
   /// Every IPv4 and IPv6 rule.
   virtual Result<std::vector<KernelRule>> rules() = 0;
   /// Each change fails with an Error that names the object and carries the kernel's message,
-  /// e.g. `add address 10.0.0.226/32 dev eth1 (noprefixroute): File exists`.
+  /// e.g. `add address 10.0.0.226/32 dev eth1 (noprefixroute): File exists`, and its errno in
+  /// Error::error_number (see already_gone()); 0 when no answer came or libnl refused first.
   virtual Result<void> add_address(const KernelAddress& address) = 0;
   virtual Result<void> delete_address(const KernelAddress& address) = 0;
   virtual Result<void> add_route(const KernelRoute& route) = 0;
@@ -153,6 +155,13 @@ class Netlink {
   /// Deletes a link (with the addresses and routes on it): only for a VLAN nicsync just created.
   virtual Result<void> delete_link(int ifindex) = 0;
 };
+
+/// Whether `error`, of a removal, says the kernel does not have the object (any more): ESRCH for a
+/// route, ENOENT for a rule, EADDRNOTAVAIL for an address. The kernel flushes objects by itself
+/// (the routes through a device whose last IPv4 address goes), so such a removal is done.
+inline bool already_gone(const Error& error) {
+  return error.error_number == ESRCH || error.error_number == ENOENT || error.error_number == EADDRNOTAVAIL;
+}
 
 /// The libnl-route-3 implementation, on the calling thread's network namespace.
 /// An Error when no rtnetlink socket can be opened.

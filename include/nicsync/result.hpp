@@ -12,6 +12,8 @@ namespace nicsync {
 /// A one-line, human-readable reason that names the input and what is wrong with it.
 struct Error {
   std::string message;
+  /// The errno the kernel refused a change with (Netlink's changes); 0 for every other Error.
+  int error_number = 0;
 };
 
 /// Holds either a T or an Error. Construct from a T or from an Error.

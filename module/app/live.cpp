@@ -255,7 +255,9 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
   }
 
   // What nicsync owns and no longer wants: rules first (so nothing looks up a table being
-  // emptied), then addresses, then routes.
+  // emptied), then routes, then addresses. Routes before addresses: when the last IPv4 address of
+  // a device goes, the kernel deletes every route through that device itself, and a route
+  // removal after it would find its route gone (apply_group() counts that as done anyway).
   std::vector<LiveChange> changes;
   auto remove = [&](auto object) { changes.push_back(LiveChange{LiveAction::remove, "stale", object}); };
   const AddressSet wanted_addresses(all.addresses);
@@ -263,6 +265,9 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
   const RuleSet wanted_rules(all.rules);
   for (const KernelRule& rule : kernel.rules) {
     if (rule.protocol == kNicsyncProtocol && !wanted_rules.contains(rule)) remove(rule);
+  }
+  for (const KernelRoute& route : kernel.routes) {
+    if (route.protocol == kNicsyncProtocol && !wanted_routes.contains(route)) remove(route);
   }
   std::multimap<IpAddress, const KernelAddress*> present_by_address;
   for (const KernelAddress& address : kernel.addresses) present_by_address.emplace(address.address, &address);
@@ -272,9 +277,6 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
       const KernelAddress& address = *it->second;
       if (name_of(address.ifindex, kernel.links) == o.dev && !wanted_addresses.contains(address)) remove(address);
     }
-  }
-  for (const KernelRoute& route : kernel.routes) {
-    if (route.protocol == kNicsyncProtocol && !wanted_routes.contains(route)) remove(route);
   }
   changes.insert(changes.end(), per_nic.begin(), per_nic.end());
   return changes;
@@ -425,6 +427,13 @@ Result<void> apply_group(Netlink& netlink, std::span<const LiveChange> group, co
   auto failed = [&](size_t i, const Error& error) {
     if (!failure) failure.emplace(i, error);
   };
+  // A removal whose object the kernel no longer has (it flushed it, or someone else removed it)
+  // is done: the object is gone as wanted, and there is nothing to undo for it.
+  auto gone_already = [&](size_t i, const Error& error) {
+    if (group[i].action != LiveAction::remove || !already_gone(error)) return false;
+    owned.record(group[i], kernel, LiveAction::remove);
+    return true;
+  };
   for (size_t i = 0; i < group.size() && !failure;) {
     if (batched(group[i])) {
       std::vector<ObjectChange> batch;
@@ -435,9 +444,14 @@ Result<void> apply_group(Netlink& netlink, std::span<const LiveChange> group, co
       for (size_t k = 0; k < results.size(); ++k) {
         if (results[k].ok()) {
           took_effect(i + k);
-        } else {
+        } else if (!gone_already(i + k, results[k].error())) {
           failed(i + k, results[k].error());
         }
+      }
+      if (results.size() < batch.size() && !failure && !results.empty()) {
+        // The round trips stopped after a removal that found its object gone: send the rest.
+        i += results.size();
+        continue;
       }
       if (results.size() < batch.size()) {
         failed(i + results.size(), Error{describe(group[i + results.size()], kernel.links) + ": not sent"});
@@ -503,7 +517,8 @@ Result<void> apply_group(Netlink& netlink, std::span<const LiveChange> group, co
         }
         std::vector<Result<void>> results = netlink.apply(batch);
         for (size_t k = 0; k < results.size(); ++k) {
-          if (results[k].ok()) {
+          const bool removal = inverse(group[run[done + k]].action) == LiveAction::remove;
+          if (results[k].ok() || (removal && already_gone(results[k].error()))) {
             undone(run[done + k]);
           } else {
             not_undone(run[done + k], results[k].error());

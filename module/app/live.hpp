@@ -73,8 +73,9 @@ std::vector<std::string> learn_ipv6_routers(Plan& plan, const KernelSnapshot& ke
 /// network-scripts, whose alias files carry the netmask and come up after the lease.
 enum class PrimarySecondaryPrefix { host, subnet };
 
-/// The changes that make the kernel match the plan, in a safe order: stale rules, addresses and
-/// routes first (rules before what they point at), then per NIC: its VLAN device when the NIC is a
+/// The changes that make the kernel match the plan, in a safe order: stale rules, routes and
+/// addresses first (rules before the tables they point at, routes before the addresses whose
+/// removal makes the kernel flush them), then per NIC: its VLAN device when the NIC is a
 /// VLAN missing from the kernel (its parent brought up first if down; the NIC's later changes then
 /// name the device by kPendingIfindex), link up, its table's routes (link route before gateway
 /// routes), its rules, its addresses, main's fallback default.
@@ -105,6 +106,8 @@ struct LiveOutcome {
 /// and the later ones of the same batch, which the kernel carries out too; the Error names the
 /// object and the kernel's message, and counts what was undone; groups before it stay done. A group that creates a VLAN looks up the new device's
 /// ifindex right after creating it and uses it for the group's kPendingIfindex objects.
+/// A removal that finds its object gone (already_gone(): the kernel flushed it, or someone else
+/// removed it) is done, with nothing to undo; it is not listed in `outcome.applied`.
 /// `outcome` is filled even on failure, so the caller can record what was kept.
 /// `stop_requested` is asked before each group: once it says true, no further group is started
 /// (the one under way is always finished or undone, never left half), the rest are listed in

@@ -444,7 +444,8 @@ class LibnlNetlink : public Netlink {
       }
       all_ok = false;
       if (!names_read) names_read = names();
-      results.emplace_back(Error{change_text(changes[start + i], *names_read) + ": " + reason_of(answer, lost)});
+      results.emplace_back(Error{change_text(changes[start + i], *names_read) + ": " + reason_of(answer, lost),
+                                 answer ? answer->error_number : 0});
     }
     if (unbuilt) results.emplace_back(*unbuilt);
     return all_ok;
@@ -572,7 +573,7 @@ class LibnlNetlink : public Netlink {
     std::vector<std::optional<KernelError>> answers(1);
     const int lost = exchange(bytes, seq, answers);
     if (answers[0] && answers[0]->error_number == 0) return {};
-    return Error{what() + ": " + reason_of(answers[0], lost)};
+    return Error{what() + ": " + reason_of(answers[0], lost), answers[0] ? answers[0]->error_number : 0};
   }
 
   Result<AddrPtr> make_address(const KernelAddress& address) {

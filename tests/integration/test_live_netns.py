@@ -9,8 +9,8 @@ advertisement's default is installed on the primary first (as the kernel would f
 that AWS NICs learn their router from it; every IPv6 address (and one in each delegated prefix)
 must answer ping -6 and TCP, nothing dropped as spoofed. Then: a rerun changes nothing (and,
 unlike the apply, does not load libnl);
-a secondary IP removed from the metadata takes exactly its address and rule away; foreign
-objects added by hand stay; a refused kernel change undoes that NIC and names the object."""
+a secondary IP removed from the metadata takes exactly its address and rule away; a NIC
+excluded after an apply loses exactly nicsync's objects; foreign objects added by hand stay; a refused kernel change undoes that NIC and names the object."""
 
 import copy
 import json
@@ -266,6 +266,39 @@ def check_secondary_nic_ip_cycle(t):
                   f"removals: {removed}")
 
 
+def check_excluded_nic(t):
+    """aws-seed-two-eni applied, then eth1 excluded in nicsync.yaml: the rerun removes what
+    nicsync put on eth1 (its rule, table 1001's routes, main's metric-1001 fallback and its
+    address, the NIC's last IPv4 address, whose removal makes the kernel flush the routes through
+    eth1) and exits 0; eth0 stays as it was."""
+    fixture = "aws-seed-two-eni"
+    with nc.Cloud(fixture, PREFIX) as cloud, tempfile.TemporaryDirectory(prefix="nicsync-live-root-") as root:
+        os.makedirs(os.path.join(root, "etc/netplan"))
+        cloud.start_metadata()
+        nicsync(cloud, root, "--live", "apply")
+        before = cloud.kernel_state()
+        with t.case(f"{fixture}: eth1 excluded after an apply: its objects go, eth0 stays, exit 0"):
+            check(before["addresses"].get("eth1") == ["10.0.0.226/24"], f"eth1 before: {before['addresses']}")
+            os.makedirs(os.path.join(root, "etc/nicsync"))
+            pathlib.Path(root, "etc/nicsync/nicsync.yaml").write_text("interfaces:\n  exclude: [eth1]\n")
+            out = nicsync(cloud, root, "--live", "apply")
+            check("nicsync: error" not in out.stderr, out.stderr)
+            after = cloud.kernel_state()
+            check("eth1" not in after["addresses"], f"eth1 kept addresses: {after['addresses']}")
+            check(after["rules"] == [], f"rules left: {after['rules']}")
+            check(all(r.get("dev") != "eth1" for r in after["routes"]), f"routes via eth1 left: {after['routes']}")
+            check(after["addresses"]["eth0"] == before["addresses"]["eth0"],
+                  f"eth0 changed: {before['addresses']['eth0']} -> {after['addresses']['eth0']}")
+            eth0_routes = [r for r in before["routes"] if r.get("dev") == "eth0"]
+            check(after["routes"] == eth0_routes, f"routes {after['routes']}, wanted eth0's {eth0_routes}")
+            state = json.loads(pathlib.Path(root, "var/lib/nicsync/state.json").read_text())
+            check(all(a.get("dev") != "eth1" for a in state["addresses"]), f"state still owns eth1's: {state}")
+        with t.case(f"{fixture}: eth1 excluded: a rerun changes nothing"):
+            out = nicsync(cloud, root, "--live", "apply")
+            check(out.stderr.rstrip().endswith("no changes"), out.stderr)
+            check(cloud.kernel_state() == after, f"{after} -> {cloud.kernel_state()}")
+
+
 def main():
     nc.cleanup_stale(PREFIX)
     t = Failures()
@@ -277,6 +310,7 @@ def main():
                 with t.case(f"{fixture}: environment"):
                     raise e
     check_secondary_nic_ip_cycle(t)
+    check_excluded_nic(t)
     check_rollback(t)
     t.finish()
 

@@ -13,8 +13,11 @@
 /// Call strings are "<method> <describe(object)>" (see netlink.hpp; apply() records each change under
 /// its single method's name), "set_link_up <name>" for links,
 /// "add_vlan <describe_vlan(...)>" and "delete_link <name>" for VLAN devices.
-/// Error messages read like the real adapter's: "add route <describe>: File exists".
+/// Error messages read like the real adapter's: "add route <describe>: File exists", with the errno
+/// of a missing object's removal and of "File exists" in Error::error_number. A removal that the
+/// test wants to find the object gone: take the object out of the kernel_* vectors first.
 
+#include <cerrno>
 #include <functional>
 #include <algorithm>
 #include <map>
@@ -108,7 +111,7 @@ class FakeNetlink : public Netlink {
     if (std::find_if(kernel_addresses.begin(), kernel_addresses.end(), [&](const KernelAddress& a) {
           return same_address(a, address);
         }) != kernel_addresses.end()) {
-      return refuse("add address", text, "File exists");
+      return refuse("add address", text, "File exists", EEXIST);
     }
     kernel_addresses.push_back(address);
     if (std::optional<KernelRoute> route = prefix_route(address)) {
@@ -124,7 +127,7 @@ class FakeNetlink : public Netlink {
     NICSYNC_TRY(record("delete_address", "delete address", text));
     auto found = std::find_if(kernel_addresses.begin(), kernel_addresses.end(),
                               [&](const KernelAddress& a) { return same_address(a, address); });
-    if (found == kernel_addresses.end()) return refuse("delete address", text, "Cannot assign requested address");
+    if (found == kernel_addresses.end()) return refuse("delete address", text, "Cannot assign requested address", EADDRNOTAVAIL);
     std::optional<KernelRoute> route = prefix_route(*found);
     kernel_addresses.erase(found);
     if (route && std::none_of(kernel_addresses.begin(), kernel_addresses.end(),
@@ -149,7 +152,7 @@ class FakeNetlink : public Netlink {
           return r.table == route.table && r.destination == route.destination &&
                  r.metric.value_or(0) == route.metric.value_or(0);
         })) {
-      return refuse("add route", text, "File exists");
+      return refuse("add route", text, "File exists", EEXIST);
     }
     if (route.gateway && !route.onlink && !gateway_reachable(route)) {
       return refuse("add route", text, "Network is unreachable");
@@ -169,7 +172,7 @@ class FakeNetlink : public Netlink {
       same_flag.onlink = route.onlink;
       return same_flag == route;
     });
-    if (found == kernel_routes.end()) return refuse("delete route", text, "No such process");
+    if (found == kernel_routes.end()) return refuse("delete route", text, "No such process", ESRCH);
     kernel_routes.erase(found);
     return {};
   }
@@ -179,7 +182,7 @@ class FakeNetlink : public Netlink {
     std::string text = describe(rule);
     NICSYNC_TRY(record("add_rule", "add rule", text));
     if (std::find(kernel_rules.begin(), kernel_rules.end(), rule) != kernel_rules.end()) {
-      return refuse("add rule", text, "File exists");
+      return refuse("add rule", text, "File exists", EEXIST);
     }
     kernel_rules.push_back(rule);
     return {};
@@ -189,7 +192,7 @@ class FakeNetlink : public Netlink {
     std::string text = describe(rule);
     NICSYNC_TRY(record("delete_rule", "delete rule", text));
     auto found = std::find(kernel_rules.begin(), kernel_rules.end(), rule);
-    if (found == kernel_rules.end()) return refuse("delete rule", text, "No such file or directory");
+    if (found == kernel_rules.end()) return refuse("delete rule", text, "No such file or directory", ENOENT);
     kernel_rules.erase(found);
     return {};
   }
@@ -287,8 +290,10 @@ class FakeNetlink : public Netlink {
     return {};
   }
 
-  static Error refuse(const std::string& verb, const std::string& text, const std::string& reason) {
-    return Error{verb + " " + text + ": " + reason};
+  /// The kernel's refusal, with its errno where a caller tells refusals apart (already_gone()).
+  static Error refuse(const std::string& verb, const std::string& text, const std::string& reason,
+                      int error_number = 0) {
+    return Error{verb + " " + text + ": " + reason, error_number};
   }
 
   KernelLink* find_link(int ifindex) {

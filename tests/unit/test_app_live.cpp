@@ -193,6 +193,115 @@ TEST_SUITE("app::live") {
                                                     {"eth1", *Ipv4Address::parse("10.0.0.226"), 24}});
   }
 
+  TEST_CASE("a NIC left out (interfaces.exclude): its rules go first, then its routes, then its address") {
+    Machine m;
+    LiveOutcome first;
+    KernelSnapshot before = m.snapshot();
+    REQUIRE(apply_live_changes(m.kernel, *plan_live_changes(plan_of(test::aws_two_eni()), before, {}), before, {},
+                               first).ok());
+    Instance without_eth1 = test::aws_two_eni();
+    without_eth1.interfaces.erase(without_eth1.interfaces.begin() + 1);
+    m.kernel.calls.clear();
+
+    KernelSnapshot now = m.snapshot();
+    auto changes = *plan_live_changes(plan_of(without_eth1), now, first.owned);
+    // The address last: deleting a device's last IPv4 address makes the kernel flush the routes
+    // through it, which would leave the route removals nothing to remove.
+    CHECK(describe_all(changes, now) == std::vector<std::string>{
+                                            "stale: remove rule from 10.0.0.226 lookup 1001 priority 1001",
+                                            "stale: remove route 10.0.0.0/24 dev eth1 scope link table 1001",
+                                            "stale: remove route default via 10.0.0.1 dev eth1 table 1001 onlink",
+                                            "stale: remove route default via 10.0.0.1 dev eth1 metric 1001 onlink",
+                                            "stale: remove address 10.0.0.226/24 dev eth1 noprefixroute",
+                                        });
+    LiveOutcome second;
+    REQUIRE(apply_live_changes(m.kernel, changes, now, first.owned, second).ok());
+    CHECK(m.kernel.kernel_rules.empty());
+    for (const KernelRoute& r : m.kernel.kernel_routes) CHECK(r.ifindex == m.eth0);
+    CHECK(second.owned == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 24}});
+  }
+
+  TEST_CASE("a removal whose object the kernel has flushed already is done, with nothing to undo") {
+    Machine m;
+    LiveOutcome first;
+    KernelSnapshot before = m.snapshot();
+    REQUIRE(apply_live_changes(m.kernel, *plan_live_changes(plan_of(test::aws_two_eni()), before, {}), before, {},
+                               first).ok());
+    Instance without_eth1 = test::aws_two_eni();
+    without_eth1.interfaces.erase(without_eth1.interfaces.begin() + 1);
+    KernelSnapshot now = m.snapshot();
+    auto changes = *plan_live_changes(plan_of(without_eth1), now, first.owned);
+    // Between the read and the removal the kernel flushes eth1's routes (as when its last IPv4
+    // address goes) and its address goes too: each removal finds its object gone, "No such
+    // process" for a route, "Cannot assign requested address" for an address.
+    std::erase_if(m.kernel.kernel_routes, [&](const KernelRoute& r) { return r.ifindex == m.eth1; });
+    std::erase_if(m.kernel.kernel_addresses, [&](const KernelAddress& a) { return a.ifindex == m.eth1; });
+    m.kernel.calls.clear();
+    m.kernel.batches.clear();
+
+    SUBCASE("the run succeeds; only what the kernel still had counts as a change") {
+      LiveOutcome second;
+      REQUIRE(apply_live_changes(m.kernel, changes, now, first.owned, second).ok());
+      CHECK(m.kernel.calls == std::vector<std::string>{
+                                  "delete_rule from 10.0.0.226 lookup 1001 priority 1001",
+                                  "delete_route 10.0.0.0/24 dev eth1 scope link table 1001",
+                                  "delete_route default via 10.0.0.1 dev eth1 table 1001 onlink",
+                                  "delete_route default via 10.0.0.1 dev eth1 metric 1001 onlink",
+                                  "delete_address 10.0.0.226/24 dev eth1 noprefixroute",
+                              });
+      CHECK(m.kernel.batches == std::vector<size_t>{5});
+      CHECK(second.applied == std::vector<std::string>{"remove rule from 10.0.0.226 lookup 1001 priority 1001"});
+      CHECK(second.owned == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 24}});
+      CHECK(m.kernel.kernel_rules.empty());
+    }
+
+    SUBCASE("a later refusal undoes the group's removals, but never puts back what the kernel flushed") {
+      // The rule is still there; the fallback's removal is refused for another reason.
+      m.kernel.fail_on("delete_route default via 10.0.0.1 dev eth1 metric 1001", "Operation not permitted");
+      LiveOutcome second;
+      auto result = apply_live_changes(m.kernel, changes, now, first.owned, second);
+      REQUIRE_FALSE(result.ok());
+      CHECK(result.error().message ==
+            "removing stale objects: delete route default via 10.0.0.1 dev eth1 metric 1001 onlink: Operation not "
+            "permitted (1 earlier change of removing stale objects undone)");
+      CHECK(m.kernel.calls == std::vector<std::string>{
+                                  "delete_rule from 10.0.0.226 lookup 1001 priority 1001",
+                                  "delete_route 10.0.0.0/24 dev eth1 scope link table 1001",
+                                  "delete_route default via 10.0.0.1 dev eth1 table 1001 onlink",
+                                  "delete_route default via 10.0.0.1 dev eth1 metric 1001 onlink",
+                                  "delete_address 10.0.0.226/24 dev eth1 noprefixroute",
+                                  "add_rule from 10.0.0.226 lookup 1001 priority 1001",
+                              });
+      CHECK(m.kernel.batches == std::vector<size_t>{5, 1});  // the removals; the rule's undo
+      CHECK(second.applied.empty());
+    }
+  }
+
+  TEST_CASE("a flushed object in a full batch: the round trips after it still go, and the run succeeds") {
+    Machine m;
+    LiveOutcome first;
+    KernelSnapshot before = m.snapshot();
+    REQUIRE(apply_live_changes(m.kernel, *plan_live_changes(plan_of(many_ips_on_eth1()), before, {}), before, {},
+                               first).ok());
+    Instance without_eth1 = many_ips_on_eth1();
+    without_eth1.interfaces.erase(without_eth1.interfaces.begin() + 1);
+    KernelSnapshot now = m.snapshot();
+    auto changes = *plan_live_changes(plan_of(without_eth1), now, first.owned);
+    REQUIRE(changes.size() == 201 + 3 + 201);  // rules, routes, addresses
+    std::erase_if(m.kernel.kernel_routes, [&](const KernelRoute& r) { return r.ifindex == m.eth1; });
+    m.kernel.batches.clear();
+    LiveOutcome second;
+    REQUIRE(apply_live_changes(m.kernel, changes, now, first.owned, second).ok());
+    // The second round trip holds the three flushed routes; Netlink::apply() stops after it, and
+    // the remaining 149 removals go in a further call.
+    CHECK(m.kernel.batches == std::vector<size_t>{128, 128, 128, 21});
+    CHECK(second.applied.size() == 201 + 201);
+    CHECK(m.kernel.kernel_rules.empty());
+    CHECK(std::none_of(m.kernel.kernel_addresses.begin(), m.kernel.kernel_addresses.end(),
+                       [&](const KernelAddress& a) { return a.ifindex == m.eth1; }));
+    CHECK(second.owned == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 24}});
+  }
+
   TEST_CASE("an address nicsync did not add is never removed") {
     Machine m;
     m.kernel.kernel_addresses.push_back(KernelAddress{m.eth1, *Ipv4Address::parse("10.0.0.240"), 24, false});
@@ -664,8 +773,8 @@ TEST_SUITE("app::live") {
             std::vector<std::string>{
                 "stale: remove rule from 2600:1f16:292:100::21 lookup 1001 priority 1001",
                 "stale: remove rule from 2600:1f16:292:100:1::/80 lookup 1001 priority 1001",
-                "stale: remove address 2600:1f16:292:100::21/128 dev eth1 nodad noprefixroute",
                 "stale: remove route local 2600:1f16:292:100:1::/80 dev eth1 table 255",
+                "stale: remove address 2600:1f16:292:100::21/128 dev eth1 nodad noprefixroute",
             });
       LiveOutcome second;
       m.kernel.calls.clear();
@@ -673,8 +782,8 @@ TEST_SUITE("app::live") {
       CHECK(m.kernel.calls == std::vector<std::string>{
                                   "delete_rule from 2600:1f16:292:100::21 lookup 1001 priority 1001",
                                   "delete_rule from 2600:1f16:292:100:1::/80 lookup 1001 priority 1001",
-                                  "delete_address 2600:1f16:292:100::21/128 dev eth1 nodad noprefixroute",
                                   "delete_route local 2600:1f16:292:100:1::/80 dev eth1 table 255",
+                                  "delete_address 2600:1f16:292:100::21/128 dev eth1 nodad noprefixroute",
                               });
       CHECK(second.owned.size() == 4);
       CHECK(plan_live_changes(smaller, m.snapshot(), second.owned)->empty());

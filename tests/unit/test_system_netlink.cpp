@@ -408,6 +408,7 @@ void batched_changes(Netlink& netlink, int eth1) {
   REQUIRE_FALSE(results[0].ok());
   CHECK(starts_with(results[0].error().message,
                     "delete address 10.9.9.9/32 dev eth1 noprefixroute: Cannot assign requested address"));
+  CHECK(already_gone(results[0].error()));  // the kernel's EADDRNOTAVAIL
   for (size_t i = 1; i < results.size(); ++i) CHECK_MESSAGE(results[i].ok(), results[i].error().message);
   CHECK(addresses_on(netlink, eth1) == 300 - (kNetlinkBatchSize - 1));
 
@@ -420,6 +421,26 @@ void batched_changes(Netlink& netlink, int eth1) {
   CHECK(addresses_on(netlink, eth1) == 0);
   CHECK_FALSE(contains(*netlink.rules(), scheme_rule()));
   CHECK_FALSE(contains(*netlink.routes(), link_route(eth1)));
+
+  // Removing them again: the kernel answers ESRCH for the route, ENOENT for the rule (each its
+  // own round trip, as none follows a failure), which already_gone() tells from other refusals.
+  results = netlink.apply({{ChangeKind::remove, link_route(eth1)}});
+  REQUIRE(results.size() == 1);
+  REQUIRE_FALSE(results[0].ok());
+  CHECK(results[0].error().error_number == ESRCH);
+  CHECK(already_gone(results[0].error()));
+  results = netlink.apply({{ChangeKind::remove, scheme_rule()}});
+  REQUIRE(results.size() == 1);
+  REQUIRE_FALSE(results[0].ok());
+  CHECK(results[0].error().error_number == ENOENT);
+  CHECK(already_gone(results[0].error()));
+  // "File exists" is no such thing.
+  results = netlink.apply({{ChangeKind::add, batch_address(eth1, 0)}, {ChangeKind::add, batch_address(eth1, 0)}});
+  REQUIRE(results.size() == 2);
+  REQUIRE_FALSE(results[1].ok());
+  CHECK(results[1].error().error_number == EEXIST);
+  CHECK_FALSE(already_gone(results[1].error()));
+  REQUIRE(netlink.apply({{ChangeKind::remove, batch_address(eth1, 0)}}).front().ok());
 }
 
 }  // namespace
@@ -831,8 +852,9 @@ TEST_SUITE("test::FakeNetlink") {
     test::FakeNetlink kernel;
     int eth1 = kernel.add_link("eth1", kMac);
     batched_changes(kernel, eth1);
-    CHECK(kernel.batches == std::vector<size_t>{128, 128, 44, 3, 128, 128, 47});
-    CHECK(kernel.calls.size() == 300 + 3 + 128 + 175);
+    // ... then the removals of what is gone, one each, and an address added twice and removed.
+    CHECK(kernel.batches == std::vector<size_t>{128, 128, 44, 3, 128, 128, 47, 1, 1, 2, 1});
+    CHECK(kernel.calls.size() == 300 + 3 + 128 + 175 + 5);
     CHECK(kernel.calls[301] == "add_address 10.1.0.6/32 dev eth1 noprefixroute");
   }
 
