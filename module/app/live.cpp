@@ -282,6 +282,23 @@ Result<std::vector<LiveChange>> plan_live_changes(const Plan& plan, const Kernel
   return changes;
 }
 
+std::vector<OwnedAddress> owned_with_additions(const std::vector<OwnedAddress>& owned,
+                                               const std::vector<LiveChange>& changes,
+                                               const KernelSnapshot& kernel) {
+  std::set<OwnedAddress> all(owned.begin(), owned.end());
+  std::set<std::pair<std::string, IpAddress>> listed;
+  for (const OwnedAddress& o : owned) listed.emplace(o.dev, o.address);
+  for (const LiveChange& change : changes) {
+    const auto* address = std::get_if<KernelAddress>(&change.object);
+    if (change.action != LiveAction::add || address == nullptr) continue;
+    std::string dev = name_in(address->ifindex, change.group, kernel.links);
+    if (listed.emplace(dev, address->address).second) {
+      all.insert(OwnedAddress{std::move(dev), address->address, address->prefix_length});
+    }
+  }
+  return {all.begin(), all.end()};
+}
+
 std::string describe(const LiveChange& change, const std::vector<KernelLink>& links) {
   std::string verb = change.action == LiveAction::add ? "add " : "remove ";
   // The links to name objects by; with the group's NIC as kPendingIfindex when an object is on it.

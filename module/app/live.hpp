@@ -89,6 +89,16 @@ Result<std::vector<LiveChange>> plan_live_changes(
     const Plan& plan, const KernelSnapshot& kernel, const std::vector<OwnedAddress>& owned,
     PrimarySecondaryPrefix primary_prefix = PrimarySecondaryPrefix::subnet);
 
+/// Write-ahead for the state file: `owned` and every address that `changes` add (named by
+/// device; kPendingIfindex as the group's NIC), sorted, each once. The run saves it before the
+/// kernel is touched, so that an address added live stays listed as nicsync's even when the state
+/// cannot be saved after the apply. Listing one that is never added is harmless:
+/// apply_live_changes() drops the owned addresses the kernel does not have, and
+/// plan_live_changes() removes only owned addresses the kernel has.
+std::vector<OwnedAddress> owned_with_additions(const std::vector<OwnedAddress>& owned,
+                                               const std::vector<LiveChange>& changes,
+                                               const KernelSnapshot& kernel);
+
 /// "add route 10.0.0.0/24 dev eth1 scope link table 1001"; kPendingIfindex reads as the group's
 /// NIC: "add vlan ens3f0.1039 link ens3f0 id 1039 address 02:00:17:05:cf:51", "set link ens3f0.1039 up".
 std::string describe(const LiveChange& change, const std::vector<KernelLink>& links);

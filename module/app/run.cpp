@@ -447,13 +447,17 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
     // From here a stop signal waits for the step under way (install_stop_handlers()).
     DeferStops defer_stops;
     if (int signal = stop_requested(services)) return stopped(signal, "before changing anything", log);
-    // The files and the state that lists them go in one transaction: all of them or none.
-    const State files_state{owned_files(file_changes), state.addresses};
+    // The files and the state that lists them go in one transaction: all of them or none. The
+    // state lists the addresses the live apply is about to add as nicsync's already (write-ahead):
+    // if the state cannot be saved after the apply, the next run still knows them as its own.
+    // When this transaction fails, neither the files nor the kernel have changed.
+    const State files_state{owned_files(file_changes),
+                            live ? owned_with_additions(state.addresses, kernel_changes, *kernel) : state.addresses};
     std::vector<FileWrite> state_write;
     if (files_state != state) state_write.push_back(state_file_write(files_state));
     NICSYNC_TRY(apply_file_changes(fs, file_changes, state_write));
     file_count = report_changes(file_changes, log, planned);
-    State next = files_state;
+    State next{files_state.files, state.addresses};  // the addresses as the live apply leaves them
     int stop_signal = stop_requested(services);
     // `netplan generate` reads only the files, now complete: it runs beside the live apply (it is
     // Python, ≈ 0.15–0.3 s) and is waited for when the network service is told.
@@ -462,20 +466,27 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
       generating = start_netplan_generate(renderer, options.root, *services.commands);
     }
     std::vector<std::string> not_applied;
+    size_t applied_live = 0;
     if (live && stop_signal == 0) {
       LiveOutcome outcome;
       live_result = apply_live_changes(*services.netlink, kernel_changes, *kernel, state.addresses, outcome,
                                        [&] { return stop_requested(services) != 0; });
       for (const std::string& line : outcome.applied) log.info(line, {{"ACTION", "kernel"}});
       kernel_count = outcome.applied.size();
+      applied_live = kernel_count;
       next.addresses = outcome.owned;
+      std::sort(next.addresses.begin(), next.addresses.end());  // as the write-ahead lists them
       not_applied = outcome.not_applied;
       stop_signal = not_applied.empty() ? 0 : stop_requested(services);
     }
     Result<void> saved = save_state(fs, next, files_state);  // the addresses added or removed live
     if (!saved.ok()) {
       if (generating) notify(renderer, false, options, services, log, generating.get());
-      return saved.error();
+      // The files and the kernel changes stay; the state written before the apply lists the
+      // addresses it was to add, so the next run still owns each one it did add.
+      return Error{saved.error().message + "; " + count_text(applied_live, "kernel change was", "kernel changes were") +
+                   " applied, and the state lists the addresses as planned before them" +
+                   (live_result.ok() ? "" : "; the live apply failed too: " + live_result.error().message)};
     }
     record_view(&*sourced, fs, log);
     if (stop_signal != 0) {

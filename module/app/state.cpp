@@ -214,7 +214,8 @@ FileWrite state_file_write(const State& state) {
 
 Result<void> save_state(FileSystem& fs, const State& state, const State& previous) {
   if (state == previous) return {};
-  return fs.commit({state_file_write(state)});
+  const FileWrite write = state_file_write(state);
+  return fs.write_file_atomic(write.path, *write.content, write.mode);
 }
 
 }  // namespace nicsync

@@ -33,7 +33,9 @@ std::string render_state(const State& state);
 Result<State> load_state(FileSystem& fs);
 /// The state file's write (0644), for a FileSystem::commit() with other files.
 FileWrite state_file_write(const State& state);
-/// Writes the state (0644) if it differs from `previous`.
+/// Writes the state (0644) if it differs from `previous`. The Error is the one of
+/// FileSystem::write_file_atomic() ("cannot write PATH: REASON"): the caller says what it means
+/// for the run.
 Result<void> save_state(FileSystem& fs, const State& state, const State& previous);
 
 }  // namespace nicsync

@@ -203,6 +203,66 @@ TEST_SUITE("app::run") {
     CHECK(m.fs.files["/etc/netplan/90-nicsync.yaml"].content.find("    eth1:\n") != std::string::npos);
   }
 
+  TEST_CASE("the state lists the addresses to add before the kernel is touched; its failure changes nothing") {
+    Machine m("aws-seed-two-eni");
+    test::FakeNetlink kernel;
+    int eth0 = kernel.add_link("eth0", "02:86:10:77:7f:fe");
+    kernel.add_link("eth1", "02:86:10:65:fd:31", false);
+    kernel.kernel_addresses.push_back(KernelAddress{eth0, *Ipv4Address::parse("10.0.0.76"), 24, false});
+    const std::string settings = "/etc/nicsync/nicsync.yaml";
+    m.fs.directories.insert("/etc/nicsync");
+    m.fs.add(settings, "interfaces:\n  exclude: [eth1]\n");
+    std::string out, log;
+    REQUIRE(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == kExitOk);
+    const std::string netplan = m.fs.files.at("/etc/netplan/90-nicsync.yaml").content;
+    m.fs.files.erase(settings);  // eth1 is wanted again: its address is to be added
+    kernel.calls.clear();
+    const std::string failed_write = "cannot write /var/lib/nicsync/state.json: No space left on device";
+
+    // The state write that lists 10.0.0.226 as nicsync's goes with the files, before the kernel.
+    m.fs.fail_write(kStatePath, "No space left on device");
+    CHECK(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == kExitFailed);
+    CHECK(log == "nicsync: error: " + failed_write + "; nothing was changed\n");
+    CHECK(kernel.calls.empty());
+    CHECK(m.fs.files.at("/etc/netplan/90-nicsync.yaml").content == netplan);
+    CHECK(load_state(m.fs)->addresses == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 32}});
+
+    SUBCASE("the state fails after the apply: the next run still owns the address it added") {
+      m.fs.failing_writes.clear();
+      // An address of an earlier run that is no longer wanted: its removal makes the state after
+      // the apply differ from the one written before it.
+      const OwnedAddress old_one{"eth0", *Ipv4Address::parse("10.0.0.240"), 32};
+      kernel.kernel_addresses.push_back(KernelAddress{eth0, old_one.address, 32, false});
+      REQUIRE(save_state(m.fs, State{load_state(m.fs)->files, {old_one, load_state(m.fs)->addresses[0]}}, State{}).ok());
+      // The disk fills up once the kernel is being changed.
+      kernel.on_call = [&](const std::string&) { m.fs.fail_write(kStatePath, "No space left on device"); };
+      CHECK(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == kExitFailed);
+      REQUIRE(log.rfind("nicsync: error:") != std::string::npos);
+      CHECK(log.substr(log.rfind("nicsync: error:")) ==
+            "nicsync: error: " + failed_write +
+                "; 7 kernel changes were applied, and the state lists the addresses as planned before them\n");
+      CHECK(kernel.calls.size() == 7);
+      CHECK(kernel.calls[0] == "delete_address 10.0.0.240/32 dev eth0");
+      // As written before the apply: the removed one still listed (harmless: it is not in the
+      // kernel any more), the added one listed already.
+      CHECK(load_state(m.fs)->addresses == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 32},
+                                                                     {"eth0", *Ipv4Address::parse("10.0.0.240"), 32},
+                                                                     {"eth1", *Ipv4Address::parse("10.0.0.226"), 24}});
+
+      // eth1 is left out again: the address the failed run added is nicsync's to remove.
+      kernel.on_call = nullptr;
+      m.fs.failing_writes.clear();
+      m.fs.add(settings, "interfaces:\n  exclude: [eth1]\n");
+      kernel.calls.clear();
+      REQUIRE(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == kExitOk);
+      CHECK(std::count(kernel.calls.begin(), kernel.calls.end(),
+                       "delete_address 10.0.0.226/24 dev eth1 noprefixroute") == 1);
+      CHECK(std::none_of(kernel.kernel_addresses.begin(), kernel.kernel_addresses.end(),
+                         [](const KernelAddress& a) { return a.address == IpAddress(*Ipv4Address::parse("10.0.0.226")); }));
+      CHECK(load_state(m.fs)->addresses == std::vector<OwnedAddress>{{"eth0", *Ipv4Address::parse("10.0.0.58"), 32}});
+    }
+  }
+
   TEST_CASE("a stop before the files are written changes nothing and exits 128 + the signal") {
     Machine m("aws-seed-two-eni");
     m.stop_signal = [] { return 15; };
