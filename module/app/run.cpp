@@ -4,6 +4,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -227,6 +228,29 @@ void print_file_diffs(const std::vector<FileChange>& changes, std::ostream& out)
   }
 }
 
+/// The owned addresses that another netplan file (cloud-init's) configures: those of `plan` that
+/// subtract_configured() left out of `wanted`. They are neither nicsync's to remove live nor its
+/// own any longer, so they leave `owned`.
+std::vector<OwnedAddress> without_configured_elsewhere(std::vector<OwnedAddress> owned, const Plan& plan,
+                                                       const Plan& wanted) {
+  std::set<std::pair<std::string, IpAddress>> kept;
+  for (const NicPlan& nic : wanted.nics) {
+    for (const Ipv4Address& a : nic.addresses) kept.emplace(nic.name.str(), a);
+    for (const Ipv6Address& a : nic.addresses6) kept.emplace(nic.name.str(), a);
+  }
+  std::set<std::pair<std::string, IpAddress>> elsewhere;
+  for (const NicPlan& nic : plan.nics) {
+    for (const Ipv4Address& a : nic.addresses) {
+      if (kept.count({nic.name.str(), a}) == 0) elsewhere.emplace(nic.name.str(), a);
+    }
+    for (const Ipv6Address& a : nic.addresses6) {
+      if (kept.count({nic.name.str(), a}) == 0) elsewhere.emplace(nic.name.str(), a);
+    }
+  }
+  std::erase_if(owned, [&](const OwnedAddress& o) { return elsewhere.count({o.dev, o.address}) != 0; });
+  return owned;
+}
+
 std::string count_text(size_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
@@ -424,6 +448,9 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
   NICSYNC_TRY_ASSIGN(std::vector<FileChange> file_changes, plan_file_changes(fs, files, state));
   bool live = kernel && (options.live == LiveMode::on || networking_up(plan, *kernel));
   std::vector<LiveChange> kernel_changes;
+  // Live, an address another netplan file configures is that file's, even if nicsync added it.
+  const std::vector<OwnedAddress> owned =
+      live ? without_configured_elsewhere(state.addresses, plan, wanted) : state.addresses;
   if (live) {
     PrimarySecondaryPrefix primary_prefix =
         renderer == RendererKind::netplan ? PrimarySecondaryPrefix::host : PrimarySecondaryPrefix::subnet;
@@ -433,7 +460,7 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
     for (const std::string& line : learn_ipv6_routers(live_plan, *kernel)) {
       log.info(line, {{"INTERFACE", line.substr(0, line.find(':'))}, {"ACTION", "learn"}});
     }
-    NICSYNC_TRY_ASSIGN(kernel_changes, plan_live_changes(live_plan, *kernel, state.addresses, primary_prefix));
+    NICSYNC_TRY_ASSIGN(kernel_changes, plan_live_changes(live_plan, *kernel, owned, primary_prefix));
   }
 
   size_t kernel_count = kernel_changes.size();
@@ -452,12 +479,12 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
     // if the state cannot be saved after the apply, the next run still knows them as its own.
     // When this transaction fails, neither the files nor the kernel have changed.
     const State files_state{owned_files(file_changes),
-                            live ? owned_with_additions(state.addresses, kernel_changes, *kernel) : state.addresses};
+                            live ? owned_with_additions(owned, kernel_changes, *kernel) : state.addresses};
     std::vector<FileWrite> state_write;
     if (files_state != state) state_write.push_back(state_file_write(files_state));
     NICSYNC_TRY(apply_file_changes(fs, file_changes, state_write));
     file_count = report_changes(file_changes, log, planned);
-    State next{files_state.files, state.addresses};  // the addresses as the live apply leaves them
+    State next{files_state.files, owned};  // the addresses as the live apply leaves them
     int stop_signal = stop_requested(services);
     // `netplan generate` reads only the files, now complete: it runs beside the live apply (it is
     // Python, ≈ 0.15–0.3 s) and is waited for when the network service is told.
@@ -469,7 +496,7 @@ Result<int> run_pipeline(const RunOptions& options, Services& services, std::ost
     size_t applied_live = 0;
     if (live && stop_signal == 0) {
       LiveOutcome outcome;
-      live_result = apply_live_changes(*services.netlink, kernel_changes, *kernel, state.addresses, outcome,
+      live_result = apply_live_changes(*services.netlink, kernel_changes, *kernel, owned, outcome,
                                        [&] { return stop_requested(services) != 0; });
       for (const std::string& line : outcome.applied) log.info(line, {{"ACTION", "kernel"}});
       kernel_count = outcome.applied.size();

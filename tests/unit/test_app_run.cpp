@@ -263,6 +263,31 @@ TEST_SUITE("app::run") {
     }
   }
 
+  TEST_CASE("addresses nicsync added that cloud-init's netplan file configures now stay, and are no longer its own") {
+    Machine m("aws-seed-two-eni");
+    test::FakeNetlink kernel;
+    int eth0 = kernel.add_link("eth0", "02:86:10:77:7f:fe");
+    kernel.add_link("eth1", "02:86:10:65:fd:31", false);
+    kernel.kernel_addresses.push_back(KernelAddress{eth0, *Ipv4Address::parse("10.0.0.76"), 24, false});
+    std::string out, log;
+    REQUIRE(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == kExitOk);
+    REQUIRE(load_state(m.fs)->addresses.size() == 2);  // 10.0.0.58 on eth0, 10.0.0.226 on eth1
+    const std::vector<KernelAddress> addresses = kernel.kernel_addresses;
+
+    // cloud-init's file: 10.0.0.58/24 on eth0, eth1 on DHCP (its first address), table 101.
+    std::ifstream in(std::string(NICSYNC_TEST_FIXTURES) + "/cloud-init-netplan/aws-seed-two-eni.yaml");
+    std::stringstream text;
+    text << in.rdbuf();
+    REQUIRE_FALSE(text.str().empty());
+    m.fs.add("/etc/netplan/50-cloud-init.yaml", text.str(), 0600);
+    kernel.calls.clear();
+    REQUIRE(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == kExitOk);
+    CHECK(std::none_of(kernel.calls.begin(), kernel.calls.end(),
+                       [](const std::string& call) { return call.rfind("delete_address", 0) == 0; }));
+    CHECK(kernel.kernel_addresses == addresses);
+    CHECK(load_state(m.fs)->addresses.empty());
+  }
+
   TEST_CASE("a stop before the files are written changes nothing and exits 128 + the signal") {
     Machine m("aws-seed-two-eni");
     m.stop_signal = [] { return 15; };
