@@ -10,7 +10,8 @@ that AWS NICs learn their router from it; every IPv6 address (and one in each de
 must answer ping -6 and TCP, nothing dropped as spoofed. Then: a rerun changes nothing (and,
 unlike the apply, does not load libnl);
 a secondary IP removed from the metadata takes exactly its address and rule away; a NIC
-excluded after an apply loses exactly nicsync's objects; foreign objects added by hand stay; a refused kernel change undoes that NIC and names the object."""
+excluded after an apply loses exactly nicsync's objects; addresses that cloud-init's netplan file
+configures later stay; foreign objects added by hand stay; a refused kernel change undoes that NIC and names the object."""
 
 import copy
 import json
@@ -299,6 +300,29 @@ def check_excluded_nic(t):
             check(cloud.kernel_state() == after, f"{after} -> {cloud.kernel_state()}")
 
 
+def check_cloud_init_file_appears(t):
+    """aws-seed-two-eni applied; then cloud-init's netplan file for it appears (10.0.0.58/24 on
+    eth0, eth1 on DHCP): the addresses nicsync added are that file's now, so the rerun leaves them
+    in the kernel and its state no longer lists them."""
+    fixture = "aws-seed-two-eni"
+    with nc.Cloud(fixture, PREFIX) as cloud, tempfile.TemporaryDirectory(prefix="nicsync-live-root-") as root:
+        os.makedirs(os.path.join(root, "etc/netplan"))
+        cloud.start_metadata()
+        nicsync(cloud, root, "--live", "apply")
+        before = cloud.kernel_state()["addresses"]
+        with t.case(f"{fixture}: cloud-init's file appears: the addresses it configures stay, no longer owned"):
+            source = pathlib.Path(os.environ.get("FIXTURES", "../fixtures"), "cloud-init-netplan", f"{fixture}.yaml")
+            target = pathlib.Path(root, "etc/netplan/50-cloud-init.yaml")
+            target.write_text(source.read_text())
+            target.chmod(0o600)
+            out = nicsync(cloud, root, "--live", "apply")
+            check(not [l for l in out.stderr.splitlines() if "remove address" in l], out.stderr)
+            after = cloud.kernel_state()["addresses"]
+            check(after == before, f"addresses {before} -> {after}")
+            state = json.loads(pathlib.Path(root, "var/lib/nicsync/state.json").read_text())
+            check(state["addresses"] == [], f"state still owns: {state['addresses']}")
+
+
 def main():
     nc.cleanup_stale(PREFIX)
     t = Failures()
@@ -311,6 +335,7 @@ def main():
                     raise e
     check_secondary_nic_ip_cycle(t)
     check_excluded_nic(t)
+    check_cloud_init_file_appears(t)
     check_rollback(t)
     t.finish()
 
