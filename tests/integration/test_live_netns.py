@@ -11,7 +11,8 @@ must answer ping -6 and TCP, nothing dropped as spoofed. Then: a rerun changes n
 unlike the apply, does not load libnl);
 a secondary IP removed from the metadata takes exactly its address and rule away; a NIC
 excluded after an apply loses exactly nicsync's objects; addresses that cloud-init's netplan file
-configures later stay; foreign objects added by hand stay; a refused kernel change undoes that NIC and names the object."""
+configures later stay; a state that cannot be written before a live apply stops it with
+nothing changed; foreign objects added by hand stay; a refused kernel change undoes that NIC and names the object."""
 
 import copy
 import json
@@ -323,6 +324,40 @@ def check_cloud_init_file_appears(t):
             check(state["addresses"] == [], f"state still owns: {state['addresses']}")
 
 
+def check_state_disk_full(t):
+    """aws-seed-two-eni applied; then 10.0.0.227 is assigned to eth1 while the state's directory is
+    full (a 2-page tmpfs holding the state and the last good view, in a private mount namespace
+    of the run only). The state that lists 10.0.0.227 as nicsync's is written before the kernel
+    is touched, so the run fails there: one line saying nothing was changed, and neither the
+    kernel nor the netplan file has changed."""
+    fixture = "aws-seed-two-eni"
+    path = "/latest/meta-data/network/interfaces/macs/02:86:10:65:fd:31/local-ipv4s"
+    with nc.Cloud(fixture, PREFIX) as cloud, tempfile.TemporaryDirectory(prefix="nicsync-live-root-") as root, \
+            tempfile.TemporaryDirectory(prefix="nicsync-live-state-") as saved:
+        os.makedirs(os.path.join(root, "etc/netplan"))
+        cloud.start_metadata()
+        nicsync(cloud, root, "--live", "apply")
+        before = cloud.kernel_state()
+        netplan = pathlib.Path(root, "etc/netplan/90-nicsync.yaml").read_text()
+        state_dir = os.path.join(root, "var/lib/nicsync")
+        state = pathlib.Path(state_dir, "state.json").read_text()
+        with t.case(f"{fixture}: the state cannot be written before a live apply: nothing changes"):
+            nc.run(["cp", "-a", f"{state_dir}/.", saved])
+            cloud.start_metadata(overrides={path: "10.0.0.226\n10.0.0.227"})
+            mount = (f'mount -t tmpfs -o size={2 * os.sysconf("SC_PAGE_SIZE")},mode=0755 nicsync-live "$0" '
+                     f'&& cp -a "$1"/. "$0"/ && shift && exec "$@"')
+            argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount, state_dir, saved,
+                    NICSYNC, "--root", root, "--vendor", "aws", "--live", "apply"]
+            proc = nc.exec_in(cloud.inst, argv, timeout=60)
+            check(proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stderr}")
+            check(proc.stderr.splitlines() == [
+                f"nicsync: error: cannot write {state_dir}/state.json: No space left on device; nothing was changed"],
+                proc.stderr)
+            check(cloud.kernel_state() == before, f"kernel changed: {before} -> {cloud.kernel_state()}")
+            check(pathlib.Path(root, "etc/netplan/90-nicsync.yaml").read_text() == netplan, "netplan file changed")
+            check(pathlib.Path(state_dir, "state.json").read_text() == state, "state changed")
+
+
 def main():
     nc.cleanup_stale(PREFIX)
     t = Failures()
@@ -336,6 +371,7 @@ def main():
     check_secondary_nic_ip_cycle(t)
     check_excluded_nic(t)
     check_cloud_init_file_appears(t)
+    check_state_disk_full(t)
     check_rollback(t)
     t.finish()
 
