@@ -21,9 +21,24 @@ struct Machine {
                                                100, RouteScope::global, false, 16});
   }
   KernelSnapshot snapshot() { return *read_kernel(kernel); }
+  /// Applies `instance` to this kernel as a first run does; what nicsync then owns.
+  LiveOutcome apply_first(const Instance& instance);
 };
 
 Plan plan_of(const Instance& instance) { return *make_plan(instance, PlanOptions{}); }
+
+LiveOutcome Machine::apply_first(const Instance& instance) {
+  LiveOutcome first;
+  KernelSnapshot before = snapshot();
+  REQUIRE(apply_live_changes(kernel, *plan_live_changes(plan_of(instance), before, {}), before, {}, first).ok());
+  return first;
+}
+
+/// `instance` without its second NIC (eth1), as interfaces.exclude leaves it.
+Instance without_eth1(Instance instance) {
+  instance.interfaces.erase(instance.interfaces.begin() + 1);
+  return instance;
+}
 
 /// oracle-bm-vlan-vnic before a run: the physical NIC ens3f0 with its DHCP lease; no VLAN device yet.
 struct BareMetal {
@@ -195,16 +210,12 @@ TEST_SUITE("app::live") {
 
   TEST_CASE("a NIC left out (interfaces.exclude): its rules go first, then its routes, then its address") {
     Machine m;
-    LiveOutcome first;
-    KernelSnapshot before = m.snapshot();
-    REQUIRE(apply_live_changes(m.kernel, *plan_live_changes(plan_of(test::aws_two_eni()), before, {}), before, {},
-                               first).ok());
-    Instance without_eth1 = test::aws_two_eni();
-    without_eth1.interfaces.erase(without_eth1.interfaces.begin() + 1);
+    LiveOutcome first = m.apply_first(test::aws_two_eni());
+    const Instance eth0_only = without_eth1(test::aws_two_eni());
     m.kernel.calls.clear();
 
     KernelSnapshot now = m.snapshot();
-    auto changes = *plan_live_changes(plan_of(without_eth1), now, first.owned);
+    auto changes = *plan_live_changes(plan_of(eth0_only), now, first.owned);
     // The address last: deleting a device's last IPv4 address makes the kernel flush the routes
     // through it, which would leave the route removals nothing to remove.
     CHECK(describe_all(changes, now) == std::vector<std::string>{
@@ -223,14 +234,10 @@ TEST_SUITE("app::live") {
 
   TEST_CASE("a removal whose object the kernel has flushed already is done, with nothing to undo") {
     Machine m;
-    LiveOutcome first;
-    KernelSnapshot before = m.snapshot();
-    REQUIRE(apply_live_changes(m.kernel, *plan_live_changes(plan_of(test::aws_two_eni()), before, {}), before, {},
-                               first).ok());
-    Instance without_eth1 = test::aws_two_eni();
-    without_eth1.interfaces.erase(without_eth1.interfaces.begin() + 1);
+    LiveOutcome first = m.apply_first(test::aws_two_eni());
+    const Instance eth0_only = without_eth1(test::aws_two_eni());
     KernelSnapshot now = m.snapshot();
-    auto changes = *plan_live_changes(plan_of(without_eth1), now, first.owned);
+    auto changes = *plan_live_changes(plan_of(eth0_only), now, first.owned);
     // Between the read and the removal the kernel flushes eth1's routes (as when its last IPv4
     // address goes) and its address goes too: each removal finds its object gone, "No such
     // process" for a route, "Cannot assign requested address" for an address.
@@ -279,14 +286,10 @@ TEST_SUITE("app::live") {
 
   TEST_CASE("a flushed object in a full batch: the round trips after it still go, and the run succeeds") {
     Machine m;
-    LiveOutcome first;
-    KernelSnapshot before = m.snapshot();
-    REQUIRE(apply_live_changes(m.kernel, *plan_live_changes(plan_of(many_ips_on_eth1()), before, {}), before, {},
-                               first).ok());
-    Instance without_eth1 = many_ips_on_eth1();
-    without_eth1.interfaces.erase(without_eth1.interfaces.begin() + 1);
+    LiveOutcome first = m.apply_first(many_ips_on_eth1());
+    const Instance eth0_only = without_eth1(many_ips_on_eth1());
     KernelSnapshot now = m.snapshot();
-    auto changes = *plan_live_changes(plan_of(without_eth1), now, first.owned);
+    auto changes = *plan_live_changes(plan_of(eth0_only), now, first.owned);
     REQUIRE(changes.size() == 201 + 3 + 201);  // rules, routes, addresses
     std::erase_if(m.kernel.kernel_routes, [&](const KernelRoute& r) { return r.ifindex == m.eth1; });
     m.kernel.batches.clear();

@@ -23,6 +23,14 @@ nlohmann::json fixture(const std::string& name) {
   return nlohmann::json::parse(in);
 }
 
+/// aws-seed-two-eni's NICs in the kernel before a run: eth0 up with its lease, eth1 down; eth0's index.
+int add_two_eni_links(test::FakeNetlink& kernel) {
+  int eth0 = kernel.add_link("eth0", "02:86:10:77:7f:fe");
+  kernel.add_link("eth1", "02:86:10:65:fd:31", false);
+  kernel.kernel_addresses.push_back(KernelAddress{eth0, *Ipv4Address::parse("10.0.0.76"), 24, false});
+  return eth0;
+}
+
 /// A target root as the launcher sees it: the fixture's NICs in sysfs and /etc/netplan.
 struct Machine {
   test::FakeFileSystem fs;
@@ -171,9 +179,7 @@ TEST_SUITE("app::run") {
     CHECK(m.fs.files_written.empty());
 
     test::FakeNetlink kernel;
-    int eth0 = kernel.add_link("eth0", "02:86:10:77:7f:fe");
-    kernel.add_link("eth1", "02:86:10:65:fd:31", false);
-    kernel.kernel_addresses.push_back(KernelAddress{eth0, *Ipv4Address::parse("10.0.0.76"), 24, false});
+    add_two_eni_links(kernel);
     REQUIRE(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == kExitOk);
     CHECK(kernel.calls.size() == 7);
     CHECK(log.find("nicsync: created /etc/netplan/90-nicsync.yaml (mode 0600)\nnicsync: add address 10.0.0.58/32 dev eth0\n") == 0);
@@ -206,9 +212,7 @@ TEST_SUITE("app::run") {
   TEST_CASE("the state lists the addresses to add before the kernel is touched; its failure changes nothing") {
     Machine m("aws-seed-two-eni");
     test::FakeNetlink kernel;
-    int eth0 = kernel.add_link("eth0", "02:86:10:77:7f:fe");
-    kernel.add_link("eth1", "02:86:10:65:fd:31", false);
-    kernel.kernel_addresses.push_back(KernelAddress{eth0, *Ipv4Address::parse("10.0.0.76"), 24, false});
+    int eth0 = add_two_eni_links(kernel);
     const std::string settings = "/etc/nicsync/nicsync.yaml";
     m.fs.directories.insert("/etc/nicsync");
     m.fs.add(settings, "interfaces:\n  exclude: [eth1]\n");
@@ -266,9 +270,7 @@ TEST_SUITE("app::run") {
   TEST_CASE("addresses nicsync added that cloud-init's netplan file configures now stay, and are no longer its own") {
     Machine m("aws-seed-two-eni");
     test::FakeNetlink kernel;
-    int eth0 = kernel.add_link("eth0", "02:86:10:77:7f:fe");
-    kernel.add_link("eth1", "02:86:10:65:fd:31", false);
-    kernel.kernel_addresses.push_back(KernelAddress{eth0, *Ipv4Address::parse("10.0.0.76"), 24, false});
+    add_two_eni_links(kernel);
     std::string out, log;
     REQUIRE(m.run({"--root", "/r", "--live", "apply"}, out, log, &kernel) == kExitOk);
     REQUIRE(load_state(m.fs)->addresses.size() == 2);  // 10.0.0.58 on eth0, 10.0.0.226 on eth1
@@ -301,9 +303,7 @@ TEST_SUITE("app::run") {
     // Three NICs: eth0 gets a secondary IP, eth1 and eth2 their addresses, tables and rules.
     Machine m("aws-seed-two-eni");
     test::FakeNetlink kernel;
-    int eth0 = kernel.add_link("eth0", "02:86:10:77:7f:fe");
-    kernel.add_link("eth1", "02:86:10:65:fd:31", false);
-    kernel.kernel_addresses.push_back(KernelAddress{eth0, *Ipv4Address::parse("10.0.0.76"), 24, false});
+    add_two_eni_links(kernel);
     int signal = 0;
     // SIGTERM arrives with eth0's first change: eth0 is finished, eth1 is not started.
     kernel.on_call = [&](const std::string& call) {
