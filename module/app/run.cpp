@@ -171,8 +171,8 @@ std::string summary_of(const Instance& instance, const Plan& plan) {
     nics += nic.name.str() + (nic.role == NicRole::primary ? " primary" : "") +
             (nic.table ? " table " + std::to_string(*nic.table) : "");
   }
-  return out + std::to_string(plan.nics.size()) + " interfaces (" + nics + "), " +
-         std::to_string(addresses) + " static IPv4 addresses";
+  return out + std::to_string(plan.nics.size()) + (plan.nics.size() == 1 ? " interface (" : " interfaces (") + nics +
+         "), " + std::to_string(addresses) + (addresses == 1 ? " static IPv4 address" : " static IPv4 addresses");
 }
 
 std::string mode_text(unsigned mode) {

@@ -122,6 +122,15 @@ TEST_SUITE("app::run") {
           "addresses; netplan: no changes\n");
   }
 
+  TEST_CASE("the summary line counts in the singular for one interface and one address") {
+    Machine m("aws-seed-two-eni");
+    m.fs.add("/etc/nicsync/nicsync.yaml", "interfaces:\n  exclude: [eth0]\n");
+    std::string out, log;
+    REQUIRE(m.run({"--root", "/r", "plan"}, out, log) == kExitOk);
+    CHECK(log.find("nicsync: aws i-094226850fb16bdf1: 1 interface (eth1), 1 static IPv4 address; ") !=
+          std::string::npos);
+  }
+
   TEST_CASE("an invalid metadata value fails the run with one line and writes nothing") {
     Machine m("aws-seed-two-eni");
     m.http.set_body(HttpMethod::get,
