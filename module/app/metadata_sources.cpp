@@ -231,8 +231,8 @@ Result<std::optional<SourcedInstance>> obtain_instance(Vendor vendor, const RunO
   Result<Fetched> fetched = fetch_from_service(vendor, options, services);
   // The service's view must pass check_instance() like a parsed key must parse: a failure is a
   // malformed fetch (at boot: the fallbacks; otherwise: the Error), checked before the OCI API's
-  // merge (so that a bad view is not logged as the source) and after it (the last good view's
-  // secondary IPs are merged in).
+  // merge (so that a bad view is not logged as the source) and, when the OCI API failed, again
+  // after it (the last good view's secondary IPs are merged in).
   std::optional<Error> failure;
   if (fetched.ok()) {
     if (Result<void> checked = check_instance(fetched->instance); !checked.ok()) failure = checked.error();
@@ -243,8 +243,9 @@ Result<std::optional<SourcedInstance>> obtain_instance(Vendor vendor, const RunO
     if (options.mode == RunMode::boot) {
       log.info("metadata from the metadata service", fields(MetadataSource::imds, vendor));
     }
+    const bool merges = fetched->incomplete.has_value();  // complete_from_last_good() changes nothing else
     SourcedInstance sourced = complete_from_last_good(std::move(fetched).value(), vendor, services.fs, log);
-    if (Result<void> checked = check_instance(sourced.instance); !checked.ok()) {
+    if (Result<void> checked = merges ? check_instance(sourced.instance) : Result<void>{}; !checked.ok()) {
       failure = checked.error();
     } else {
       if (save == SaveView::yes) record_view(&sourced, services.fs, log);
