@@ -2,6 +2,7 @@
 /// The machine's network interfaces as the OS sees them, and the step that maps the metadata's
 /// MACs onto them.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,8 @@ struct Link {
   InterfaceName name;
   MacAddress mac;
   /// A device backs it (/sys/class/net/<name>/device is there): a NIC, not a bridge, veth, bond
-  /// or VLAN. Set by read_sysfs_links(); false in the kernel's view, which does not say.
+  /// or VLAN. Set by read_sysfs_links(), and for the kernel's links by the run from the same
+  /// sysfs entry (the kernel's view does not say).
   bool device = false;
 };
 
@@ -36,6 +38,10 @@ std::vector<MacAddress> device_macs(const std::vector<Link>& links);
 /// when that fits in 15 characters, else "vlan<id>". A VLAN whose physical NIC is not in the
 /// metadata, a tag outside 1-4094 or two interfaces given one name are errors naming the interface.
 Result<void> resolve_interfaces(Instance& instance, const std::vector<Link>& links);
+
+/// The physical NIC an interface is, if it is one (not a VLAN): its nic_index, or 0 for a primary
+/// without one; nullopt otherwise.
+std::optional<int> physical_nic(const Interface& nic);
 
 /// The interfaces of the metadata (other than VLANs) that no local interface has the MAC of yet,
 /// as they are named in messages: "0a:1b:2c:3d:4e:5f (eni-0c07a0474339b801d)".

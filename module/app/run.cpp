@@ -72,7 +72,7 @@ void drop_absent_left_out(Instance& instance, const std::vector<Link>& links,
                           bool (*left_out)(const Interface&, const RunOptions&), const RunOptions& options) {
   auto parent_of_vlan = [&](const Interface& nic) {
     return std::any_of(instance.interfaces.begin(), instance.interfaces.end(), [&](const Interface& other) {
-      return other.vlan && nic.nic_index.value_or(nic.role == NicRole::primary ? 0 : -1) == other.vlan->parent_nic_index;
+      return other.vlan && physical_nic(nic) == other.vlan->parent_nic_index;
     });
   };
   auto drop = [&](const Interface& nic) {

@@ -4,7 +4,6 @@
 // instance data, the last good view and the OCI API's merge alike.
 
 #include <algorithm>
-#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -169,27 +168,6 @@ Result<void> check_unique(const Instance& instance, Addresses addresses_of) {
   return {};
 }
 
-/// check_unique() for IPv4, the many addresses of a large instance: each address and its NIC's
-/// position packed in one 64-bit key, which sorts in a third of the pairs' time.
-Result<void> check_unique_ipv4(const Instance& instance) {
-  if (instance.interfaces.size() < 2) return {};
-  std::vector<uint64_t> all;
-  for (size_t n = 0; n < instance.interfaces.size(); ++n) {
-    for (const Ipv4Address& address : instance.interfaces[n].ipv4.addresses) {
-      all.push_back(uint64_t{address.to_uint()} << 32 | n);
-    }
-  }
-  std::sort(all.begin(), all.end());
-  for (size_t i = 1; i < all.size(); ++i) {
-    if (all[i] >> 32 != all[i - 1] >> 32 || all[i] == all[i - 1]) continue;
-    return Error{std::string(vendor_name(instance.vendor)) + ": " +
-                 Ipv4Address::from_uint(static_cast<uint32_t>(all[i] >> 32)).str() + " is on both " +
-                 nic_name(instance.interfaces[all[i - 1] & 0xffffffff]) + " and " +
-                 nic_name(instance.interfaces[all[i] & 0xffffffff])};
-  }
-  return {};
-}
-
 }  // namespace
 
 std::optional<std::string> delegated_prefix_problem(const Ipv4Config& config, const Ipv4Cidr& prefix) {
@@ -225,7 +203,8 @@ Result<void> check_instance(const Instance& instance) {
     NICSYNC_TRY(check_ipv4(instance, nic));
     NICSYNC_TRY(check_ipv6(instance, nic));
   }
-  NICSYNC_TRY(check_unique_ipv4(instance));
+  NICSYNC_TRY(check_unique<Ipv4Address>(
+      instance, [](const Interface& nic) -> auto& { return nic.ipv4.addresses; }));
   NICSYNC_TRY(check_unique<Ipv6Address>(
       instance, [](const Interface& nic) -> auto& { return nic.ipv6.addresses; }));
   for (const Interface& nic : instance.interfaces) {

@@ -36,13 +36,16 @@ namespace {
 /// "02:00:17:05:cf:51 (ocid1.vnic...)": how an interface of the metadata is named in messages.
 std::string label(const Interface& nic) { return nic.mac.str() + (nic.id ? " (" + nic.id->str() + ")" : ""); }
 
-/// The physical NIC an interface is, if it is one: its nic_index, or 0 for a primary without one.
+}  // namespace
+
 std::optional<int> physical_nic(const Interface& nic) {
   if (nic.vlan) return std::nullopt;
   if (nic.nic_index) return nic.nic_index;
   if (nic.role == NicRole::primary) return 0;
   return std::nullopt;
 }
+
+namespace {
 
 /// "<parent>.<id>" (what ip(8), netplan and network-scripts use by convention) when it fits the
 /// kernel's 15 characters, else "vlan<id>" (network-scripts' other form, given PHYSDEV).
@@ -71,7 +74,7 @@ Result<void> resolve_interfaces(Instance& instance, const std::vector<Link>& lin
   for (Interface& nic : instance.interfaces) {
     if (nic.vlan) continue;
     // A bridge or bond can carry a NIC's MAC too: the link a device backs is the NIC. Without
-    // device-backed links (the kernel's view does not say), the first in name order.
+    // device-backed links (no sysfs entry says), the first in the links' order.
     const Link* found = nullptr;
     std::vector<std::string> devices;
     for (const Link& link : links) {
